@@ -1,0 +1,176 @@
+// CPU kernel of lamfast::kde_map: the weighted scipy.stats.gaussian_kde that
+// the official LAM vis_saliency_kde evaluates at every pixel centre.
+//
+// The density at pixel p is sum_i w_i exp(-0.5 (p - x_i)^T S^-1 (p - x_i)),
+// i.e. the map convolved with one full-support Gaussian whose covariance S
+// is shared by all points. That convolution runs through the FFT, so the
+// cost is O(N log N) where scipy pays O(N^2). The constant factors scipy
+// applies cancel in the final division by the maximum.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/fft_irfft2.h>
+#include <ATen/ops/fft_rfft2.h>
+#include <ATen/ops/mul.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <vector>
+
+namespace lamfast {
+namespace {
+
+// Smallest n >= target whose only prime factors are 2, 3 and 5: the FFT
+// sizes pocketfft and cuFFT handle fastest.
+int64_t fft_size(int64_t target) {
+  for (int64_t n = std::max<int64_t>(target, 1);; ++n) {
+    int64_t m = n;
+    for (int64_t p : {2, 3, 5})
+      while (m % p == 0) m /= p;
+    if (m == 1) return n;
+  }
+}
+
+// Bandwidth-scaled covariance of scipy's weighted gaussian_kde: weighted
+// sample covariance (np.cov with aweights, ddof 1) times Scott's factor^2,
+// with the effective sample size (sum w)^2 / sum w^2. Returns false when the
+// map has no mass.
+bool kde_covariance(const double* w, int64_t H, int64_t W, double cov[3]) {
+  double total = 0.0;
+  for (int64_t i = 0; i < H * W; ++i) total += w[i];
+  if (!(total > 0.0)) return false;
+  double sum_sq = 0.0, mx = 0.0, my = 0.0;
+  for (int64_t r = 0; r < H; ++r)
+    for (int64_t c = 0; c < W; ++c) {
+      const double wn = w[r * W + c] / total;
+      sum_sq += wn * wn;
+      mx += wn * static_cast<double>(c);
+      my += wn * static_cast<double>(r);
+    }
+  double sxx = 0.0, sxy = 0.0, syy = 0.0;
+  for (int64_t r = 0; r < H; ++r)
+    for (int64_t c = 0; c < W; ++c) {
+      const double wn = w[r * W + c] / total;
+      const double dx = static_cast<double>(c) - mx, dy = static_cast<double>(r) - my;
+      sxx += wn * dx * dx;
+      sxy += wn * dx * dy;
+      syy += wn * dy * dy;
+    }
+  const double unbias = 1.0 - sum_sq;  // zero when one pixel holds all the mass
+  const double factor_sq = std::pow(1.0 / sum_sq, -2.0 / 6.0);
+  const double scale = unbias > 0.0 ? factor_sq / unbias : 0.0;
+  cov[0] = sxx * scale;
+  cov[1] = sxy * scale;
+  cov[2] = syy * scale;
+  return true;
+}
+
+// Fills the circular FFT grid with exp(-0.5 d^T S^-1 d) for every offset d
+// in [-(H-1), H-1] x [-(W-1), W-1]. A singular S (all mass on one line or
+// one pixel, where scipy raises) uses the degenerate Gaussian: zero width
+// across the line, a delta for a single pixel.
+void fill_kernel(double* k, int64_t H, int64_t W, int64_t Ph, int64_t Pw,
+                 const double cov[3]) {
+  const double a = cov[0], b = cov[1], c = cov[2];
+  const double half_diff = 0.5 * (a - c);
+  const double lam1 = 0.5 * (a + c) + std::sqrt(half_diff * half_diff + b * b);
+  const double det = a * c - b * b;
+  int rank = 2;
+  if (!(lam1 > 0.0)) rank = 0;
+  else if (!(det > 1e-12 * lam1 * lam1)) rank = 1;
+  double v1x = 1.0, v1y = 0.0;  // unit eigenvector of lam1 (rank 1 only)
+  if (rank == 1) {
+    const double ex = lam1 - c, ey = b, fx = b, fy = lam1 - a;
+    const bool use_e = ex * ex + ey * ey >= fx * fx + fy * fy;
+    v1x = use_e ? ex : fx;
+    v1y = use_e ? ey : fy;
+    const double n = std::sqrt(v1x * v1x + v1y * v1y);
+    if (n > 0.0) { v1x /= n; v1y /= n; } else { v1x = a >= c ? 1.0 : 0.0; v1y = a >= c ? 0.0 : 1.0; }
+  }
+  const double ixx = rank == 2 ? c / det : 0.0, ixy = rank == 2 ? -b / det : 0.0,
+               iyy = rank == 2 ? a / det : 0.0;
+  at::parallel_for(0, Ph, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t pr = begin; pr < end; ++pr) {
+      const int64_t dyi = pr < H ? pr : pr - Ph;
+      double* row = k + pr * Pw;
+      for (int64_t pc = 0; pc < Pw; ++pc) row[pc] = 0.0;
+      if (dyi <= -H) continue;  // gap between positive and negative offsets
+      const double dy = static_cast<double>(dyi);
+      for (int64_t pc = 0; pc < Pw; ++pc) {
+        const int64_t dxi = pc < W ? pc : pc - Pw;
+        if (dxi <= -W) continue;
+        const double dx = static_cast<double>(dxi);
+        if (rank == 2) {
+          row[pc] = std::exp(-0.5 * (ixx * dx * dx + 2.0 * ixy * dx * dy + iyy * dy * dy));
+        } else if (rank == 1) {
+          const double along = v1x * dx + v1y * dy, across = -v1y * dx + v1x * dy;
+          row[pc] = std::abs(across) <= 1e-6 ? std::exp(-0.5 * along * along / lam1) : 0.0;
+        } else {
+          row[pc] = (dxi == 0 && dyi == 0) ? 1.0 : 0.0;
+        }
+      }
+    }
+  });
+}
+
+at::Tensor kde_map_cpu(const at::Tensor& saliency) {
+  TORCH_CHECK_VALUE(saliency.dim() == 2 || saliency.dim() == 3,
+                    "kde_map: saliency must be [H,W] or [B,H,W], got ", saliency.dim(), " dims");
+  TORCH_CHECK_VALUE(at::isFloatingType(saliency.scalar_type()),
+                    "kde_map: saliency must be a floating tensor, got ", saliency.scalar_type());
+  const bool batched = saliency.dim() == 3;
+  const at::Tensor s = (batched ? saliency : saliency.unsqueeze(0)).to(at::kDouble).contiguous();
+  const int64_t B = s.size(0), H = s.size(1), W = s.size(2);
+  TORCH_CHECK_VALUE(H >= 1 && W >= 1, "kde_map: saliency must have H, W >= 1");
+  at::Tensor out = at::empty({B, H, W}, saliency.options());
+  if (B == 0) return batched ? out : out.squeeze(0);
+
+  const double* w = s.const_data_ptr<double>();
+  for (int64_t i = 0; i < s.numel(); ++i) {
+    TORCH_CHECK_VALUE(std::isfinite(w[i]) && w[i] >= 0.0,
+                      "kde_map: saliency must be finite and non-negative (it weights the KDE points)");
+  }
+  const int64_t Ph = fft_size(2 * H - 1), Pw = fft_size(2 * W - 1);
+  at::Tensor padded = at::zeros({B, Ph, Pw}, s.options());
+  at::Tensor kernel = at::empty({B, Ph, Pw}, s.options());
+  std::vector<char> has_mass(B);
+  double* pad_ptr = padded.mutable_data_ptr<double>();
+  double* ker_ptr = kernel.mutable_data_ptr<double>();
+  for (int64_t b = 0; b < B; ++b) {
+    const double* wb = w + b * H * W;
+    double cov[3];
+    has_mass[b] = kde_covariance(wb, H, W, cov);
+    if (!has_mass[b]) cov[0] = cov[1] = cov[2] = 0.0;
+    fill_kernel(ker_ptr + b * Ph * Pw, H, W, Ph, Pw, cov);
+    for (int64_t r = 0; r < H; ++r)
+      for (int64_t c = 0; c < W; ++c) pad_ptr[(b * Ph + r) * Pw + c] = wb[r * W + c];
+  }
+  const at::Tensor density =
+      at::fft_irfft2(at::mul(at::fft_rfft2(padded), at::fft_rfft2(kernel)),
+                     std::vector<int64_t>{Ph, Pw});
+  const double* dens = density.const_data_ptr<double>();
+
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, out.scalar_type(), "kde_map_cpu", [&] {
+    scalar_t* o = out.mutable_data_ptr<scalar_t>();
+    for (int64_t b = 0; b < B; ++b) {
+      const double* db = dens + b * Ph * Pw;
+      double peak = 0.0;
+      for (int64_t r = 0; r < H; ++r)
+        for (int64_t c = 0; c < W; ++c) peak = std::max(peak, db[r * Pw + c]);
+      // A map without mass has no density: zeros, not 0/0.
+      const double inv = (has_mass[b] && peak > 0.0) ? 1.0 / peak : 0.0;
+      for (int64_t r = 0; r < H; ++r)
+        for (int64_t c = 0; c < W; ++c)
+          o[(b * H + r) * W + c] = static_cast<scalar_t>(std::max(db[r * Pw + c], 0.0) * inv);
+    }
+  });
+  return batched ? out : out.squeeze(0);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(lamfast, CPU, m) { m.impl("kde_map", &kde_map_cpu); }
+
+}  // namespace lamfast

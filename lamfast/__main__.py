@@ -1,0 +1,5 @@
+import sys
+
+from lamfast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,177 @@
+"""``blur_path``: the official LAM Gaussian-blur path and its derivative.
+
+Kernels: CPU in ``csrc/cpu/blur_path_cpu.cpp``; everywhere else the
+pure-torch twin :func:`blur_path_torch` below, which is also the test oracle.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from lamfast.ops import _library
+
+NAME = "blur_path"
+
+
+def path_sigmas(sigma: float, fold: int) -> list[float]:
+    """``numpy.linspace(sigma, 0, fold + 1)`` as numpy computes it: [fold+1]."""
+    step = (0.0 - sigma) / fold
+    return [sigma + j * step for j in range(fold)] + [0.0]
+
+
+def gaussian_taps(s: float, l: int) -> list[float]:
+    """Normalised 1-D taps whose outer product is the official l x l kernel.
+
+    The official kernel is ``exp(-(u²+v²)/(2(s+1e-5)²))`` over
+    ``u, v in arange(-l//2+1, l//2+1)``, normalised to sum 1; it factorises
+    into these taps, which is why the blur runs as two 1-D passes.
+    """
+    first = (-l) // 2 + 1
+    denom = 2.0 * (s + 1e-5) ** 2
+    taps = [math.exp(-((first + i) ** 2) / denom) for i in range(l)]
+    total = math.fsum(taps)
+    return [t / total for t in taps]
+
+
+def reflect101_index(n: int, pad: int, device: torch.device) -> torch.Tensor:
+    """Source index of each of the ``n + 2*pad`` padded positions: [n+2*pad].
+
+    OpenCV's BORDER_REFLECT_101 (torch's ``reflect``), kept defined for
+    sizes torch's padding refuses (pad >= n, single pixels).
+    """
+    idx = []
+    for p in range(-pad, n + pad):
+        if n == 1:
+            idx.append(0)
+            continue
+        while p < 0 or p >= n:
+            p = -p if p < 0 else 2 * n - p - 2
+        idx.append(p)
+    return torch.tensor(idx, dtype=torch.long, device=device)
+
+
+def check_args(image: torch.Tensor, fold, sigma, l) -> None:
+    """Raise ValueError, naming the argument, for anything the op refuses."""
+    if not isinstance(image, torch.Tensor):
+        raise ValueError(f"blur_path: image must be a torch.Tensor, got {type(image).__name__}")
+    if image.dim() not in (3, 4):
+        raise ValueError(f"blur_path: image must be [C,H,W] or [B,C,H,W], got shape {tuple(image.shape)}")
+    if not image.is_floating_point():
+        raise ValueError(f"blur_path: image must be a floating tensor, got {image.dtype}")
+    if image.shape[-1] < 1 or image.shape[-2] < 1:
+        raise ValueError(f"blur_path: image must have H, W >= 1, got shape {tuple(image.shape)}")
+    if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
+        raise ValueError(f"blur_path: fold must be an integer >= 1, got {fold!r}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0 or math.isinf(sigma):
+        raise ValueError(f"blur_path: sigma must be a finite number >= 0, got {sigma!r}")
+    if isinstance(l, bool) or not isinstance(l, int) or l < 1 or l % 2 == 0:
+        raise ValueError(f"blur_path: l must be an odd integer >= 1, got {l!r}")
+
+
+def _step_taps(fold: int, sigma: float, l: int, device: torch.device) -> torch.Tensor:
+    """Taps of every path step j = 0..fold, float64: [fold+1, l]."""
+    taps = [gaussian_taps(s, l) for s in path_sigmas(float(sigma), fold)]
+    return torch.tensor(taps, dtype=torch.float64, device=device)
+
+
+def blur_path_torch(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l: int = 9):
+    """Pure-torch twin of the compiled kernel, same algorithm (double accumulation).
+
+    Args:
+        image: [C,H,W] or [B,C,H,W] floating tensor.
+    Returns:
+        (path, deriv), each [fold,C,H,W] or [B,fold,C,H,W] in image's dtype.
+    """
+    check_args(image, fold, sigma, l)
+    batched = image.dim() == 4
+    x = image if batched else image.unsqueeze(0)
+    B, C, H, W = x.shape
+    pad, steps = l // 2, fold + 1
+    taps = _step_taps(fold, sigma, l, x.device)
+    planes = x.to(torch.float64).reshape(B * C, 1, H, W)
+    planes = planes.index_select(3, reflect101_index(W, pad, x.device))
+    planes = planes.index_select(2, reflect101_index(H, pad, x.device))
+    rows = F.conv2d(planes, taps.view(steps, 1, 1, l))  # [BC, S, H+2p, W]
+    gamma = F.conv2d(rows, taps.view(steps, 1, l, 1), groups=steps)  # [BC, S, H, W]
+    path = gamma[:, 1:]
+    deriv = (gamma[:, 1:] - gamma[:, :-1]) * fold
+
+    def to_output(t: torch.Tensor) -> torch.Tensor:
+        t = t.reshape(B, C, fold, H, W).transpose(1, 2).to(image.dtype).contiguous()
+        return t if batched else t.squeeze(0)
+
+    return to_output(path), to_output(deriv)
+
+
+def _fake(image, fold=50, sigma=1.2, l=9):
+    check_args(image, fold, sigma, l)
+    shape = list(image.shape)
+    shape.insert(image.dim() - 3, fold)
+    return image.new_empty(shape), image.new_empty(shape)
+
+
+def _setup_context(ctx, inputs, output):
+    image, fold, sigma, l = inputs
+    ctx.meta = (tuple(image.shape), image.dtype, fold, sigma, l)
+
+
+def _backward(ctx, grad_path, grad_deriv):
+    """Adjoint of the blur path: transposed 1-D passes, then fold the padding back."""
+    shape, dtype, fold, sigma, l = ctx.meta
+    batched = len(shape) == 4
+    B, C, H, W = shape if batched else (1, *shape)
+    pad, steps = l // 2, fold + 1
+    ref = grad_path if grad_path is not None else grad_deriv
+    device = ref.device
+
+    def planes(g: torch.Tensor) -> torch.Tensor:  # [B?,fold,C,H,W] -> [BC, fold, H, W]
+        g = g if batched else g.unsqueeze(0)
+        return g.to(torch.float64).transpose(1, 2).reshape(B * C, fold, H, W)
+
+    g_gamma = torch.zeros(B * C, steps, H, W, dtype=torch.float64, device=device)
+    if grad_path is not None:
+        g_gamma[:, 1:] += planes(grad_path)
+    if grad_deriv is not None:
+        gd = planes(grad_deriv) * fold
+        g_gamma[:, 1:] += gd
+        g_gamma[:, :-1] -= gd
+    taps = _step_taps(fold, sigma, l, device)
+    g_rows = F.conv_transpose2d(g_gamma, taps.view(steps, 1, l, 1), groups=steps)
+    g_pad = F.conv_transpose2d(g_rows, taps.view(steps, 1, 1, l))  # [BC, 1, H+2p, W+2p]
+    g_cols = torch.zeros(B * C, 1, H, W + 2 * pad, dtype=torch.float64, device=device)
+    g_cols.index_add_(2, reflect101_index(H, pad, device), g_pad)
+    g_img = torch.zeros(B * C, 1, H, W, dtype=torch.float64, device=device)
+    g_img.index_add_(3, reflect101_index(W, pad, device), g_cols)
+    g_img = g_img.reshape(B, C, H, W).to(dtype)
+    return (g_img if batched else g_img.squeeze(0)), None, None, None
+
+
+torch.library.register_fake(_library.qualname(NAME), _fake)
+_library.register_twin(NAME, blur_path_torch)
+torch.library.register_autograd(_library.qualname(NAME), _backward, setup_context=_setup_context)
+
+
+def blur_path(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l: int = 9):
+    """Every step of the official LAM Gaussian-blur path, in one call.
+
+    Step ``j = 1..fold`` blurs the image with the isotropic ``l x l`` Gaussian
+    of ``sigma_j = sigma * (1 - j/fold)`` (so the last step is the image
+    itself); its derivative is the image filtered with
+    ``fold * (k_{sigma_j} - k_{sigma_{j-1}})``. Borders are reflect-101
+    (cv2.BORDER_REFLECT_101), kernels are built in float64, the same kernel
+    serves every channel. Differentiable w.r.t. ``image``.
+
+    Args:
+        image: [C,H,W] or [B,C,H,W] floating tensor, any device.
+        fold: number of path steps, >= 1.
+        sigma: blur of the path's start, >= 0.
+        l: odd kernel size, >= 1.
+    Returns:
+        (path, deriv): each [fold,C,H,W] (or [B,fold,C,H,W]), image's dtype.
+    Raises:
+        ValueError: wrong rank, non-float dtype, fold < 1, sigma < 0, even l.
+    """
+    check_args(image, fold, sigma, l)
+    return torch.ops.lamfast.blur_path(image, fold, float(sigma), l)

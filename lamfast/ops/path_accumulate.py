@@ -1,0 +1,76 @@
+"""``path_accumulate``: the integral step LAM, IG and BlurIG share.
+
+Kernels: CPU in ``csrc/cpu/path_accumulate_cpu.cpp``; everywhere else the
+pure-torch twin :func:`path_accumulate_torch` below, also the test oracle.
+"""
+from __future__ import annotations
+
+import torch
+
+from lamfast.ops import _library
+
+NAME = "path_accumulate"
+
+
+def check_args(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> None:
+    """Raise ValueError, naming the argument, for anything the op refuses."""
+    for name, t in (("acc", acc), ("grads", grads), ("deriv", deriv)):
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"path_accumulate: {name} must be a torch.Tensor, got {type(t).__name__}")
+        if not t.is_floating_point():
+            raise ValueError(f"path_accumulate: {name} must be a floating tensor, got {t.dtype}")
+    if acc.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"path_accumulate: acc must be float32 or float64, got {acc.dtype}")
+    if acc.dim() < 3:
+        raise ValueError(f"path_accumulate: acc must be [*lead, C, H, W], got shape {tuple(acc.shape)}")
+    if grads.shape != deriv.shape:
+        raise ValueError(
+            f"path_accumulate: grads {tuple(grads.shape)} and deriv {tuple(deriv.shape)} must have the same shape"
+        )
+    step_dim = grads.dim() - 4
+    expected = grads.shape[:step_dim] + grads.shape[step_dim + 1 :] if grads.dim() >= 4 else None
+    if grads.dim() != acc.dim() + 1 or tuple(expected) != tuple(acc.shape):
+        raise ValueError(
+            f"path_accumulate: grads must be [*lead, S, C, H, W] for acc [*lead, C, H, W] = {tuple(acc.shape)}, "
+            f"got {tuple(grads.shape)}"
+        )
+    if not (acc.device == grads.device == deriv.device):
+        raise ValueError(
+            f"path_accumulate: acc, grads and deriv must be on one device, got {acc.device}, {grads.device}, {deriv.device}"
+        )
+
+
+def path_accumulate_torch(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> None:
+    """Pure-torch twin: ``acc += (grads * deriv).sum(step dim)`` in acc's dtype."""
+    check_args(acc, grads, deriv)
+    step_dim = grads.dim() - 4
+    acc.add_((grads.to(acc.dtype) * deriv.to(acc.dtype)).sum(dim=step_dim))
+
+
+def _fake(acc, grads, deriv):
+    check_args(acc, grads, deriv)
+
+
+torch.library.register_fake(_library.qualname(NAME), _fake)
+_library.register_twin(NAME, path_accumulate_torch)
+
+
+def path_accumulate(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> torch.Tensor:
+    """``acc += sum_j grads_j * deriv_j``, in place, accumulated in acc's dtype.
+
+    Lets a caller integrate a path chunk by chunk without keeping every
+    gradient. Not differentiable (it runs without autograd).
+
+    Args:
+        acc: [*lead, C, H, W] float32/float64 accumulator, updated in place.
+        grads: [*lead, S, C, H, W] gradients at S path points (any float dtype).
+        deriv: same shape as grads, the path derivative at those points.
+    Returns:
+        acc.
+    Raises:
+        ValueError: dtypes or shapes that do not fit (nothing is broadcast).
+    """
+    check_args(acc, grads, deriv)
+    with torch.no_grad():
+        torch.ops.lamfast.path_accumulate(acc, grads.detach(), deriv.detach())
+    return acc

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The README's test command: installs lamfast with its test tools, then runs the
+# suite twice, with the compiled extension and with the pure-torch twins
+# (LAMFAST_DISABLE_EXT=1). Extra arguments go to pytest.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+bash scripts/setup.sh --test || { echo "test: setup failed" >&2; exit 1; }
+
+run_suite() {
+  local label=$1
+  shift
+  echo "=== lamfast tests: $label ==="
+  "$@"
+  local rc=$?
+  if [ "$rc" -eq 5 ]; then
+    echo "test: pytest collected no tests ($label): the checkout or setup is broken" >&2
+    return 1
+  fi
+  return "$rc"
+}
+
+status=0
+run_suite "compiled extension" "$PY" -m pytest -q tests "$@" || status=1
+run_suite "pure-torch twins" env LAMFAST_DISABLE_EXT=1 "$PY" -m pytest -q tests "$@" || status=1
+if [ -x scripts/check_cuda_compile.sh ] && command -v nvcc >/dev/null 2>&1; then
+  run_suite "CUDA compile check" bash scripts/check_cuda_compile.sh || status=1
+fi
+[ "$status" -eq 0 ] && echo "test: all suites passed" || echo "test: FAILED" >&2
+exit "$status"

@@ -1,0 +1,150 @@
+"""kde_map: scipy.stats.gaussian_kde as oracle, compiled vs twin, edge cases."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+import lamfast
+from lamfast.ops import kde_map_torch
+
+from conftest import max_rel_diff
+
+
+def scipy_kde(saliency: np.ndarray) -> np.ndarray:
+    """What the official vis_saliency_kde computes, before its colour map."""
+    H, W = saliency.shape
+    ys, xs = np.mgrid[0:H:1, 0:W:1]
+    points = np.vstack([xs.ravel(), ys.ravel()])
+    kernel = stats.gaussian_kde(points, weights=saliency.astype(np.float64).ravel())
+    z = kernel(points).reshape(H, W)
+    return z / z.max()
+
+
+def _maps() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    H, W = 40, 40
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float64)
+    u, v = (xx - 25) * math.cos(0.6) + (yy - 12) * math.sin(0.6), -(xx - 25) * math.sin(0.6) + (yy - 12) * math.cos(0.6)
+    sparse = np.zeros((33, 27))
+    sparse[rng.integers(0, 33, 12), rng.integers(0, 27, 12)] = rng.random(12)
+    return {
+        "dense_random": rng.random((32, 32)),
+        "peaked_random": rng.random((48, 48)) ** 12,
+        "rotated_blob": np.exp(-(u / 6) ** 2 - (v / 1.5) ** 2),
+        "sparse_odd": sparse,
+        "two_blobs_rect": np.exp(-((xx[:17, :29 - 0] - 3) ** 2 + (yy[:17, :29] - 4) ** 2) / 3)
+        + 0.5 * np.exp(-((xx[:17, :29] - 25) ** 2 + (yy[:17, :29] - 12) ** 2) / 5),
+    }
+
+
+@pytest.mark.parametrize("name", list(_maps()))
+def test_matches_scipy(device, name):
+    m = _maps()[name].astype(np.float32)
+    expected = scipy_kde(m)
+    out = lamfast.kde_map(torch.from_numpy(m).to(device))
+    assert out.shape == m.shape and out.dtype == torch.float32
+    assert np.abs(out.cpu().double().numpy() - expected).max() <= 1e-5
+    twin = kde_map_torch(torch.from_numpy(m).to(device))
+    assert np.abs(twin.cpu().double().numpy() - expected).max() <= 1e-5
+
+
+def test_matches_official_reference(reference):
+    out = lamfast.kde_map(torch.from_numpy(reference["saliency"]))
+    assert np.abs(out.double().numpy() - reference["kde"]).max() <= 1e-5
+    assert np.abs(kde_map_torch(torch.from_numpy(reference["saliency"])).double().numpy() - reference["kde"]).max() <= 1e-5
+
+
+def test_float64_is_tight(device):
+    m = _maps()["rotated_blob"]
+    out = lamfast.kde_map(torch.from_numpy(m).to(device))
+    assert out.dtype == torch.float64
+    assert np.abs(out.cpu().numpy() - scipy_kde(m)).max() <= 1e-9
+
+
+def test_batch_equals_per_map(device):
+    gen = torch.Generator().manual_seed(3)
+    maps = (torch.rand(4, 21, 19, generator=gen) ** 6).to(device)
+    maps[2] = 0  # a map without mass stays all zeros inside a batch
+    batch = lamfast.kde_map(maps)
+    assert batch.shape == maps.shape
+    for b in range(4):
+        assert torch.equal(batch[b], lamfast.kde_map(maps[b]))
+    assert torch.count_nonzero(batch[2]) == 0
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (8, 1), (5, 5), (64, 64), (31, 45)])
+def test_compiled_matches_twin(device, shape):
+    m = (torch.rand(shape, generator=torch.Generator().manual_seed(4)) ** 4).to(device)
+    assert max_rel_diff(lamfast.kde_map(m), kde_map_torch(m)) <= 1e-6
+
+
+def test_non_contiguous_and_half(device):
+    m = (torch.rand(20, 30, generator=torch.Generator().manual_seed(5)) ** 4).to(device)
+    assert max_rel_diff(lamfast.kde_map(m.t()), kde_map_torch(m.t().contiguous())) <= 1e-6
+    half = lamfast.kde_map(m.half())
+    assert half.dtype == torch.float16
+    assert max_rel_diff(half, kde_map_torch(m.half().float())) <= 1e-3
+
+
+def _direct_degenerate_kde(m: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """O(N²) rank-1 KDE: Gaussian along ``direction``, zero width across it."""
+    H, W = m.shape
+    w = m.ravel() / m.sum()
+    ys, xs = np.mgrid[0:H, 0:W]
+    pts = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    mean = (w[:, None] * pts).sum(0)
+    along_pts = (pts - mean) @ direction
+    var = (w * along_pts**2).sum() / (1 - (w**2).sum()) * (1 / (w**2).sum()) ** (-1 / 3)
+    d = pts[:, None, :] - pts[None, :, :]
+    along = d @ direction
+    across = d @ np.array([-direction[1], direction[0]])
+    k = np.where(np.abs(across) < 1e-6, np.exp(-0.5 * along**2 / var), 0.0)
+    z = (k * w[None, :]).sum(1).reshape(H, W)
+    return z / z.max()
+
+
+def test_mass_on_one_row_uses_degenerate_gaussian(device):
+    m = np.zeros((6, 15))
+    m[2, 3:12] = np.linspace(0.2, 1.0, 9)
+    out = lamfast.kde_map(torch.from_numpy(m).to(device)).cpu().numpy()
+    assert np.abs(out - _direct_degenerate_kde(m, np.array([1.0, 0.0]))).max() <= 1e-9
+    assert np.count_nonzero(out[[0, 1, 3, 4, 5]]) == 0
+
+
+def test_mass_on_a_diagonal(device):
+    m = np.zeros((9, 9))
+    m[np.arange(1, 8), np.arange(1, 8)] = np.arange(1, 8)
+    out = lamfast.kde_map(torch.from_numpy(m).to(device)).cpu().numpy()
+    direction = np.array([1.0, 1.0]) / math.sqrt(2)
+    assert np.abs(out - _direct_degenerate_kde(m, direction)).max() <= 1e-9
+
+
+def test_single_pixel_is_a_delta_and_empty_map_is_zero(device):
+    m = torch.zeros(7, 9, device=device, dtype=torch.float64)
+    assert torch.count_nonzero(lamfast.kde_map(m)) == 0
+    m[3, 4] = 0.25
+    out = lamfast.kde_map(m)
+    assert out[3, 4] == 1 and int((out > 1e-12).sum()) == 1  # FFT round-off elsewhere is ~1e-17
+    assert lamfast.kde_map(torch.ones(1, 1, device=device)).item() == 1.0
+
+
+@pytest.mark.parametrize(
+    "value,match",
+    [
+        (torch.rand(5), "saliency must be"),
+        (torch.rand(2, 3, 4, 5), "saliency must be"),
+        (torch.ones(4, 4, dtype=torch.int64), "floating"),
+        (torch.tensor([[0.5, -0.1], [0.2, 0.3]]), "non-negative"),
+        (torch.tensor([[0.5, float("nan")], [0.2, 0.3]]), "non-negative"),
+        (torch.zeros(0, 4), "H, W"),
+    ],
+)
+@pytest.mark.parametrize("fn", [lamfast.kde_map, kde_map_torch, torch.ops.lamfast.kde_map], ids=["api", "twin", "op"])
+def test_bad_input(fn, value, match):
+    with pytest.raises(ValueError, match=match) as info:
+        fn(value)
+    assert "\n" not in str(info.value).strip()
