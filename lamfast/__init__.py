@@ -1,17 +1,32 @@
 """lamfast: fast, exact attribution for PyTorch image models.
 
-Ops (C++ kernels with pure-torch twins), see :mod:`lamfast.ops`:
-:func:`blur_path`, :func:`path_accumulate`, :func:`kde_map`.
+- LAM for super-resolution: :func:`lam` (:mod:`lamfast.lam_engine`), metrics
+  :func:`gini` / :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
+  :mod:`lamfast.viz`, models and checkpoints in :mod:`lamfast.models`.
+- The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
+- Ops (C++ kernels with pure-torch twins), see :mod:`lamfast.ops`:
+  :func:`blur_path`, :func:`path_accumulate`, :func:`kde_map`.
 """
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
+from lamfast.lam_engine import LAMError, LAMNaNWarning, LAMResult, lam
+from lamfast.metrics import diffusion_index, gini
+from lamfast.models import load_model, register_model
 from lamfast.ops import blur_path, kde_map, path_accumulate
 
 __all__ = [
+    "LAMError",
+    "LAMNaNWarning",
+    "LAMResult",
     "__version__",
     "blur_path",
+    "diffusion_index",
     "ext_available",
     "ext_status",
+    "gini",
     "kde_map",
+    "lam",
+    "load_model",
     "path_accumulate",
+    "register_model",
 ]

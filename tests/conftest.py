@@ -45,3 +45,57 @@ def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 __all__ = ["DEVICES", "EXT_DISABLED_BY_ENV", "compiled", "max_rel_diff", "lamfast"]
+
+
+def import_with_torchvision_shim(module: str):
+    """Import ``module`` (spandrel, timm, ...) even where torchvision's C ops are broken.
+
+    PyPI's torchvision here is a CUDA build that cannot load against the CPU
+    torch: ``import torchvision`` dies registering a fake kernel for
+    ``torchvision::nms`` whose schema its missing C library should have
+    defined. Only when that real import fails, this test-only shim defines
+    the ``torchvision::nms`` / ``qnms`` schemas (no kernels: nothing here
+    calls them) and imports again. lamfast itself never does this.
+    """
+    import importlib
+    import sys
+
+    try:
+        return importlib.import_module(module)
+    except (ImportError, RuntimeError) as exc:
+        if "torchvision" not in str(exc):
+            raise  # e.g. the package itself is missing: install the test extra
+    for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.") or m == module
+                 or m.startswith(module + ".")]:
+        del sys.modules[name]
+    global _TV_SHIM
+    if _TV_SHIM is None:
+        _TV_SHIM = torch.library.Library("torchvision", "DEF")
+        _TV_SHIM.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TV_SHIM.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+    return importlib.import_module(module)
+
+
+_TV_SHIM = None
+
+
+def reference_model(reference: dict):
+    """The reference case's TinySR with its weights, built through lamfast's registry."""
+    from lamfast.models import TinySR
+
+    sd = {k: torch.from_numpy(reference[k]) for k in reference if k.startswith(("head.", "body.", "tail."))}
+    model = TinySR.from_state_dict(sd)
+    model.load_state_dict(sd, strict=True)
+    return model.eval()
+
+
+class NearestSR(torch.nn.Module):
+    """x4 SR by a conv then nearest upsampling: equal neighbours make the official sqrt(0) NaN."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x):
+        return torch.nn.functional.interpolate(self.conv(x), scale_factor=4, mode="nearest")

@@ -19,6 +19,8 @@
 #include <cmath>
 #include <vector>
 
+#include "kde_shape.h"
+
 namespace lamfast {
 namespace {
 
@@ -67,49 +69,19 @@ bool kde_covariance(const double* w, int64_t H, int64_t W, double cov[3]) {
   return true;
 }
 
-// Fills the circular FFT grid with exp(-0.5 d^T S^-1 d) for every offset d
-// in [-(H-1), H-1] x [-(W-1), W-1]. A singular S (all mass on one line or
-// one pixel, where scipy raises) uses the degenerate Gaussian: zero width
-// across the line, a delta for a single pixel.
+// Fills the circular FFT grid with the KDE Gaussian (kde_shape.h) for
+// every offset d in [-(H-1), H-1] x [-(W-1), W-1]; other cells stay 0.
 void fill_kernel(double* k, int64_t H, int64_t W, int64_t Ph, int64_t Pw,
                  const double cov[3]) {
-  const double a = cov[0], b = cov[1], c = cov[2];
-  const double half_diff = 0.5 * (a - c);
-  const double lam1 = 0.5 * (a + c) + std::sqrt(half_diff * half_diff + b * b);
-  const double det = a * c - b * b;
-  int rank = 2;
-  if (!(lam1 > 0.0)) rank = 0;
-  else if (!(det > 1e-12 * lam1 * lam1)) rank = 1;
-  double v1x = 1.0, v1y = 0.0;  // unit eigenvector of lam1 (rank 1 only)
-  if (rank == 1) {
-    const double ex = lam1 - c, ey = b, fx = b, fy = lam1 - a;
-    const bool use_e = ex * ex + ey * ey >= fx * fx + fy * fy;
-    v1x = use_e ? ex : fx;
-    v1y = use_e ? ey : fy;
-    const double n = std::sqrt(v1x * v1x + v1y * v1y);
-    if (n > 0.0) { v1x /= n; v1y /= n; } else { v1x = a >= c ? 1.0 : 0.0; v1y = a >= c ? 0.0 : 1.0; }
-  }
-  const double ixx = rank == 2 ? c / det : 0.0, ixy = rank == 2 ? -b / det : 0.0,
-               iyy = rank == 2 ? a / det : 0.0;
+  const KdeShape shape = kde_shape(cov[0], cov[1], cov[2]);
   at::parallel_for(0, Ph, 1, [&](int64_t begin, int64_t end) {
     for (int64_t pr = begin; pr < end; ++pr) {
       const int64_t dyi = pr < H ? pr : pr - Ph;
       double* row = k + pr * Pw;
-      for (int64_t pc = 0; pc < Pw; ++pc) row[pc] = 0.0;
-      if (dyi <= -H) continue;  // gap between positive and negative offsets
-      const double dy = static_cast<double>(dyi);
       for (int64_t pc = 0; pc < Pw; ++pc) {
         const int64_t dxi = pc < W ? pc : pc - Pw;
-        if (dxi <= -W) continue;
-        const double dx = static_cast<double>(dxi);
-        if (rank == 2) {
-          row[pc] = std::exp(-0.5 * (ixx * dx * dx + 2.0 * ixy * dx * dy + iyy * dy * dy));
-        } else if (rank == 1) {
-          const double along = v1x * dx + v1y * dy, across = -v1y * dx + v1x * dy;
-          row[pc] = std::abs(across) <= 1e-6 ? std::exp(-0.5 * along * along / lam1) : 0.0;
-        } else {
-          row[pc] = (dxi == 0 && dyi == 0) ? 1.0 : 0.0;
-        }
+        const bool inside = dyi > -H && dxi > -W;  // the rest is the gap between +/- offsets
+        row[pc] = inside ? kde_value(shape, static_cast<double>(dxi), static_cast<double>(dyi)) : 0.0;
       }
     }
   });

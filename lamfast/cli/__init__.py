@@ -1,0 +1,45 @@
+"""The ``lamfast`` command line (also ``python -m lamfast``).
+
+Every user-facing failure ends as one line on stderr and a non-zero exit.
+Subcommands live in one module each: :mod:`lamfast.cli.info`,
+:mod:`lamfast.cli.selfcheck`, :mod:`lamfast.cli.lam`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lamfast.cli.common import CLIError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lamfast._version import __version__
+    from lamfast.cli import info, lam, selfcheck
+
+    parser = argparse.ArgumentParser(prog="lamfast", description="Fast, exact attribution for PyTorch image models.")
+    parser.add_argument("--version", action="version", version=f"lamfast {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (lam, info, selfcheck):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (CLIError, ValueError, OSError, RuntimeError, KeyError) as exc:
+        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        print(f"lamfast: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("lamfast: interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["CLIError", "build_parser", "main"]

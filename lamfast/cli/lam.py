@@ -1,0 +1,143 @@
+"""``lamfast lam``: LAM for one window of one image, with the official figures.
+
+Flags follow the popular unofficial LAM tool (``--modelpath --imgpath --w
+--h --window_size --fold --sigma --l --alpha --zoomfactor --kde
+--output_dir``). With no model flags it runs the bundled TinySR on the
+bundled astronaut image: the README's demo.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+DEFAULT_IMAGE = "astronaut.png"
+
+
+def _scale_of(model, device) -> int:
+    """The model's SR factor from one forward of a small random image."""
+    import torch
+
+    from lamfast.lam_engine import _check_output
+    from lamfast.modelstate import attribution_state
+
+    probe = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)).to(device)
+    with attribution_state(model), torch.no_grad():
+        return _check_output(model(probe), (24, 24))
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from PIL import Image
+
+    import lamfast
+    from lamfast.cli.common import CLIError, note, resolve_device, warn
+    from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
+    from lamfast.lam_engine import LAMNaNWarning, lam
+    from lamfast.models import data_path, load_model
+    from lamfast.viz import lam_panels
+
+    if args.window_size < 2:
+        raise CLIError(f"--window_size must be >= 2, got {args.window_size}")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise CLIError(f"--alpha must be in [0, 1], got {args.alpha}")
+    if args.zoomfactor is not None and args.zoomfactor < 1:
+        raise CLIError(f"--zoomfactor must be >= 1, got {args.zoomfactor}")
+    device = resolve_device(args.device)
+    loaded = load_model(args.modelpath, arch=args.arch, unsafe_pickle=args.unsafe_pickle,
+                        rgb_range=args.rgb_range, device=device)
+    for line in loaded.notes:
+        note(line)
+    model = loaded.model
+
+    img_path = Path(args.imgpath) if args.imgpath else data_path(DEFAULT_IMAGE)
+    image, notes = read_rgb(img_path)
+    for line in notes:
+        note(f"{img_path.name}: {line}")
+    scale = _scale_of(model, device)
+    if args.lr_input:
+        lr = image
+        hr = lr.resize((lr.width * scale, lr.height * scale), Image.BICUBIC)
+    else:
+        try:
+            hr, lr = prepare_images(image, scale)
+        except ImageError as exc:
+            raise CLIError(f"{img_path.name}: {exc}") from None
+        if hr.size != image.size:
+            note(f"cropped the HR image from {image.size[0]}x{image.size[1]} to {hr.size[0]}x{hr.size[1]} (multiple of {scale})")
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LAMNaNWarning)
+        result = lam(model, to_tensor(lr), args.h, args.w, args.window_size, fold=args.fold, sigma=args.sigma,
+                     l=args.l, batch_size=args.batch_size, mode=args.mode, progress=not args.no_progress)
+    for w in caught:
+        if issubclass(w.category, LAMNaNWarning):
+            warn(str(w.message))
+
+    panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde)
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        for name, img in panels.items():
+            target = out_dir / f"{name}.png"
+            img.save(target)
+            written.append(target)
+        summary = {
+            "lamfast_version": lamfast.__version__,
+            "torch_version": str(torch.__version__),
+            "device": str(device),
+            "threads": torch.get_num_threads(),
+            "extension": lamfast.ext_available(),
+            "model": {"arch": loaded.arch, "source": loaded.source, "notes": loaded.notes},
+            "image": str(img_path),
+            "lr_input": bool(args.lr_input),
+            "alpha": args.alpha,
+            "zoomfactor": args.zoomfactor or result.scale,
+            **result.summary(),
+            "files": [p.name for p in written] + ["result.json"],
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        # result.json last: its presence marks a complete output directory.
+        (out_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
+    except BaseException:
+        for p in written:
+            p.unlink(missing_ok=True)
+        raise
+    print(f"DI {result.di:.4f}  Gini {result.gini:.6f}  window h={args.h} w={args.w} size={args.window_size}  "
+          f"scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/", file=sys.stdout)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("lam", help="Local Attribution Map of one SR-output window (writes PNGs and result.json)",
+                       description=__doc__.splitlines()[0])
+    g = p.add_argument_group("model")
+    g.add_argument("--modelpath", help="checkpoint (.pt/.pth/.safetensors); default: the bundled x4 TinySR")
+    g.add_argument("--arch", help="architecture name (default: detect; see lamfast.models)")
+    g.add_argument("--rgb-range", type=float, default=None, help="input range the model expects, e.g. 255 (default: 1)")
+    g.add_argument("--unsafe-pickle", action="store_true", help="allow full-pickle checkpoints (runs code from the file)")
+    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    g = p.add_argument_group("image and window")
+    g.add_argument("--imgpath", help="HR image (made LR by PIL bicubic); default: the bundled astronaut")
+    g.add_argument("--lr-input", action="store_true", help="--imgpath is already the LR input")
+    g.add_argument("--h", type=int, default=150, help="window top row in SR pixels (default 150)")
+    g.add_argument("--w", type=int, default=110, help="window left column in SR pixels (default 110)")
+    g.add_argument("--window_size", type=int, default=16, help="window side in SR pixels (default 16)")
+    g = p.add_argument_group("path")
+    g.add_argument("--fold", type=int, default=50, help="path steps (default 50)")
+    g.add_argument("--sigma", type=float, default=1.2, help="blur at the path start (default 1.2)")
+    g.add_argument("--l", type=int, default=9, help="odd blur kernel size (default 9)")
+    g.add_argument("--batch-size", type=int, default=None, help="path steps per pass (default: from free memory)")
+    g.add_argument("--mode", choices=["compat", "robust"], default="compat",
+                   help="compat: official numbers; robust: no NaN from sqrt(0) (default compat)")
+    g = p.add_argument_group("output")
+    g.add_argument("--alpha", type=float, default=0.5, help="LR weight in the blends (default 0.5)")
+    g.add_argument("--zoomfactor", type=int, default=None, help="zoom of the saliency panels (default: the scale)")
+    g.add_argument("--kde", action="store_true", help="also write the KDE blend")
+    g.add_argument("--output_dir", default="lam_results", help="where to write (default ./lam_results)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

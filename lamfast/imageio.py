@@ -1,0 +1,80 @@
+"""Image files in and out, with the official LAM preprocessing.
+
+Every reading problem becomes an :class:`ImageError` with one line; odd
+formats (grayscale, RGBA, 16-bit, palette) are converted to 8-bit RGB and
+the conversion is reported.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+
+class ImageError(ValueError):
+    """An image cannot be used (one-line message)."""
+
+
+def read_rgb(path: str | Path) -> tuple[Image.Image, list[str]]:
+    """Open an image file as 8-bit RGB; returns (image, conversion notes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            notes = []
+            if mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img).astype(np.float64)
+                peak = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+                img = Image.fromarray(np.clip(np.round(arr / peak * 255.0), 0, 255).astype(np.uint8)).convert("RGB")
+                notes.append(f"converted 16-bit grayscale ({mode}) to 8-bit RGB")
+            elif mode == "RGBA" or mode == "LA" or (mode == "P" and "transparency" in img.info):
+                img = img.convert("RGBA")
+                alpha = np.asarray(img)[..., 3]
+                if alpha.min() < 255:
+                    notes.append("image has transparency: alpha dropped (composited on black)")
+                img = img.convert("RGB")
+                notes.append(f"converted {mode} to RGB")
+            elif mode != "RGB":
+                img = img.convert("RGB")
+                notes.append(f"converted {mode} to RGB")
+            else:
+                img = img.copy()
+    except UnidentifiedImageError:
+        raise ImageError(f"not an image file (or an unsupported format): {path}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else 'corrupt file'}") from None
+    if img.width < 1 or img.height < 1:
+        raise ImageError(f"image {path} is empty")
+    return img, notes
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL RGB -> float32 [3,H,W] in [0,1] (torchvision's to_tensor)."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+def to_pil(t: torch.Tensor) -> Image.Image:
+    """float [3,H,W] in [0,1] -> PIL RGB (clamped; rounding as torchvision's to_pil_image)."""
+    arr = t.detach().float().clamp(0, 1).mul(255).byte().permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def prepare_images(hr: Image.Image, scale: int) -> tuple[Image.Image, Image.Image]:
+    """The official ``prepare_images``: crop HR to a multiple of ``scale``, PIL-bicubic LR.
+
+    Returns:
+        (hr_cropped, lr) as PIL RGB images.
+    """
+    w, h = hr.size
+    w, h = w - w % scale, h - h % scale
+    if w < scale or h < scale:
+        raise ImageError(f"image {hr.size[0]}x{hr.size[1]} is smaller than the scale {scale}")
+    hr = hr.crop((0, 0, w, h))
+    lr = hr.resize((w // scale, h // scale), Image.BICUBIC)
+    return hr, lr

@@ -1,0 +1,146 @@
+"""Models: an architecture registry, safe checkpoint loading and the bundled SR model.
+
+``load_model(modelpath, arch=...)`` reads a checkpoint (weights only by
+default), undoes common wrappers, and builds the architecture: a
+registered one (``@lamfast.register_model``; lamfast ships ``tinysr`` and
+``edsr``), or one detected by spandrel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from lamfast.models.checkpoint import CheckpointError, fit_state_dict, read_checkpoint
+from lamfast.models.edsr import EDSR
+from lamfast.models.registry import get_architecture, list_architectures, register_model
+from lamfast.models.spandrel_support import DetectionError, detect_with_spandrel
+from lamfast.models.tinysr import TinySR
+
+BUNDLED_WEIGHTS = "tinysr_x4.pt"
+
+
+class RangeAdapter(nn.Module):
+    """Runs a model that expects inputs in [0, rgb_range] on [0,1] images.
+
+    Shapes: [B,3,H,W] in [0,1] -> model(x * rgb_range) / rgb_range.
+    """
+
+    def __init__(self, model: nn.Module, rgb_range: float):
+        super().__init__()
+        self.model = model
+        self.rgb_range = float(rgb_range)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x * self.rgb_range) / self.rgb_range
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for lamfast (inputs and outputs in [0,1]) and how it was made."""
+
+    model: nn.Module
+    arch: str
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+def data_path(name: str) -> Path:
+    """Path of a file shipped in ``lamfast/data``."""
+    return Path(str(resources.files("lamfast") / "data" / name))
+
+
+def bundled_model() -> LoadedModel:
+    """The bundled x4 TinySR, trained by ``scripts/train_tiny_sr.py``."""
+    path = data_path(BUNDLED_WEIGHTS)
+    sd = torch.load(str(path), map_location="cpu", weights_only=True)
+    model = TinySR.from_state_dict(sd)
+    fit_state_dict(model, sd, "tinysr")
+    return LoadedModel(model.eval(), "tinysr", f"bundled:{BUNDLED_WEIGHTS}")
+
+
+def _build(sd, arch: str | None) -> tuple[nn.Module, str, list[str]]:
+    if arch is not None:
+        try:
+            spec = get_architecture(arch)
+        except KeyError as exc:
+            raise CheckpointError(str(exc.args[0])) from None
+        try:
+            model = spec.build(sd)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint does not fit architecture {arch!r}: cannot size it ({exc})") from None
+        fit_state_dict(model, sd, spec.name)
+        return model, spec.name, []
+    tried = []
+    for name in list_architectures():
+        try:
+            model = get_architecture(name).build(sd)
+            fit_state_dict(model, sd, name)
+            return model, name, [f"detected architecture {name!r}"]
+        except (KeyError, IndexError, ValueError, RuntimeError):
+            tried.append(name)
+    model, name = detect_with_spandrel(sd)
+    return model, name, [f"detected architecture {name!r} with spandrel"]
+
+
+def load_model(
+    modelpath: str | Path | None = None,
+    *,
+    arch: str | None = None,
+    unsafe_pickle: bool = False,
+    rgb_range: float | None = None,
+    device: str | torch.device = "cpu",
+) -> LoadedModel:
+    """Load an SR model for lamfast.
+
+    Args:
+        modelpath: checkpoint (.pt/.pth/.ckpt or .safetensors); None for the
+            bundled model.
+        arch: registered architecture name; None to detect (lamfast's
+            registry first, then spandrel).
+        unsafe_pickle: allow full-pickle checkpoints (runs code from the file).
+        rgb_range: the value range the model expects (255 for EDSR/RCAN-style
+            models); None uses the architecture's own hint, else 1.
+        device: where to put the model.
+    Raises:
+        CheckpointError / DetectionError (ValueErrors) with one-line messages.
+    """
+    if modelpath is None:
+        if arch not in (None, "tinysr"):
+            raise CheckpointError(f"--arch {arch} needs --modelpath (the bundled model is a tinysr)")
+        loaded = bundled_model()
+    else:
+        obj, notes = read_checkpoint(modelpath, unsafe_pickle=unsafe_pickle)
+        if isinstance(obj, nn.Module):
+            model, name = obj, type(obj).__name__
+        else:
+            model, name, more = _build(obj, arch)
+            notes += more
+        loaded = LoadedModel(model, name, str(modelpath), notes)
+    hint = getattr(loaded.model, "input_range", None)
+    if rgb_range is None and hint not in (None, 1, 1.0):
+        rgb_range = float(hint)
+        loaded.notes.append(f"{loaded.arch} expects inputs in [0, {hint:g}]: using rgb_range {hint:g}")
+    if rgb_range not in (None, 1, 1.0):
+        loaded.model = RangeAdapter(loaded.model, rgb_range)
+    loaded.model = loaded.model.to(device).eval()
+    return loaded
+
+
+__all__ = [
+    "BUNDLED_WEIGHTS",
+    "CheckpointError",
+    "DetectionError",
+    "EDSR",
+    "LoadedModel",
+    "RangeAdapter",
+    "TinySR",
+    "bundled_model",
+    "data_path",
+    "list_architectures",
+    "load_model",
+    "register_model",
+]

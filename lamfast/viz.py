@@ -1,0 +1,125 @@
+"""LAM figures from tensors, pixel for pixel like the official LAM_Demo visuals.
+
+Panels (all ``zoom`` × the LR size): the HR image with the window box,
+the abs saliency (matplotlib ``seismic`` at ``0.5 + 0.5·M``, nearest zoom),
+its blend with the upsampled LR, the KDE blend (bicubic zoom) and the SR
+result; :func:`grid` puts them side by side like the official figure.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from lamfast.imageio import to_pil
+from lamfast.ops import kde_map
+
+# matplotlib's "seismic" colour stops (equally spaced), so matplotlib is not needed.
+_SEISMIC = ((0.0, 0.0, 0.3), (0.0, 0.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.5, 0.0, 0.0))
+
+
+@lru_cache(maxsize=1)
+def _seismic_lut(n: int = 256) -> np.ndarray:
+    """The 256-entry lookup table matplotlib builds for ``seismic``: [256,3]."""
+    # Same arithmetic as matplotlib's _create_lookup_table: the uint8
+    # truncation downstream turns a 1-ulp difference into a colour step.
+    stops = np.linspace(0.0, 1.0, len(_SEISMIC)) * (n - 1)
+    xind = (n - 1) * np.linspace(0.0, 1.0, n)
+    ind = np.searchsorted(stops, xind)[1:-1]
+    lut = np.empty((n, 3))
+    for ch in range(3):
+        y = np.array([c[ch] for c in _SEISMIC])
+        dist = (xind[1:-1] - stops[ind - 1]) / (stops[ind] - stops[ind - 1])
+        lut[:, ch] = np.clip(np.concatenate([[y[0]], dist * (y[ind] - y[ind - 1]) + y[ind - 1], [y[-1]]]), 0, 1)
+    return lut
+
+
+def seismic(values: torch.Tensor) -> np.ndarray:
+    """``(255 * plt.get_cmap('seismic')(values)).astype(uint8)`` without alpha.
+
+    Args:
+        values: [H,W] in [0,1].
+    Returns:
+        [H,W,3] uint8.
+    """
+    x = values.detach().to(torch.float32).cpu().numpy() * np.float32(256)
+    x[x == 256] = 255
+    idx = np.clip(x, 0, 255).astype(np.int64)  # truncation, as matplotlib
+    return (255 * _seismic_lut()[idx]).astype(np.uint8)
+
+
+def saliency_image(saliency: torch.Tensor, zoom: int) -> Image.Image:
+    """Official ``vis_saliency``: seismic(0.5 + 0.5·M), nearest zoom. [H,W] -> PIL."""
+    M = saliency.detach().to(torch.float32)
+    img = Image.fromarray(seismic(M * 0.5 + 0.5))
+    return img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
+
+
+def kde_image(saliency: torch.Tensor, zoom: int) -> Image.Image:
+    """Official ``vis_saliency_kde``: KDE density, seismic, bicubic zoom. [H,W] -> PIL."""
+    Z = kde_map(saliency.detach().to(torch.float64)).to(torch.float32)
+    img = Image.fromarray(seismic(Z * 0.5 + 0.5))
+    return img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
+
+
+def blend(panel: Image.Image, lr: Image.Image, alpha: float) -> Image.Image:
+    """``panel·(1-alpha) + lr.resize(panel.size)·alpha`` with uint8 truncation (official)."""
+    up = np.asarray(lr.convert("RGB").resize(panel.size, Image.BICUBIC), dtype=np.float64)
+    mixed = np.asarray(panel.convert("RGB"), dtype=np.float64) * (1.0 - alpha) + up * alpha
+    return Image.fromarray(mixed.astype(np.uint8))
+
+
+def window_image(hr: Image.Image, h: int, w: int, size: int) -> Image.Image:
+    """The HR image with the LAM window drawn as a red 2-px box."""
+    img = hr.convert("RGB").copy()
+    ImageDraw.Draw(img).rectangle([w, h, w + size, h + size], outline=(255, 0, 0), width=2)
+    return img
+
+
+def grid(panels: list[Image.Image]) -> Image.Image:
+    """Panels side by side (the official ``make_pil_grid``); all must share one size."""
+    sizes = {p.size for p in panels}
+    if len(sizes) != 1:
+        raise ValueError(f"grid: panels must share one size, got {sorted(sizes)}")
+    w, h = panels[0].size
+    out = Image.new("RGB", (w * len(panels), h))
+    for i, p in enumerate(panels):
+        out.paste(p.convert("RGB"), (w * i, 0))
+    return out
+
+
+def lam_panels(result, hr: Image.Image, lr: Image.Image, *, alpha: float = 0.5, zoom: int | None = None,
+               kde: bool = True) -> dict[str, Image.Image]:
+    """Every LAM figure for a :class:`lamfast.lam_engine.LAMResult`, keyed by file stem.
+
+    Args:
+        result: the LAM result.
+        hr: the HR image (PIL, scale × LR size), shown with the window box.
+        lr: the LR input (PIL) for the blends.
+        alpha: weight of the upsampled LR in the blends.
+        zoom: zoom of the saliency panels; default the model's scale. Other
+            panels are resized to match.
+        kde: include the KDE blend.
+    Returns:
+        {"window_position", "sr", "saliency_abs", "blend_abs", ["blend_kde"], "grid"}.
+    """
+    zoom = zoom or result.scale
+    h, w, size = result.window
+    size_px = (lr.width * zoom, lr.height * zoom)
+
+    def fit(img: Image.Image, resample=Image.BICUBIC) -> Image.Image:
+        return img if img.size == size_px else img.resize(size_px, resample)
+
+    panels = {
+        "window_position": fit(window_image(hr, h, w, size)),
+        "saliency_abs": saliency_image(result.saliency, zoom),
+    }
+    panels["blend_abs"] = blend(panels["saliency_abs"], lr, alpha)
+    if kde:
+        panels["blend_kde"] = blend(kde_image(result.saliency, zoom), lr, alpha)
+    panels["sr"] = fit(to_pil(result.sr))
+    order = ["window_position", "saliency_abs", "blend_abs"] + (["blend_kde"] if kde else []) + ["sr"]
+    panels["grid"] = grid([panels[k] for k in order])
+    return panels

@@ -1,0 +1,63 @@
+"""lamfast.lam against the official LAM_Demo reference case."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import lamfast
+
+from conftest import reference_model
+
+
+@pytest.fixture(scope="module")
+def ref_result(reference):
+    model = reference_model(reference)
+    return lamfast.lam(model, torch.from_numpy(reference["lr"]), int(reference["h"]), int(reference["w"]),
+                       int(reference["window_size"]), fold=int(reference["fold"]), sigma=float(reference["sigma"]),
+                       l=int(reference["l"]))
+
+
+def test_sr_is_bit_exact(ref_result, reference):
+    assert torch.equal(ref_result.sr, torch.from_numpy(reference["sr"]))
+    assert ref_result.scale == 4
+
+
+def test_attribution(ref_result, reference):
+    assert ref_result.attribution.shape == (3, 64, 64) and ref_result.attribution.dtype == torch.float32
+    assert (ref_result.attribution - torch.from_numpy(reference["attribution"])).abs().max().item() <= 1e-4
+
+
+def test_saliency(ref_result, reference):
+    assert ref_result.saliency.shape == (64, 64)
+    assert (ref_result.saliency - torch.from_numpy(reference["saliency"])).abs().max().item() <= 1e-4
+    assert ref_result.saliency.max().item() == 1.0
+
+
+def test_gini_and_di(ref_result, reference):
+    assert abs(ref_result.gini - float(reference["gini"])) <= 1e-5
+    assert abs(ref_result.di - float(reference["di"])) <= 1e-3
+
+
+def test_kde(ref_result, reference):
+    assert np.abs(ref_result.kde().double().numpy() - reference["kde"]).max() <= 1e-5
+
+
+def test_no_nan_steps_and_timings(ref_result):
+    assert ref_result.nan_steps == 0
+    assert set(ref_result.timings) >= {"blur_path", "first_step", "path_integral", "total"}
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 50])
+def test_chunking_does_not_change_the_result(reference, ref_result, batch_size):
+    model = reference_model(reference)
+    r = lamfast.lam(model, torch.from_numpy(reference["lr"]), 150, 110, 16, batch_size=batch_size)
+    assert r.batch_size == batch_size
+    assert (r.attribution - ref_result.attribution).abs().max().item() <= 1e-6
+    assert abs(r.di - ref_result.di) <= 1e-6
+
+
+def test_robust_equals_compat_without_nan(reference, ref_result):
+    r = lamfast.lam(reference_model(reference), torch.from_numpy(reference["lr"]), 150, 110, 16, mode="robust")
+    assert r.nan_steps == 0
+    assert torch.equal(r.attribution, ref_result.attribution)
