@@ -3,6 +3,8 @@
 - LAM for super-resolution: :func:`lam` (:mod:`lamfast.lam_engine`), metrics
   :func:`gini` / :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
   :mod:`lamfast.viz`, models and checkpoints in :mod:`lamfast.models`.
+- Many windows of one image: :func:`lam_windows` (:mod:`lamfast.multi_window`),
+  window specs in :mod:`lamfast.windows`; whole datasets: :mod:`lamfast.dataset`.
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
 - Ops (C++ kernels with pure-torch twins), see :mod:`lamfast.ops`:
   :func:`blur_path`, :func:`path_accumulate`, :func:`kde_map`.
@@ -12,6 +14,7 @@ from lamfast._version import __version__
 from lamfast.lam_engine import LAMError, LAMNaNWarning, LAMResult, lam
 from lamfast.metrics import diffusion_index, gini
 from lamfast.models import load_model, register_model
+from lamfast.multi_window import lam_windows
 from lamfast.ops import blur_path, kde_map, path_accumulate
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "gini",
     "kde_map",
     "lam",
+    "lam_windows",
     "load_model",
     "path_accumulate",
     "register_model",

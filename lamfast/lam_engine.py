@@ -11,7 +11,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -95,23 +95,30 @@ def _sqrt_zero_subgradient(x: torch.Tensor) -> torch.Tensor:
     return torch.where(positive, torch.where(positive, x, torch.ones_like(x)).pow(0.5), torch.zeros_like(x))
 
 
-def window_objective(y: torch.Tensor, h: int, w: int, size: int, mode: str) -> torch.Tensor:
-    """The official ``attr_grad`` objective of each output: [N,3,SH,SW] -> [N].
+def window_objectives(y: torch.Tensor, windows: Sequence[tuple[int, int, int]], mode: str) -> torch.Tensor:
+    """The official ``attr_grad`` objective of each output for each window: [K, N].
 
     ``G = sqrt(hg[:,:,:,:-1] + wg[:,:,:-1,:])`` with squared forward
-    differences, cropped to ``[h:h+size, w:w+size]``, summed over channels.
-    In ``compat`` the sqrt covers the whole output before the crop, exactly
-    as officially, so zero differences anywhere give the official NaNs; in
-    ``robust`` the crop comes first and sqrt has a zero subgradient at 0.
+    differences of ``y`` [N,3,SH,SW], cropped to ``[h:h+size, w:w+size]``,
+    summed over channels. In ``compat`` the sqrt covers the whole output
+    before the crop, exactly as officially, so zero differences anywhere give
+    the official NaNs; in ``robust`` the crop comes first and sqrt has a zero
+    subgradient at 0. The squared differences are shared by all windows.
     """
     hg = (y[:, :, :-1, :] - y[:, :, 1:, :]).pow(2)
     wg = (y[:, :, :, :-1] - y[:, :, :, 1:]).pow(2)
     sq = hg[:, :, :, :-1] + wg[:, :, :-1, :]
     if mode == "robust":
-        g = _sqrt_zero_subgradient(sq[:, :, h : h + size, w : w + size])
+        crops = [_sqrt_zero_subgradient(sq[:, :, h : h + s, w : w + s]) for h, w, s in windows]
     else:
-        g = sq.pow(0.5)[:, :, h : h + size, w : w + size]
-    return g.sum(dim=(1, 2, 3))
+        g = sq.pow(0.5)
+        crops = [g[:, :, h : h + s, w : w + s] for h, w, s in windows]
+    return torch.stack([c.sum(dim=(1, 2, 3)) for c in crops])
+
+
+def window_objective(y: torch.Tensor, h: int, w: int, size: int, mode: str) -> torch.Tensor:
+    """:func:`window_objectives` for one window: [N,3,SH,SW] -> [N]."""
+    return window_objectives(y, [(h, w, size)], mode)[0]
 
 
 def _check_int(name: str, value: Any, low: int) -> int:
@@ -150,6 +157,127 @@ def _check_output(sr: Any, lr_shape: tuple[int, int]) -> int:
     if not bool(torch.isfinite(sr).all()):
         raise LAMError("model returned NaN or inf for the input image")
     return sH // H
+
+
+def check_path_args(fold: Any, sigma: Any, l: Any, mode: Any, batch_size: Any) -> None:
+    """Raise LAMError for path parameters LAM refuses."""
+    if mode not in MODES:
+        raise LAMError(f"mode must be one of {MODES}, got {mode!r}")
+    _check_int("fold", fold, 1)
+    if isinstance(l, bool) or not isinstance(l, int) or l < 1 or l % 2 == 0:
+        raise LAMError(f"l must be an odd integer >= 1, got {l!r}")
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
+        raise LAMError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    if batch_size is not None:
+        _check_int("batch_size", batch_size, 1)
+
+
+def check_window(h: Any, w: Any, size: Any, sr_shape: tuple[int, int] | None = None) -> None:
+    """Raise LAMError for a window that is malformed or outside the SR image."""
+    _check_int("window_size", size, 2)
+    _check_int("h", h, 0)
+    _check_int("w", w, 0)
+    if sr_shape is not None:
+        sH, sW = sr_shape
+        if h + size > sH or w + size > sW:
+            raise LAMError(
+                f"window (h={h}, w={w}, size={size}) lies outside the {sH}x{sW} SR image "
+                f"(need h + size <= {sH} and w + size <= {sW})"
+            )
+
+
+@dataclass
+class FirstStep:
+    """The forward of the last path point (the image itself), kept for its backward."""
+
+    inputs: torch.Tensor  # [1,3,H,W], requires grad
+    output: torch.Tensor  # [1,3,sH,sW], attached to the graph
+    scale: int
+    activation_bytes: int
+
+
+def first_step(model: nn.Module, path: torch.Tensor) -> FirstStep:
+    """Forward the last path point with grad, measuring activations and checking the output.
+
+    The last point equals the LR image, so this forward is also the probe
+    (scale, NaN output, chunk size) and costs no extra pass.
+    """
+    last = path[-1:].detach().requires_grad_(True)
+    with torch.enable_grad(), ActivationMeter(model) as meter:
+        y = model(last.clone())
+    scale = _check_output(y, tuple(path.shape[-2:]))
+    return FirstStep(last, y, scale, meter.bytes)
+
+
+def finish(
+    total: torch.Tensor,
+    nan_steps: int,
+    *,
+    sr: torch.Tensor,
+    scale: int,
+    window: tuple[int, int, int],
+    fold: int,
+    sigma: float,
+    l: int,
+    mode: str,
+    batch_size: int,
+    timings: dict[str, float],
+) -> LAMResult:
+    """Turn a path integral into a LAMResult: mean, checks, saliency, Gini, DI.
+
+    Raises:
+        LAMError: an all-zero or non-finite attribution.
+    Warns:
+        LAMNaNWarning: in compat mode, when steps had NaN gradients.
+    """
+    attribution = total / fold
+    grad_sum = attribution.sum(0).abs()
+    peak = grad_sum.max()
+    if not bool(torch.isfinite(peak)):
+        raise LAMError("attribution is not finite (inf input gradients): the model's gradient overflows")
+    if peak <= 0:
+        if nan_steps == fold:
+            raise LAMError(
+                f"attribution is all zero: all {fold} path steps had NaN gradients (sqrt(0) in the objective, "
+                "typical of nearest-neighbour upsampling or clamped outputs); rerun with mode='robust'"
+            )
+        raise LAMError(
+            "attribution is all zero: the window's output does not depend on the input "
+            "(a flat window, or a model that ignores its input there); move the window"
+        )
+    if nan_steps and mode == "compat":
+        warnings.warn(
+            f"LAM: {nan_steps} of {fold} path steps had NaN input gradients (sqrt(0) in the "
+            "gradient-magnitude objective, e.g. equal neighbouring output pixels); their NaN entries were "
+            "zeroed as in the official code. Use mode='robust' to avoid the loss.",
+            LAMNaNWarning,
+            stacklevel=3,
+        )
+    saliency = grad_sum / peak
+    g = float(gini_index(saliency))
+    return LAMResult(
+        attribution=attribution,
+        saliency=saliency,
+        gini=g,
+        di=(1.0 - g) * 100.0,
+        sr=sr,
+        scale=scale,
+        window=window,
+        fold=fold,
+        sigma=float(sigma),
+        l=l,
+        mode=mode,
+        batch_size=batch_size,
+        nan_steps=nan_steps,
+        timings=timings,
+    )
+
+
+def prepare(model: nn.Module, image: torch.Tensor, device) -> torch.Tensor:
+    """Move the model if asked and return the image as float32 [3,H,W] on its device."""
+    if device is not None:
+        model.to(device)
+    return _prepare_image(image, model_device(model))
 
 
 def lam(
@@ -193,47 +321,23 @@ def lam(
             NaN, or an all-zero attribution.
     """
     t0 = time.perf_counter()
-    if mode not in MODES:
-        raise LAMError(f"mode must be one of {MODES}, got {mode!r}")
-    _check_int("window_size", window_size, 2)
-    _check_int("h", h, 0)
-    _check_int("w", w, 0)
-    _check_int("fold", fold, 1)
-    if isinstance(l, bool) or not isinstance(l, int) or l < 1 or l % 2 == 0:
-        raise LAMError(f"l must be an odd integer >= 1, got {l!r}")
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma < 0:
-        raise LAMError(f"sigma must be a finite number >= 0, got {sigma!r}")
-    if batch_size is not None:
-        _check_int("batch_size", batch_size, 1)
-    if device is not None:
-        model.to(device)
-    dev = model_device(model)
-    x = _prepare_image(image, dev)
-    H, W = x.shape[-2:]
+    check_path_args(fold, sigma, l, mode, batch_size)
+    check_window(h, w, window_size)
+    x = prepare(model, image, device)
 
     with attribution_state(model):
         path, deriv = blur_path(x, fold, float(sigma), l)
         t1 = time.perf_counter()
-        # The last path point is the image itself: its forward is also the
-        # probe (scale, window, NaN checks, activation size), so LAM costs
-        # exactly fold forward and fold input-only backward passes.
-        last = path[fold - 1 : fold].detach().requires_grad_(True)
-        with torch.enable_grad(), ActivationMeter(model) as meter:
-            y = model(last.clone())
-        scale = _check_output(y, (H, W))
-        sH, sW = y.shape[-2:]
-        if h + window_size > sH or w + window_size > sW:
-            raise LAMError(
-                f"window (h={h}, w={w}, size={window_size}) lies outside the {sH}x{sW} SR image "
-                f"(need h + size <= {sH} and w + size <= {sW})"
-            )
+        first = first_step(model, path)
+        y = first.output
+        check_window(h, w, window_size, tuple(y.shape[-2:]))
         sr = y.detach()[0]
         with torch.enable_grad():
-            (g_last,) = torch.autograd.grad(window_objective(y, h, w, window_size, mode).sum(), last)
-        del y
+            (g_last,) = torch.autograd.grad(window_objective(y, h, w, window_size, mode).sum(), first.inputs)
+        del y, first.output
         acc = torch.zeros_like(x, dtype=torch.float32)
-        nan_last = add_path_gradients(acc, g_last, deriv[fold - 1 : fold])
-        chunk = batch_size or chunk_size(meter.bytes, last, sr, fold)
+        nan_steps = add_path_gradients(acc, g_last, deriv[fold - 1 : fold])
+        chunk = batch_size or chunk_size(first.activation_bytes, first.inputs, sr, fold)
         t2 = time.perf_counter()
         bar = None
         if progress:
@@ -252,54 +356,10 @@ def lam(
         finally:
             if bar is not None:
                 bar.close()
-        result.nan_steps += nan_last
+        nan_steps += result.nan_steps
     t3 = time.perf_counter()
-
-    attribution = result.total / fold
-    grad_sum = attribution.sum(0).abs()
-    peak = grad_sum.max()
-    if not bool(torch.isfinite(peak)):
-        raise LAMError("attribution is not finite (inf input gradients): the model's gradient overflows")
-    if peak <= 0:
-        if result.nan_steps == fold:
-            raise LAMError(
-                f"attribution is all zero: all {fold} path steps had NaN gradients (sqrt(0) in the objective, "
-                "typical of nearest-neighbour upsampling or clamped outputs); rerun with mode='robust'"
-            )
-        raise LAMError(
-            "attribution is all zero: the window's output does not depend on the input "
-            "(a flat window, or a model that ignores its input there); move the window"
-        )
-    if result.nan_steps and mode == "compat":
-        warnings.warn(
-            f"LAM: {result.nan_steps} of {fold} path steps had NaN input gradients (sqrt(0) in the "
-            "gradient-magnitude objective, e.g. equal neighbouring output pixels); their NaN entries were "
-            "zeroed as in the official code. Use mode='robust' to avoid the loss.",
-            LAMNaNWarning,
-            stacklevel=2,
-        )
-    saliency = grad_sum / peak
-    g = float(gini_index(saliency))
+    out = finish(acc, nan_steps, sr=sr, scale=first.scale, window=(h, w, window_size), fold=fold, sigma=sigma,
+                 l=l, mode=mode, batch_size=chunk, timings={})
     t4 = time.perf_counter()
-    return LAMResult(
-        attribution=attribution,
-        saliency=saliency,
-        gini=g,
-        di=(1.0 - g) * 100.0,
-        sr=sr,
-        scale=scale,
-        window=(h, w, window_size),
-        fold=fold,
-        sigma=float(sigma),
-        l=l,
-        mode=mode,
-        batch_size=chunk,
-        nan_steps=result.nan_steps,
-        timings={
-            "blur_path": t1 - t0,
-            "first_step": t2 - t1,
-            "path_integral": t3 - t2,
-            "metrics": t4 - t3,
-            "total": t4 - t0,
-        },
-    )
+    out.timings.update(blur_path=t1 - t0, first_step=t2 - t1, path_integral=t3 - t2, metrics=t4 - t3, total=t4 - t0)
+    return out

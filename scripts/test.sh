@@ -8,6 +8,14 @@ PY=${PYTHON:-python3}
 
 bash scripts/setup.sh --test || { echo "test: setup failed" >&2; exit 1; }
 
+# The HTML report test opens the report in headless Chromium: install Debian's
+# package where we can (root with apt-get); elsewhere that one test skips.
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "test: installing chromium for the report test"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null 2>&1 \
+    || echo "test: could not install chromium; the report test will skip" >&2
+fi
+
 run_suite() {
   local label=$1
   shift

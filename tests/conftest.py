@@ -99,3 +99,16 @@ class NearestSR(torch.nn.Module):
 
     def forward(self, x):
         return torch.nn.functional.interpolate(self.conv(x), scale_factor=4, mode="nearest")
+
+
+def astronaut_crops(folder, n: int, size: int, step: tuple[int, int]) -> None:
+    """Write ``n`` size×size crops of the bundled astronaut, offset by ``step`` (x, y) each."""
+    from PIL import Image
+
+    from lamfast.models import data_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    astro = Image.open(data_path("astronaut.png"))
+    for i in range(n):
+        x, y = i * step[0], i * step[1]
+        astro.crop((x, y, x + size, y + size)).save(folder / f"img{i:02d}.png")

@@ -20,20 +20,10 @@
 #include <vector>
 
 #include "kde_shape.h"
+#include "op_checks.h"
 
 namespace lamfast {
 namespace {
-
-// Smallest n >= target whose only prime factors are 2, 3 and 5: the FFT
-// sizes pocketfft and cuFFT handle fastest.
-int64_t fft_size(int64_t target) {
-  for (int64_t n = std::max<int64_t>(target, 1);; ++n) {
-    int64_t m = n;
-    for (int64_t p : {2, 3, 5})
-      while (m % p == 0) m /= p;
-    if (m == 1) return n;
-  }
-}
 
 // Bandwidth-scaled covariance of scipy's weighted gaussian_kde: weighted
 // sample covariance (np.cov with aweights, ddof 1) times Scott's factor^2,
@@ -88,14 +78,10 @@ void fill_kernel(double* k, int64_t H, int64_t W, int64_t Ph, int64_t Pw,
 }
 
 at::Tensor kde_map_cpu(const at::Tensor& saliency) {
-  TORCH_CHECK_VALUE(saliency.dim() == 2 || saliency.dim() == 3,
-                    "kde_map: saliency must be [H,W] or [B,H,W], got ", saliency.dim(), " dims");
-  TORCH_CHECK_VALUE(at::isFloatingType(saliency.scalar_type()),
-                    "kde_map: saliency must be a floating tensor, got ", saliency.scalar_type());
+  check_kde_map_args(saliency);
   const bool batched = saliency.dim() == 3;
   const at::Tensor s = (batched ? saliency : saliency.unsqueeze(0)).to(at::kDouble).contiguous();
   const int64_t B = s.size(0), H = s.size(1), W = s.size(2);
-  TORCH_CHECK_VALUE(H >= 1 && W >= 1, "kde_map: saliency must have H, W >= 1");
   at::Tensor out = at::empty({B, H, W}, saliency.options());
   if (B == 0) return batched ? out : out.squeeze(0);
 

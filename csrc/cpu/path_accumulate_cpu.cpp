@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <vector>
 
+#include "op_checks.h"
+
 namespace lamfast {
 namespace {
 
@@ -38,20 +40,7 @@ void accumulate_kernel(acc_t* acc, const acc_t* g, const acc_t* d, int64_t L,
 
 void path_accumulate_cpu(at::Tensor& acc, const at::Tensor& grads,
                          const at::Tensor& deriv) {
-  TORCH_CHECK_VALUE(acc.scalar_type() == at::kFloat || acc.scalar_type() == at::kDouble,
-                    "path_accumulate: acc must be float32 or float64, got ", acc.scalar_type());
-  TORCH_CHECK_VALUE(at::isFloatingType(grads.scalar_type()) && at::isFloatingType(deriv.scalar_type()),
-                    "path_accumulate: grads and deriv must be floating tensors");
-  TORCH_CHECK_VALUE(acc.dim() >= 3, "path_accumulate: acc must be [*lead, C, H, W], got ", acc.dim(), " dims");
-  TORCH_CHECK_VALUE(grads.sizes() == deriv.sizes(),
-                    "path_accumulate: grads ", grads.sizes(), " and deriv ", deriv.sizes(), " must have the same shape");
-  bool fits = grads.dim() == acc.dim() + 1;
-  const int64_t step_dim = grads.dim() - 4;
-  for (int64_t i = 0; fits && i < acc.dim(); ++i) {
-    fits = grads.size(i < step_dim ? i : i + 1) == acc.size(i);
-  }
-  TORCH_CHECK_VALUE(fits, "path_accumulate: grads must be [*lead, S, C, H, W] for acc [*lead, C, H, W] = ",
-                    acc.sizes(), ", got ", grads.sizes());
+  const int64_t step_dim = check_path_accumulate_args(acc, grads, deriv);
   const int64_t S = grads.size(step_dim);
   if (S == 0 || acc.numel() == 0) return;
   const int64_t E = acc.size(-1) * acc.size(-2) * acc.size(-3);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "cpu/gaussian.h"
+#include "op_checks.h"
 
 namespace lamfast {
 namespace {
@@ -83,17 +84,10 @@ int blocks_for(int64_t n, int threads) {
 
 std::tuple<at::Tensor, at::Tensor> blur_path_cuda(const at::Tensor& image, int64_t fold, double sigma,
                                                   int64_t l) {
-  TORCH_CHECK_VALUE(image.dim() == 3 || image.dim() == 4,
-                    "blur_path: image must be [C,H,W] or [B,C,H,W], got ", image.dim(), " dims");
-  TORCH_CHECK_VALUE(at::isFloatingType(image.scalar_type()),
-                    "blur_path: image must be a floating tensor, got ", image.scalar_type());
-  TORCH_CHECK_VALUE(fold >= 1, "blur_path: fold must be >= 1, got ", fold);
-  TORCH_CHECK_VALUE(sigma >= 0.0, "blur_path: sigma must be >= 0, got ", sigma);
-  TORCH_CHECK_VALUE(l >= 1 && l % 2 == 1, "blur_path: l must be an odd integer >= 1, got ", l);
+  check_blur_path_args(image, fold, sigma, l);
   c10::cuda::CUDAGuard guard(image.device());
   const bool batched = image.dim() == 4;
   at::Tensor x = (batched ? image : image.unsqueeze(0)).contiguous();
-  TORCH_CHECK_VALUE(x.size(2) >= 1 && x.size(3) >= 1, "blur_path: image must have H, W >= 1");
   const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), S = fold + 1;
 
   std::vector<double> host_taps;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kde_shape.h"
+#include "op_checks.h"
 
 namespace lamfast {
 namespace {
@@ -115,25 +116,12 @@ __global__ void kde_normalise_kernel(const double* __restrict__ density, const c
     ob[i] = static_cast<scalar_t>(fmax(db[(i / W) * Pw + i % W], 0.0) * inv);
 }
 
-int64_t fft_size(int64_t target) {
-  for (int64_t n = std::max<int64_t>(target, 1);; ++n) {
-    int64_t m = n;
-    for (int64_t p : {2, 3, 5})
-      while (m % p == 0) m /= p;
-    if (m == 1) return n;
-  }
-}
-
 at::Tensor kde_map_cuda(const at::Tensor& saliency) {
-  TORCH_CHECK_VALUE(saliency.dim() == 2 || saliency.dim() == 3,
-                    "kde_map: saliency must be [H,W] or [B,H,W], got ", saliency.dim(), " dims");
-  TORCH_CHECK_VALUE(at::isFloatingType(saliency.scalar_type()),
-                    "kde_map: saliency must be a floating tensor, got ", saliency.scalar_type());
+  check_kde_map_args(saliency);
   c10::cuda::CUDAGuard guard(saliency.device());
   const bool batched = saliency.dim() == 3;
   const at::Tensor s = (batched ? saliency : saliency.unsqueeze(0)).to(at::kDouble).contiguous();
   const int64_t B = s.size(0), H = s.size(1), W = s.size(2);
-  TORCH_CHECK_VALUE(H >= 1 && W >= 1, "kde_map: saliency must have H, W >= 1");
   at::Tensor out = at::empty({B, H, W}, saliency.options());
   if (B == 0) return batched ? out : out.squeeze(0);
   TORCH_CHECK_VALUE(s.isfinite().all().item<bool>() && s.ge(0.0).all().item<bool>(),

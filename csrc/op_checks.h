@@ -1,0 +1,61 @@
+// Argument checks shared by every device's kernels, so each op refuses the
+// same inputs with the same one-line ValueError on CPU and CUDA.
+#pragma once
+#include <ATen/core/Tensor.h>
+#include <c10/util/Exception.h>
+
+#include <cstdint>
+
+namespace lamfast {
+
+inline void check_blur_path_args(const at::Tensor& image, int64_t fold, double sigma, int64_t l) {
+  TORCH_CHECK_VALUE(image.dim() == 3 || image.dim() == 4,
+                    "blur_path: image must be [C,H,W] or [B,C,H,W], got ", image.dim(), " dims");
+  TORCH_CHECK_VALUE(at::isFloatingType(image.scalar_type()),
+                    "blur_path: image must be a floating tensor, got ", image.scalar_type());
+  TORCH_CHECK_VALUE(fold >= 1, "blur_path: fold must be >= 1, got ", fold);
+  TORCH_CHECK_VALUE(sigma >= 0.0, "blur_path: sigma must be >= 0, got ", sigma);
+  TORCH_CHECK_VALUE(l >= 1 && l % 2 == 1, "blur_path: l must be an odd integer >= 1, got ", l);
+  TORCH_CHECK_VALUE(image.size(-1) >= 1 && image.size(-2) >= 1, "blur_path: image must have H, W >= 1");
+}
+
+// Returns the step dimension of grads ([*lead, S, C, H, W]).
+inline int64_t check_path_accumulate_args(const at::Tensor& acc, const at::Tensor& grads,
+                                          const at::Tensor& deriv) {
+  TORCH_CHECK_VALUE(acc.scalar_type() == at::kFloat || acc.scalar_type() == at::kDouble,
+                    "path_accumulate: acc must be float32 or float64, got ", acc.scalar_type());
+  TORCH_CHECK_VALUE(at::isFloatingType(grads.scalar_type()) && at::isFloatingType(deriv.scalar_type()),
+                    "path_accumulate: grads and deriv must be floating tensors");
+  TORCH_CHECK_VALUE(acc.dim() >= 3, "path_accumulate: acc must be [*lead, C, H, W], got ", acc.dim(), " dims");
+  TORCH_CHECK_VALUE(grads.sizes() == deriv.sizes(),
+                    "path_accumulate: grads ", grads.sizes(), " and deriv ", deriv.sizes(), " must have the same shape");
+  bool fits = grads.dim() == acc.dim() + 1;
+  const int64_t step_dim = grads.dim() - 4;
+  for (int64_t i = 0; fits && i < acc.dim(); ++i) fits = grads.size(i < step_dim ? i : i + 1) == acc.size(i);
+  TORCH_CHECK_VALUE(fits, "path_accumulate: grads must be [*lead, S, C, H, W] for acc [*lead, C, H, W] = ",
+                    acc.sizes(), ", got ", grads.sizes());
+  TORCH_CHECK_VALUE(acc.device() == grads.device() && acc.device() == deriv.device(),
+                    "path_accumulate: acc, grads and deriv must be on one device");
+  return step_dim;
+}
+
+inline void check_kde_map_args(const at::Tensor& saliency) {
+  TORCH_CHECK_VALUE(saliency.dim() == 2 || saliency.dim() == 3,
+                    "kde_map: saliency must be [H,W] or [B,H,W], got ", saliency.dim(), " dims");
+  TORCH_CHECK_VALUE(at::isFloatingType(saliency.scalar_type()),
+                    "kde_map: saliency must be a floating tensor, got ", saliency.scalar_type());
+  TORCH_CHECK_VALUE(saliency.size(-1) >= 1 && saliency.size(-2) >= 1, "kde_map: saliency must have H, W >= 1");
+}
+
+// Smallest n >= target whose only prime factors are 2, 3 and 5: the FFT
+// sizes pocketfft and cuFFT handle fastest.
+inline int64_t fft_size(int64_t target) {
+  for (int64_t n = target > 1 ? target : 1;; ++n) {
+    int64_t m = n;
+    for (int64_t p : {2, 3, 5})
+      while (m % p == 0) m /= p;
+    if (m == 1) return n;
+  }
+}
+
+}  // namespace lamfast

@@ -1,0 +1,92 @@
+"""``lamfast run`` / ``export`` / ``report``: LAM over whole datasets.
+
+``lamfast run`` exits 0 when every unit succeeded; otherwise its exit status
+is the number of failed (image, model) units, capped at 125.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from lamfast.cli.common import CLIError, resolve_device
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shard takes k/n (e.g. 0/4), got {text!r}") from None
+    if not (n >= 1 and 0 <= k < n):
+        raise argparse.ArgumentTypeError(f"--shard k/n needs 0 <= k < n, got {text!r}")
+    return k, n
+
+
+def run_cmd(args: argparse.Namespace) -> int:
+    from lamfast.dataset import RunConfig, run
+
+    device = resolve_device(args.device)
+    config = RunConfig(windows=args.windows, fold=args.fold, sigma=args.sigma, l=args.l, mode=args.mode,
+                       lr_input=args.lr_input, rgb_range=args.rgb_range, batch_size=args.batch_size,
+                       unsafe_pickle=args.unsafe_pickle, device=str(device))
+    summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard, engine=args.engine,
+                  progress=not args.no_progress, retry_failed=args.retry_failed, ray_actors=args.ray_actors)
+    print(f"{summary.units_done} units done, {summary.units_skipped} skipped (already in the store), "
+          f"{summary.units_failed} failed; {summary.windows_done} windows in {summary.seconds:.1f}s -> {args.store}")
+    for line in summary.failures[:10]:
+        print(f"lamfast: failed: {line}", file=sys.stderr)
+    if summary.units_failed:
+        return min(summary.units_failed, 125)
+    return 0
+
+
+def export_cmd(args: argparse.Namespace) -> int:
+    from lamfast.dataset import export
+
+    n = export(args.store, args.output)
+    print(f"wrote {n} rows to {args.output}")
+    return 0
+
+
+def report_cmd(args: argparse.Namespace) -> int:
+    from lamfast.dataset import write_report
+
+    path = write_report(args.store, args.output)
+    print(f"wrote {path}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("run", help="LAM over images x models x windows into a resumable SQLite store")
+    p.add_argument("inputs", nargs="+", help="image folders, globs or manifest files (one path per line)")
+    p.add_argument("--model", action="append", help="'bundled', a checkpoint, or ARCH:CHECKPOINT (repeatable; default bundled)")
+    p.add_argument("--store", default="lamfast_results.sqlite", help="SQLite results file (default lamfast_results.sqlite)")
+    p.add_argument("--windows", default="top:8:16",
+                   help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")
+    p.add_argument("--fold", type=int, default=50)
+    p.add_argument("--sigma", type=float, default=1.2)
+    p.add_argument("--l", type=int, default=9)
+    p.add_argument("--mode", choices=["compat", "robust"], default="compat")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr-input", action="store_true", help="the images are LR inputs already")
+    p.add_argument("--rgb-range", type=float, default=None)
+    p.add_argument("--unsafe-pickle", action="store_true")
+    p.add_argument("--device", default=None)
+    p.add_argument("--shard", type=_shard, default=None, help="k/n: this process takes shard k of n")
+    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--ray-actors", type=int, default=None, help="actors in the Ray pool (default: GPUs, else CPUs)")
+    p.add_argument("--retry-failed", action="store_true", help="redo units that failed before")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_cmd)
+
+    e = sub.add_parser("export", help="write a results store as CSV or Parquet")
+    e.add_argument("store")
+    e.add_argument("-o", "--output", required=True, help="file.csv or file.parquet")
+    e.set_defaults(func=export_cmd)
+
+    r = sub.add_parser("report", help="HTML report of a results store")
+    r.add_argument("store")
+    r.add_argument("-o", "--output", required=True, help="output folder")
+    r.set_defaults(func=report_cmd)
+
+
+__all__ = ["CLIError", "add_parser"]

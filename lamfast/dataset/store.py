@@ -1,0 +1,137 @@
+"""The results store: one SQLite file, safe to kill at any moment.
+
+WAL mode, one transaction per finished (image, model) unit, so a killed run
+leaves only whole units behind and a rerun skips exactly those. One row per
+(image, model, window, parameter hash); attribution maps are stored
+losslessly (zlib-compressed little-endian float32).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS units (
+    unit_key TEXT PRIMARY KEY,
+    image TEXT NOT NULL,
+    model TEXT NOT NULL,
+    params_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    windows INTEGER NOT NULL,
+    seconds REAL,
+    finished_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+    key TEXT PRIMARY KEY,
+    unit_key TEXT NOT NULL,
+    image TEXT NOT NULL,
+    model TEXT NOT NULL,
+    h INTEGER NOT NULL,
+    w INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    params_hash TEXT NOT NULL,
+    params TEXT NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    di REAL,
+    gini REAL,
+    nan_steps INTEGER,
+    scale INTEGER,
+    attribution BLOB,
+    attribution_shape TEXT,
+    seconds REAL,
+    timings TEXT
+);
+CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
+"""
+
+COLUMNS = ("key", "unit_key", "image", "model", "h", "w", "size", "params_hash", "params", "status", "error", "di",
+           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings")
+
+
+def encode_map(a: np.ndarray) -> tuple[bytes, str]:
+    """Lossless blob of a float32 array and its shape."""
+    a = np.ascontiguousarray(a, dtype="<f4")
+    return zlib.compress(a.tobytes(), 6), json.dumps(list(a.shape))
+
+
+def decode_map(blob: bytes, shape: str) -> np.ndarray:
+    return np.frombuffer(zlib.decompress(blob), dtype="<f4").reshape(json.loads(shape)).copy()
+
+
+@dataclass
+class UnitRecord:
+    """Everything one (image, model) unit writes, committed together."""
+
+    unit_key: str
+    image: str
+    model: str
+    params_hash: str
+    status: str
+    error: str | None = None
+    seconds: float = 0.0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ResultStore:
+    """SQLite results store (WAL, one transaction per unit)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(str(self.path), timeout=60)
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{self.path} is not a lamfast results store ({exc})") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def finished_units(self, retry_failed: bool = False) -> set[str]:
+        """Unit keys already in the store (only successful ones with ``retry_failed``)."""
+        sql = "SELECT unit_key FROM units" + (" WHERE status = 'ok'" if retry_failed else "")
+        return {r[0] for r in self.conn.execute(sql)}
+
+    def write_unit(self, unit: UnitRecord) -> None:
+        """Commit a unit and all its rows in one transaction (replacing a failed earlier try)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM results WHERE unit_key = ?", (unit.unit_key,))
+            self.conn.executemany(
+                f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                [tuple(row.get(c) for c in COLUMNS) for row in unit.rows],
+            )
+            self.conn.execute(
+                "INSERT OR REPLACE INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (unit.unit_key, unit.image, unit.model, unit.params_hash, unit.status, unit.error,
+                 sum(1 for r in unit.rows if r["status"] == "ok"), unit.seconds, time.time()),
+            )
+
+    def rows(self, with_maps: bool = False) -> Iterator[dict[str, Any]]:
+        """Every result row as a dict (attribution decoded to ndarray with ``with_maps``)."""
+        cur = self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM results ORDER BY image, model, h, w, size, key")
+        for values in cur:
+            row = dict(zip(COLUMNS, values))
+            blob, shape = row.pop("attribution"), row.pop("attribution_shape")
+            if with_maps:
+                row["attribution"] = decode_map(blob, shape) if blob is not None else None
+            yield row
+
+    def counts(self) -> dict[str, int]:
+        return {status: n for status, n in self.conn.execute("SELECT status, COUNT(*) FROM results GROUP BY status")}

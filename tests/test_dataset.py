@@ -1,0 +1,179 @@
+"""Dataset runner: store, resume, shards, failures, export, report (in headless Chromium)."""
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import lamfast
+from lamfast.cli import main
+from lamfast.dataset import ResultStore, RunConfig, decode_map, discover_images, export, run, write_report
+from lamfast.imageio import prepare_images, read_rgb, to_tensor
+from lamfast.models import bundled_model
+
+from conftest import astronaut_crops
+
+CONFIG = RunConfig(windows="grid:16:32", fold=4)
+
+
+@pytest.fixture()
+def images(tmp_path) -> Path:
+    folder = tmp_path / "imgs"
+    astronaut_crops(folder, 4, 64, (37, 23))
+    return folder
+
+
+def _rows(store):
+    with ResultStore(store) as db:
+        return {r["key"]: r for r in db.rows(with_maps=True)}
+
+
+def test_run_stores_one_row_per_window_equal_to_lam(images, tmp_path):
+    store = tmp_path / "s.sqlite"
+    summary = run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    assert (summary.units_done, summary.units_failed, summary.windows_done) == (4, 0, 16)
+    rows = _rows(store)
+    assert len(rows) == 16 and all(r["status"] == "ok" for r in rows.values())
+    r = rows[next(k for k in rows if k.endswith("|32,32,16") and "img02" in k)]
+    _, lr = prepare_images(read_rgb(images / "img02.png")[0], 4)
+    ref = lamfast.lam(bundled_model().model, to_tensor(lr), 32, 32, 16, fold=4)
+    assert np.abs(r["attribution"] - ref.attribution.numpy()).max() <= 1e-5  # stored losslessly
+    assert abs(r["di"] - ref.di) <= 1e-5
+
+
+def test_rerun_skips_finished_units(images, tmp_path):
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    before = _rows(store)
+    again = run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    assert (again.units_skipped, again.units_done) == (4, 0)
+    assert _rows(store).keys() == before.keys()
+    other = run([str(images)], ["bundled"], store, RunConfig(windows="grid:16:32", fold=5), progress=False)
+    assert other.units_done == 4  # other parameters: other keys
+    assert len(_rows(store)) == 32
+
+
+def test_shards_partition_the_work(images, tmp_path):
+    whole = tmp_path / "whole.sqlite"
+    run([str(images)], ["bundled"], whole, CONFIG, progress=False)
+    keys = set()
+    for k in range(3):
+        part = tmp_path / f"part{k}.sqlite"
+        run([str(images)], ["bundled"], part, CONFIG, shard=(k, 3), progress=False)
+        shard_keys = set(_rows(part))
+        assert not keys & shard_keys
+        keys |= shard_keys
+    assert keys == set(_rows(whole))
+
+
+def test_failures_become_rows_and_the_run_continues(images, tmp_path, capsys):
+    (images / "broken.png").write_bytes(b"not a png")
+    bad_ckpt = tmp_path / "bad.pth"
+    torch.save({"nope": torch.zeros(1)}, bad_ckpt)
+    store = tmp_path / "s.sqlite"
+    code = main(["run", str(images), "--model", "bundled", "--model", str(bad_ckpt), "--store", str(store),
+                 "--windows", "grid:16:32", "--fold", "4", "--no-progress"])
+    assert code == 1 + 5  # broken image with the good model, and all 5 images with the bad one
+    rows = _rows(store)
+    failed = [r for r in rows.values() if r["status"] == "failed"]
+    assert len(failed) == 6
+    assert any("image:" in r["error"] for r in failed) and any("model:" in r["error"] for r in failed)
+    assert sum(r["status"] == "ok" for r in rows.values()) == 16
+    err = capsys.readouterr().err
+    assert "failed" in err and "Traceback" not in err
+
+
+def test_discover_images_folder_glob_manifest(images, tmp_path):
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("# two images\nimgs/img01.png\nimgs/img03.png\n")
+    assert [Path(p).name for p in discover_images([str(manifest)])] == ["img01.png", "img03.png"]
+    assert len(discover_images([str(images / "img*.png")])) == 4
+    assert len(discover_images([str(images)])) == 4
+    with pytest.raises(ValueError, match="not a folder"):
+        discover_images([str(tmp_path / "nothing*.png")])
+
+
+def test_export_csv_and_parquet(images, tmp_path):
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    assert export(store, tmp_path / "r.csv") == 16
+    with open(tmp_path / "r.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 16 and {"key", "di", "gini", "status"} <= set(rows[0])
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow (test extra) writes Parquet")
+    assert export(store, tmp_path / "r.parquet") == 16
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert table.num_rows == 16 and "di" in table.column_names
+    with pytest.raises(ValueError, match=".csv or .parquet"):
+        export(store, tmp_path / "r.xlsx")
+
+
+def test_store_is_wal_and_maps_roundtrip(tmp_path):
+    a = np.random.default_rng(0).normal(size=(3, 5, 7)).astype(np.float32)
+    from lamfast.dataset.store import encode_map
+
+    blob, shape = encode_map(a)
+    assert np.array_equal(decode_map(blob, shape), a)
+    with ResultStore(tmp_path / "s.sqlite") as db:
+        assert db.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def test_html_report_in_headless_chromium(images, tmp_path):
+    weird = images / "<b>evil & name<i>.png"
+    shutil.copy(images / "img00.png", weird)
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    index = write_report(store, tmp_path / "report")
+    text = index.read_text()
+    assert "<b>evil" not in text and "&lt;b&gt;evil &amp; name&lt;i&gt;" in text
+    assert 'id="summary"' in text or "id='summary'" in text
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed here (scripts/test.sh installs Debian's chromium where apt-get can)")
+    profile = tempfile.mkdtemp()
+    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", index.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "<table id=\"summary\"" in dom and "<table id=\"windows\"" in dom
+    assert dom.count("<tr>") >= 1 + 20  # header rows + 20 window rows
+    assert dom.count("<img ") == 20
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1200,1600",
+                    f"--screenshot={shot}", index.as_uri()], capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert pixels.std() > 10  # text, tables and images, not a blank page
+    assert (pixels < 128).mean() > 0.01
+
+
+def test_run_cli_rejects_a_bad_shard(images, tmp_path, capsys):
+    with pytest.raises(SystemExit):  # argparse: usage line and exit 2
+        main(["run", str(images), "--store", str(tmp_path / "s.sqlite"), "--shard", "3/2"])
+    assert "--shard k/n needs 0 <= k < n" in capsys.readouterr().err
+
+
+def test_run_cli_rejects_a_bad_window_spec(images, tmp_path, capsys):
+    code = main(["run", str(images), "--store", str(tmp_path / "s.sqlite"), "--no-progress", "--windows", "grid"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "bad window spec" in err[0]
+
+
+def test_store_file_that_is_not_sqlite(tmp_path, images, capsys):
+    bad = tmp_path / "not.sqlite"
+    bad.write_text("hello, not a database " * 100)
+    code = main(["run", str(images), "--store", str(bad), "--no-progress", "--fold", "3"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "not a lamfast results store" in err[0]
