@@ -15,21 +15,26 @@ from lamfast.lam_engine import window_objective
 
 
 def official_cost_loop(model, path: torch.Tensor, deriv: torch.Tensor, h: int, w: int, size: int) -> np.ndarray:
-    """Path [fold,3,H,W] -> attribution [3,H,W] the official way (numpy)."""
+    """Path [fold,3,H,W] -> attribution [3,H,W] the official way (numpy).
+
+    The path lives on the host as officially; each step goes to the model's
+    device and its gradient and output come back (per-step host copies).
+    """
+    device = next(model.parameters()).device
     for p in model.parameters():
         p.requires_grad_(True)
-    path_np, deriv_np = path.numpy(), deriv.numpy()
+    path_np, deriv_np = path.cpu().numpy(), deriv.cpu().numpy()
     grads, results = [], []
     for j in range(path_np.shape[0]):
-        x = torch.from_numpy(path_np[j][None]).requires_grad_(True)
+        x = torch.from_numpy(path_np[j][None]).to(device).requires_grad_(True)
         y = model(x)
         objective = window_objective(y, h, w, size, "compat").sum()
         model.zero_grad()
         objective.backward()
-        g = x.grad.numpy()[0].copy()
+        g = x.grad.cpu().numpy()[0].copy()
         g[np.isnan(g)] = 0
         grads.append(g * deriv_np[j])
-        results.append(y.detach().numpy())
+        results.append(y.detach().cpu().numpy())
     return np.mean(np.stack(grads), axis=0)
 
 

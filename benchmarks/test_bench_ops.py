@@ -11,18 +11,18 @@ import torch
 
 from lamfast.ops import blur_path_torch, kde_map_torch, path_accumulate_torch
 
-from conftest import requires_ext
+from conftest import DEVICE, requires_ext, synced
 
 SIZES = [64, 128, 256]
 FOLD = 50
 
 
 def _image(size):
-    return torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
+    return torch.rand(3, size, size, generator=torch.Generator().manual_seed(0)).to(DEVICE)
 
 
 def _saliency(size):
-    return torch.rand(size, size, generator=torch.Generator().manual_seed(1)) ** 8
+    return (torch.rand(size, size, generator=torch.Generator().manual_seed(1)) ** 8).to(DEVICE)
 
 
 @pytest.mark.benchmark(group="blur_path")
@@ -31,7 +31,7 @@ def _saliency(size):
 def test_blur_path(benchmark, size, impl):
     fn = torch.ops.lamfast.blur_path if impl == "compiled" else blur_path_torch
     image = _image(size)
-    benchmark(fn, image, FOLD, 1.2, 9)
+    benchmark(synced(fn), image, FOLD, 1.2, 9)
 
 
 @pytest.mark.benchmark(group="path_accumulate")
@@ -40,18 +40,20 @@ def test_blur_path(benchmark, size, impl):
 def test_path_accumulate(benchmark, size, impl):
     fn = torch.ops.lamfast.path_accumulate if impl == "compiled" else path_accumulate_torch
     gen = torch.Generator().manual_seed(2)
-    grads = torch.randn(FOLD, 3, size, size, generator=gen)
-    deriv = torch.randn(FOLD, 3, size, size, generator=gen)
-    acc = torch.zeros(3, size, size)
-    benchmark(fn, acc, grads, deriv)
+    grads = torch.randn(FOLD, 3, size, size, generator=gen).to(DEVICE)
+    deriv = torch.randn(FOLD, 3, size, size, generator=gen).to(DEVICE)
+    acc = torch.zeros(3, size, size, device=DEVICE)
+    benchmark(synced(fn), acc, grads, deriv)
 
 
 @pytest.mark.benchmark(group="kde_map")
-@pytest.mark.parametrize("size", [64, 128, 192])
+@pytest.mark.parametrize("size", [64, 128, 192] + ([512] if DEVICE.type == "cuda" else []))
 @pytest.mark.parametrize("impl", [pytest.param("compiled", marks=requires_ext), "twin", "scipy"])
 def test_kde_map(benchmark, size, impl):
     sal = _saliency(size)
     if impl == "scipy":
+        if size > 192:
+            pytest.skip("scipy's O(N^2) KDE takes minutes at this size")
         from scipy import stats
 
         def scipy_kde(m):
@@ -61,7 +63,7 @@ def test_kde_map(benchmark, size, impl):
             z = stats.gaussian_kde(pts, weights=m.ravel())(pts).reshape(H, W)
             return z / z.max()
 
-        benchmark.pedantic(scipy_kde, args=(sal.double().numpy(),), rounds=2 if size > 128 else 3, iterations=1)
+        benchmark.pedantic(scipy_kde, args=(sal.double().cpu().numpy(),), rounds=2 if size > 128 else 3, iterations=1)
         return
     fn = torch.ops.lamfast.kde_map if impl == "compiled" else kde_map_torch
-    benchmark(fn, sal)
+    benchmark(synced(fn), sal)

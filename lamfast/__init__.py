@@ -6,6 +6,9 @@
 - Many windows of one image: :func:`lam_windows` (:mod:`lamfast.multi_window`),
   window specs in :mod:`lamfast.windows`; whole datasets: :mod:`lamfast.dataset`.
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
+- Classifiers: :mod:`lamfast.cam` (Grad-CAM family), :mod:`lamfast.attr`
+  (gradient and path methods), :mod:`lamfast.attention` (ViT attention),
+  :mod:`lamfast.faithfulness` (deletion / insertion AUC).
 - Ops (C++ kernels with pure-torch twins), see :mod:`lamfast.ops`:
   :func:`blur_path`, :func:`path_accumulate`, :func:`kde_map`.
 """

@@ -1,0 +1,28 @@
+"""Any gradient map × any CAM (Guided Grad-CAM when it is GuidedBackprop × GradCAM)."""
+from __future__ import annotations
+
+import torch
+
+from lamfast.attr.base import Attribution, TargetSpec
+
+
+class Combined:
+    """``Combined(GuidedBackprop(model), GradCAM(model, layers)).attribute(x, target=...)``.
+
+    Returns the attribution [B,C,H,W] multiplied by the CAM [B,1,H,W].
+    """
+
+    def __init__(self, attribution: Attribution, cam):
+        self.attribution = attribution
+        self.cam = cam
+
+    def attribute(self, inputs: torch.Tensor, target: TargetSpec = None, **kwargs) -> torch.Tensor:
+        attr = self.attribution.attribute(inputs, target=target, **kwargs)
+        if target is None:
+            targets = None
+        elif isinstance(target, int):
+            targets = [target]
+        else:
+            targets = [int(t) for t in (target.tolist() if isinstance(target, torch.Tensor) else target)]
+        maps = self.cam(inputs, targets)
+        return attr * maps[:, None].to(attr.dtype)

@@ -1,0 +1,203 @@
+"""The shared machinery of every CAM method (one subclass per method file).
+
+A method overrides one hook: :meth:`BaseCAM.cam_weights` (channel weights,
+Grad-CAM style) or :meth:`BaseCAM.cam_image` (the whole per-layer map).
+Definitions and normalisation follow pytorch-grad-cam (ReLU, per-image
+min-max, bilinear resize to the input, layers averaged) so maps match the
+ones users know; the work stays in torch on the input's device, and
+gradients go only down to the target layers (parameters frozen, no weight
+gradients).
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lamfast.modelstate import attribution_state
+
+Target = Union[int, Callable[[torch.Tensor], torch.Tensor]]
+
+
+class CAMError(ValueError):
+    """Bad CAM input (one-line message)."""
+
+
+def minmax_per_image(cam: torch.Tensor) -> torch.Tensor:
+    """pytorch-grad-cam's ``scale_cam_image`` without resize: [B,h,w] -> [B,h,w] in [0,1]."""
+    flat = cam.flatten(1)
+    flat = flat - flat.min(dim=1, keepdim=True).values
+    flat = flat / (1e-7 + flat.max(dim=1, keepdim=True).values)
+    return flat.view_as(cam)
+
+
+def projection_2d(activations: torch.Tensor) -> torch.Tensor:
+    """First principal component of each image's activations: [B,C,h,w] -> [B,h,w].
+
+    Batched torch SVD (``full_matrices=False``) of the centred [h*w, C]
+    matrix, as pytorch-grad-cam's ``get_2d_projection`` does per image in
+    numpy. The sign of a singular vector is arbitrary; LAPACK decides it.
+    """
+    a = torch.nan_to_num(activations.float(), nan=0.0)
+    B, C = a.shape[:2]
+    m = a.reshape(B, C, -1).transpose(1, 2)  # [B, hw, C]
+    m = m - m.mean(dim=1, keepdim=True)
+    _, _, vh = torch.linalg.svd(m, full_matrices=False)
+    return (m @ vh[:, 0, :, None]).reshape(B, *a.shape[2:])
+
+
+class BaseCAM:
+    """Class activation maps from hooks on ``target_layers``.
+
+    Use as a context manager (or call :meth:`release`) to remove the hooks.
+
+    Args:
+        model: a classifier [B,3,H,W] -> [B,classes].
+        target_layers: modules whose outputs ([B,C,h,w], or tokens with
+            ``reshape_transform``) the map is made from.
+        reshape_transform: maps a layer output to [B,C,h,w] (see
+            :mod:`lamfast.cam.reshape`).
+    """
+
+    uses_gradients = True
+
+    def __init__(self, model: nn.Module, target_layers: Sequence[nn.Module], reshape_transform=None):
+        if not target_layers:
+            raise CAMError("target_layers is empty: pass at least one module of the model")
+        self.model = model
+        self.target_layers = list(target_layers)
+        self.reshape_transform = reshape_transform
+        self._activations: list[torch.Tensor] = []
+        self._handles = [layer.register_forward_hook(self._capture) for layer in self.target_layers]
+
+    # -- the hooks a method overrides -------------------------------------------------------------
+
+    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+        """Channel weights [B,C] (Grad-CAM style methods override this)."""
+        raise NotImplementedError
+
+    def cam_image(self, activations: torch.Tensor, grads: torch.Tensor | None, eigen_smooth: bool) -> torch.Tensor:
+        """The per-layer map [B,h,w] before ReLU; default: weighted channel sum."""
+        weighted = self.cam_weights(activations, grads)[:, :, None, None] * activations
+        return projection_2d(weighted) if eigen_smooth else weighted.sum(dim=1)
+
+    # -- machinery ---------------------------------------------------------------------------------
+
+    def _capture(self, module, inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise CAMError(f"target layer {type(module).__name__} returns {type(output).__name__}, not a tensor")
+        if not (torch.is_grad_enabled() and self.uses_gradients):
+            self._activations.append(output)
+            return output
+        # The first target layer to run becomes a leaf, so the backward stops
+        # there; deeper target layers stay in the graph above it. The model
+        # goes on with a copy, so an in-place op after the layer (ReLU(inplace))
+        # cannot touch what the map is made of.
+        stored = output if output.requires_grad else output.detach().requires_grad_(True)
+        self._activations.append(stored)
+        return stored.clone()
+
+    # Score-CAM and Ablation-CAM re-run the model: they read these, set by forward().
+    _input: torch.Tensor
+    _logits: torch.Tensor
+    _score_fns: list
+    _raw_outputs: list
+
+    def _targets(self, targets, logits: torch.Tensor) -> list[Callable[[torch.Tensor], torch.Tensor]]:
+        B, classes = logits.shape[0], logits.shape[-1]
+        if targets is None:
+            return [_class_score(int(c)) for c in logits.argmax(dim=-1).tolist()]
+        targets = list(targets)
+        if len(targets) == 1:
+            targets = targets * B  # one target serves every image (not just the first)
+        if len(targets) != B:
+            raise CAMError(f"got {len(targets)} targets for a batch of {B} images (give 1 or {B})")
+        out = []
+        for t in targets:
+            if isinstance(t, bool) or not (isinstance(t, int) or callable(t)):
+                raise CAMError(f"a target is a class index or a callable, got {t!r}")
+            if isinstance(t, int):
+                if not 0 <= t < classes:
+                    raise CAMError(f"target class {t} is out of range for a model with {classes} classes")
+                out.append(_class_score(t))
+            else:
+                out.append(t)
+        return out
+
+    def _reshape(self, t: torch.Tensor) -> torch.Tensor:
+        t = self.reshape_transform(t) if self.reshape_transform is not None else t
+        if t.dim() != 4:
+            raise CAMError(f"target layer output must be [B,C,h,w] (use reshape_transform), got {tuple(t.shape)}")
+        return t
+
+    def forward(self, input_tensor: torch.Tensor, targets=None, eigen_smooth: bool = False) -> torch.Tensor:
+        if not isinstance(input_tensor, torch.Tensor) or input_tensor.dim() != 4:
+            raise CAMError(f"input_tensor must be [B,C,H,W], got {getattr(input_tensor, 'shape', type(input_tensor))}")
+        self._activations = []
+        with attribution_state(self.model), torch.set_grad_enabled(self.uses_gradients):
+            logits = self.model(input_tensor)
+            if logits.dim() != 2:
+                raise CAMError(f"model must return logits [B,classes], got {tuple(logits.shape)}")
+            score_fns = self._targets(targets, logits)
+            acts = list(self._activations)
+            self._input, self._logits, self._score_fns, self._raw_outputs = input_tensor, logits.detach(), score_fns, [
+                a.detach() for a in acts]
+            grads: list[torch.Tensor | None] = [None] * len(acts)
+            if self.uses_gradients:
+                score = torch.stack([fn(logits[b]) for b, fn in enumerate(score_fns)]).sum()
+                grads = list(torch.autograd.grad(score, acts, allow_unused=True))
+                grads = [torch.zeros_like(a) if g is None else g for a, g in zip(acts, grads)]
+        if len(acts) != len(self.target_layers):  # (checked before methods re-run the model)
+            raise CAMError(f"{len(acts)} of {len(self.target_layers)} target layers ran in the forward pass")
+        size = input_tensor.shape[-2:]
+        per_layer = []
+        with torch.no_grad():
+            for a, g in zip(acts, grads):
+                a = self._reshape(a.detach()).float()
+                g = self._reshape(g).float() if g is not None else None
+                cam = self.cam_image(a, g, eigen_smooth).clamp_min(0)
+                cam = minmax_per_image(cam)
+                per_layer.append(F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False))
+            cams = torch.cat(per_layer, dim=1).clamp_min(0).mean(dim=1)
+            return minmax_per_image(cams)
+
+    def __call__(self, input_tensor: torch.Tensor, targets: Sequence[Target] | None = None, aug_smooth: bool = False,
+                 eigen_smooth: bool = False) -> torch.Tensor:
+        """Maps [B,H,W] in [0,1] on the input's device.
+
+        Args:
+            input_tensor: [B,3,H,W].
+            targets: None (argmax per image), class indices or callables on
+                one image's logits; a single target serves the whole batch.
+            aug_smooth: average over horizontal flips × brightness 0.9, 1, 1.1
+                (pytorch-grad-cam's test-time augmentation, 6 passes).
+            eigen_smooth: first principal component instead of the channel sum.
+        """
+        if not aug_smooth:
+            return self.forward(input_tensor, targets, eigen_smooth)
+        maps = []
+        for flip in (False, True):
+            for factor in (0.9, 1.0, 1.1):
+                x = input_tensor.flip(-1) if flip else input_tensor
+                m = self.forward(x * factor, targets, eigen_smooth)
+                maps.append(m.flip(-1) if flip else m)
+        return torch.stack(maps).mean(dim=0)
+
+    def release(self) -> None:
+        """Remove the hooks from the model."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self._activations = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _class_score(index: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    return lambda logits: logits[index]

@@ -1,0 +1,36 @@
+"""Turning transformer layer outputs into [B,C,h,w] maps for CAM."""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def vit_reshape(num_extra_tokens: int = 1):
+    """For ViT-like tokens [B, extra + h*w, C]: drop the extra (CLS, distillation) tokens, square grid."""
+
+    def transform(t: torch.Tensor) -> torch.Tensor:
+        if t.dim() != 3:
+            raise ValueError(f"vit_reshape: expected tokens [B,N,C], got {tuple(t.shape)}")
+        tokens = t[:, num_extra_tokens:, :]
+        side = math.isqrt(tokens.shape[1])
+        if side * side != tokens.shape[1]:
+            raise ValueError(
+                f"vit_reshape: {tokens.shape[1]} patch tokens after dropping {num_extra_tokens} extra do not form a "
+                "square grid (check --num-extra-tokens)"
+            )
+        return tokens.reshape(t.shape[0], side, side, t.shape[2]).permute(0, 3, 1, 2)
+
+    return transform
+
+
+def swin_reshape(t: torch.Tensor) -> torch.Tensor:
+    """For Swin stage outputs: NHWC [B,h,w,C] (timm) or NLC [B,h*w,C] -> [B,C,h,w]."""
+    if t.dim() == 4:
+        return t.permute(0, 3, 1, 2)
+    if t.dim() == 3:
+        side = math.isqrt(t.shape[1])
+        if side * side != t.shape[1]:
+            raise ValueError(f"swin_reshape: {t.shape[1]} tokens do not form a square grid")
+        return t.reshape(t.shape[0], side, side, t.shape[2]).permute(0, 3, 1, 2)
+    raise ValueError(f"swin_reshape: expected [B,h,w,C] or [B,L,C], got {tuple(t.shape)}")

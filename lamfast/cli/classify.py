@@ -1,0 +1,216 @@
+"""``lamfast cam`` / ``attr`` / ``attention``: explain a classifier's prediction on one image.
+
+The flags follow the popular vis_cam.py (``--target-layers --preview-model
+--method --target-category --vit-like --num-extra-tokens --aug-smooth
+--eigen-smooth --device --save-path``). ``--model bundled`` (the default) is
+the shapes classifier shipped with lamfast; ``--model timm:NAME`` builds a
+timm model (weights from ``--checkpoint``, loaded weights-only).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lamfast.cli.common import CLIError, note, resolve_device
+
+BUNDLED_CLASSIFIER = "shapes_cnn.pt"
+
+
+def load_classifier(spec: str, checkpoint: str | None, device):
+    """(model, input size, mean, std) for ``--model``."""
+    import torch
+
+    from lamfast.models import data_path
+    from lamfast.models.checkpoint import fit_state_dict, read_checkpoint
+    from lamfast.models.classifier import ShapesCNN
+
+    if spec == "bundled":
+        model = ShapesCNN()
+        sd = torch.load(str(data_path(BUNDLED_CLASSIFIER)), map_location="cpu", weights_only=True)
+        fit_state_dict(model, sd, "shapes-cnn")
+        return model.to(device).eval(), (64, 64), None, None
+    if spec.startswith("timm:"):
+        try:
+            import timm
+        except Exception as exc:  # ImportError, or torchvision failing inside timm
+            raise CLIError(f"--model {spec} needs timm, which is unavailable ({str(exc).splitlines()[0]})") from None
+        try:
+            model = timm.create_model(spec[5:], pretrained=False)
+        except Exception as exc:
+            raise CLIError(f"--model {spec}: {str(exc).splitlines()[0]}") from None
+        if checkpoint:
+            sd, notes = read_checkpoint(checkpoint)
+            for line in notes:
+                note(line)
+            fit_state_dict(model, sd, spec)
+        else:
+            note(f"{spec} has random weights (pass --checkpoint for trained ones)")
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
+        return model.to(device).eval(), size, cfg.get("mean"), cfg.get("std")
+    raise CLIError(f"--model must be 'bundled' or 'timm:NAME', got {spec!r}")
+
+
+def _image(path: str, size, mean, std, device):
+    import torch
+    from PIL import Image
+
+    from lamfast.imageio import read_rgb, to_tensor
+
+    img, notes = read_rgb(path)
+    for line in notes:
+        note(f"{Path(path).name}: {line}")
+    x = to_tensor(img.resize((size[1], size[0]), Image.BICUBIC)).to(device)
+    normed = x
+    if mean is not None and std is not None:
+        normed = (x - torch.tensor(mean, device=device)[:, None, None]) / torch.tensor(std, device=device)[:, None, None]
+    return x, normed[None]
+
+
+def _save(array, path: str) -> None:
+    from PIL import Image
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def _target(model, x, category):
+    import torch
+
+    with torch.no_grad():
+        logits = model(x)
+    if category is None:
+        return int(logits.argmax(-1)[0]), logits
+    if not 0 <= category < logits.shape[-1]:
+        raise CLIError(f"--target-category {category} is out of range for a model with {logits.shape[-1]} classes")
+    return category, logits
+
+
+def cam_cmd(args: argparse.Namespace) -> int:
+    from lamfast.cam import METHODS, vit_reshape
+    from lamfast.cam.layers import default_target_layers, get_layer, list_layers
+    from lamfast.overlay import overlay
+
+    device = resolve_device(args.device)
+    model, size, mean, std = load_classifier(args.model, args.checkpoint, device)
+    if args.preview_model:
+        print("\n".join(list_layers(model)))
+        return 0
+    if not args.img:
+        raise CLIError("an image path is required (or --preview-model)")
+    method = args.method.lower()
+    if method not in METHODS:
+        raise CLIError(f"unknown method {args.method!r}; choose from {', '.join(METHODS)}")
+    layers = [get_layer(model, n) for n in args.target_layers] if args.target_layers else default_target_layers(
+        model, args.vit_like)
+    reshape = vit_reshape(args.num_extra_tokens) if args.vit_like else None
+    raw, x = _image(args.img, size, mean, std, device)
+    target, logits = _target(model, x, args.target_category)
+    with METHODS[method](model, layers, reshape_transform=reshape) as cam:
+        heat = cam(x, [target], aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth)[0]
+    _save(overlay(raw, heat), args.save_path)
+    print(f"{method}: class {target} (logit {float(logits[0, target]):.3f}) -> {args.save_path}")
+    return 0
+
+
+ATTR_METHODS = ("saliency", "inputxgradient", "ig", "blurig", "guidedbackprop", "smoothgrad")
+
+
+def attr_cmd(args: argparse.Namespace) -> int:
+    import torch
+
+    from lamfast import attr
+    from lamfast.overlay import overlay
+
+    device = resolve_device(args.device)
+    model, size, mean, std = load_classifier(args.model, args.checkpoint, device)
+    method = args.method.lower()
+    if method not in ATTR_METHODS:
+        raise CLIError(f"unknown method {args.method!r}; choose from {', '.join(ATTR_METHODS)}")
+    raw, x = _image(args.img, size, mean, std, device)
+    target, _ = _target(model, x, args.target_category)
+    runners = {
+        "saliency": lambda: attr.Saliency(model).attribute(x, target=target),
+        "inputxgradient": lambda: attr.InputXGradient(model).attribute(x, target=target),
+        "ig": lambda: attr.IntegratedGradients(model).attribute(x, target=target, n_steps=args.n_steps),
+        "blurig": lambda: attr.BlurIG(model).attribute(x, target=target, n_steps=args.n_steps),
+        "guidedbackprop": lambda: attr.GuidedBackprop(model).attribute(x, target=target),
+        "smoothgrad": lambda: attr.NoiseTunnel(attr.Saliency(model)).attribute(x, target=target, nt_samples=16,
+                                                                               stdevs=0.15),
+    }
+    a = runners[method]()[0].abs().sum(0)
+    heat = a / a.max().clamp_min(torch.finfo(a.dtype).tiny)
+    _save(overlay(raw, heat), args.save_path)
+    print(f"{method}: class {target} -> {args.save_path}")
+    return 0
+
+
+def attention_cmd(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch.nn.functional as F
+
+    from lamfast import attention
+    from lamfast.overlay import jet, overlay
+
+    device = resolve_device(args.device)
+    model, size, mean, std = load_classifier(args.model, args.checkpoint, device)
+    raw, x = _image(args.img, size, mean, std, device)
+    method = args.method.lower()
+    try:
+        if method == "cls":
+            grid = attention.cls_attention(model, x, num_extra_tokens=args.num_extra_tokens)
+        elif method == "rollout":
+            grid = attention.rollout(model, x, discard_ratio=args.discard_ratio, num_extra_tokens=args.num_extra_tokens)
+        elif method == "chefer":
+            target, _ = _target(model, x, args.target_category)
+            grid = attention.gradient_weighted(model, x, [target], num_extra_tokens=args.num_extra_tokens)
+        else:
+            raise CLIError(f"unknown method {args.method!r}; choose from cls, rollout, chefer")
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    g = grid[0] / grid[0].max().clamp_min(1e-12)
+    heat = F.interpolate(g[None, None], size=raw.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    _save(overlay(raw, heat), args.save_path)
+    patch = np.kron(jet(g), np.ones((16, 16, 1), dtype=np.uint8))
+    grid_path = str(Path(args.save_path).with_name(Path(args.save_path).stem + "_grid.png"))
+    _save(patch, grid_path)
+    print(f"{method}: {tuple(grid.shape[-2:])} patch grid -> {args.save_path}, {grid_path}")
+    return 0
+
+
+def _common(p) -> None:
+    p.add_argument("--model", default="bundled", help="'bundled' (shapes classifier) or timm:NAME")
+    p.add_argument("--checkpoint", help="weights for a timm model (weights-only load)")
+    p.add_argument("--target-category", type=int, default=None, help="class to explain (default: the prediction)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--save-path", default="attribution.png", help="output PNG")
+
+
+def add_parser(sub) -> None:
+    c = sub.add_parser("cam", help="Grad-CAM family map of a classifier (vis_cam.py flags)")
+    c.add_argument("img", nargs="?")
+    _common(c)
+    c.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, eigencam, eigengradcam, layercam, "
+                   "hirescam, scorecam, ablationcam (case-insensitive)")
+    c.add_argument("--target-layers", nargs="+", help="module names, e.g. features.-1 or blocks.-1.norm1")
+    c.add_argument("--preview-model", action="store_true", help="list the layers and exit")
+    c.add_argument("--vit-like", action="store_true", help="tokens [B,N,C]: drop extra tokens, square grid")
+    c.add_argument("--num-extra-tokens", type=int, default=1)
+    c.add_argument("--aug-smooth", action="store_true")
+    c.add_argument("--eigen-smooth", action="store_true")
+    c.set_defaults(func=cam_cmd, save_path="cam.png")
+
+    a = sub.add_parser("attr", help="gradient / path attribution of a classifier")
+    a.add_argument("img")
+    _common(a)
+    a.add_argument("--method", default="ig", help=", ".join(ATTR_METHODS))
+    a.add_argument("--n-steps", type=int, default=50)
+    a.set_defaults(func=attr_cmd, save_path="attr.png")
+
+    t = sub.add_parser("attention", help="ViT attention map (CLS attention, rollout, Chefer)")
+    t.add_argument("img")
+    _common(t)
+    t.add_argument("--method", default="rollout", help="cls, rollout or chefer")
+    t.add_argument("--num-extra-tokens", type=int, default=None, help="default: the model's num_prefix_tokens")
+    t.add_argument("--discard-ratio", type=float, default=0.9)
+    t.set_defaults(func=attention_cmd, save_path="attention.png")

@@ -1,0 +1,173 @@
+"""lamfast.cam against pytorch-grad-cam (the oracle), plus behaviour it gets wrong."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import lamfast.cam as cams
+from lamfast.cam.base import CAMError, projection_2d
+
+from conftest import import_with_torchvision_shim
+
+SHARED = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "EigenCAM", "EigenGradCAM", "LayerCAM", "HiResCAM"]
+
+
+@pytest.fixture(scope="module")
+def pgc():
+    return import_with_torchvision_shim("pytorch_grad_cam")
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5),
+    ).eval()
+
+
+def _x(b=3):
+    return torch.rand(b, 3, 32, 40, generator=torch.Generator().manual_seed(1))
+
+
+# EigenGradCAM's principal component has an arbitrary sign (LAPACK's choice; MKL for
+# torch and OpenBLAS for numpy can differ), so it is compared with one layer, where
+# both agree here, and up to sign in test_projection_matches_numpy_svd_up_to_sign.
+# AblationCAM takes one layer; it is compared on a ReLU output (min 0), where
+# pytorch-grad-cam's ablation value does not drift from row to row.
+CASES = [(m, layers) for m in SHARED + ["ScoreCAM"] for layers in ([4], [4, 2])
+         if not (m == "EigenGradCAM" and len(layers) > 1)] + [("AblationCAM", [5])]
+
+
+@pytest.mark.parametrize("method,layers", CASES)
+def test_parity_with_pytorch_grad_cam_per_image_targets(pgc, method, layers):
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    net, x = _net(), _x()
+    targets = [1, 3, 4]
+    with getattr(pgc, method)(net, [net[i] for i in layers]) as cam:
+        expected = cam(x, [ClassifierOutputTarget(t) for t in targets])
+    with getattr(cams, method)(net, [net[i] for i in layers]) as cam:
+        got = cam(x, targets)
+    assert got.shape == (3, 32, 40) and got.dtype == torch.float32
+    assert np.abs(got.numpy() - expected).max() <= 2e-3
+
+
+@pytest.mark.parametrize("method", ["GradCAM", "XGradCAM"])
+def test_parity_eigen_smooth_and_aug_smooth(pgc, method):
+    net, x = _net(), _x(2)
+    with getattr(pgc, method)(net, [net[4]]) as cam:
+        expected_aug = cam(x, None, aug_smooth=True)
+    with getattr(cams, method)(net, [net[4]]) as cam:
+        got_aug = cam(x, None, aug_smooth=True)
+    assert np.abs(got_aug.numpy() - expected_aug).max() <= 2e-3
+
+
+def test_projection_matches_numpy_svd_up_to_sign(pgc):
+    from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection
+
+    a = torch.randn(4, 16, 6, 7, generator=torch.Generator().manual_seed(2))
+    ours = projection_2d(a).numpy()
+    theirs = get_2d_projection(a.numpy())
+    # the sign of a singular vector is LAPACK's choice (MKL and OpenBLAS may differ)
+    for o, t in zip(ours, theirs):
+        assert min(np.abs(o - t).max(), np.abs(o + t).max()) <= 1e-4
+
+
+def test_one_target_serves_the_whole_batch():
+    net, x = _net(), _x(3)
+    with cams.GradCAM(net, [net[4]]) as cam:
+        one = cam(x, [2])
+        each = cam(x, [2, 2, 2])
+    assert torch.equal(one, each)
+    assert all(one[b].max() > 0.99 for b in range(3))  # pytorch-grad-cam gives zeros for images 2..B
+
+
+def test_default_target_is_argmax_per_image():
+    net, x = _net(), _x(3)
+    with cams.GradCAM(net, [net[4]]) as cam:
+        default = cam(x)
+        explicit = cam(x, net(x).argmax(-1).tolist())
+    assert torch.equal(default, explicit)
+
+
+def test_callable_targets():
+    net, x = _net(), _x(2)
+    with cams.GradCAM(net, [net[4]]) as cam:
+        by_index = cam(x, [3, 0])
+        by_fn = cam(x, [lambda logits: logits[3], lambda logits: logits[0]])
+    assert torch.equal(by_index, by_fn)
+
+
+def test_hooks_are_removed_and_model_restored():
+    net = _net()
+    net.train()
+    before = [len(m._forward_hooks) for m in net.modules()]
+    with cams.GradCAM(net, [net[4], net[2]]) as cam:
+        cam(_x(1))
+        assert sum(len(m._forward_hooks) for m in net.modules()) == 2
+    assert [len(m._forward_hooks) for m in net.modules()] == before
+    assert net.training and all(p.requires_grad and p.grad is None for p in net.parameters())
+
+
+@pytest.mark.parametrize(
+    "targets,match",
+    [([7], "out of range"), ([1, 2], "2 targets for a batch of 3"), (["cat"], "class index or a callable")],
+)
+def test_bad_targets(targets, match):
+    net = _net()
+    with cams.GradCAM(net, [net[4]]) as cam, pytest.raises(CAMError, match=match):
+        cam(_x(3), targets)
+
+
+def test_ablation_cam_takes_one_layer():
+    net = _net()
+    with cams.AblationCAM(net, [net[5], net[3]]) as cam, pytest.raises(CAMError, match="one target layer"):
+        cam(_x(1))
+
+
+def test_empty_layers_and_bad_input():
+    with pytest.raises(CAMError, match="target_layers is empty"):
+        cams.GradCAM(_net(), [])
+    net = _net()
+    with cams.GradCAM(net, [net[4]]) as cam, pytest.raises(CAMError, match=r"\[B,C,H,W\]"):
+        cam(torch.rand(3, 32, 32))
+
+
+@pytest.fixture(scope="module")
+def timm_models():
+    timm = import_with_torchvision_shim("timm")
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=7, img_size=64).eval()
+    swin = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, num_classes=7, img_size=112,
+                             depths=(1, 1, 1, 1)).eval()
+    return {
+        "vit": (vit, [vit.blocks[-1].norm1], cams.vit_reshape(1), torch.rand(2, 3, 64, 64)),
+        "swin": (swin, [swin.layers[-1]], cams.swin_reshape, torch.rand(2, 3, 112, 112)),  # NHWC stage output
+    }
+
+
+@pytest.mark.parametrize("arch", ["vit", "swin"])
+@pytest.mark.parametrize("method", ["GradCAM", "LayerCAM", "EigenCAM"])
+def test_transformers_from_timm(pgc, timm_models, arch, method):
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    model, layers, reshape, x = timm_models[arch]
+    with getattr(cams, method)(model, layers, reshape_transform=reshape) as cam:
+        maps = cam(x, [1, 5])
+    assert maps.shape == (2, *x.shape[-2:]) and torch.isfinite(maps).all()
+    if method == "EigenCAM":
+        # No parity here: the component's sign is LAPACK's choice. Never flat, so never all zero.
+        assert all(m.max() > 0.99 for m in maps)
+        return
+    with getattr(pgc, method)(model, layers, reshape_transform=reshape) as cam:
+        expected = cam(x, [ClassifierOutputTarget(1), ClassifierOutputTarget(5)])
+    assert np.abs(maps.numpy() - expected).max() <= 2e-3
+
+
+def test_reshape_helpers_reject_odd_token_counts():
+    with pytest.raises(ValueError, match="square grid"):
+        cams.vit_reshape(0)(torch.rand(1, 17, 8))
+    with pytest.raises(ValueError, match="square grid"):
+        cams.swin_reshape(torch.rand(1, 15, 8))
