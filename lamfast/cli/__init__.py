@@ -9,6 +9,7 @@ Subcommands live in one module each: :mod:`lamfast.cli.info`,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from lamfast.cli.common import CLIError
@@ -34,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (``lamfast cam --preview-model | head``): stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except (CLIError, ValueError, OSError, RuntimeError, KeyError) as exc:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
