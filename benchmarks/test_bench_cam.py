@@ -15,7 +15,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import import_with_torchvision_shim  # noqa: E402
+from torchvision_shim import import_with_torchvision_shim  # noqa: E402
 
 import lamfast.cam as cams  # noqa: E402
 from lamfast.attr import IntegratedGradients  # noqa: E402
