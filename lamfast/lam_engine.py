@@ -273,6 +273,14 @@ def finish(
     )
 
 
+def infer_scale(model: nn.Module, device: str | torch.device | None = None) -> int:
+    """The SR factor of ``model`` from one forward of a small random image (model state restored)."""
+    dev = torch.device(device) if device is not None else model_device(model)
+    probe = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)).to(dev)
+    with attribution_state(model), torch.no_grad():
+        return _check_output(model(probe), (24, 24))
+
+
 def prepare(model: nn.Module, image: torch.Tensor, device) -> torch.Tensor:
     """Move the model if asked and return the image as float32 [3,H,W] on its device."""
     if device is not None:

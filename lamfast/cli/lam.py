@@ -17,18 +17,6 @@ from pathlib import Path
 DEFAULT_IMAGE = "astronaut.png"
 
 
-def _scale_of(model, device) -> int:
-    """The model's SR factor from one forward of a small random image."""
-    import torch
-
-    from lamfast.lam_engine import _check_output
-    from lamfast.modelstate import attribution_state
-
-    probe = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)).to(device)
-    with attribution_state(model), torch.no_grad():
-        return _check_output(model(probe), (24, 24))
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
     from PIL import Image
@@ -36,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     import lamfast
     from lamfast.cli.common import CLIError, note, resolve_device, warn
     from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
-    from lamfast.lam_engine import LAMNaNWarning, lam
+    from lamfast.lam_engine import LAMNaNWarning, infer_scale, lam
     from lamfast.models import data_path, load_model
     from lamfast.viz import lam_panels
 
@@ -57,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     image, notes = read_rgb(img_path)
     for line in notes:
         note(f"{img_path.name}: {line}")
-    scale = _scale_of(model, device)
+    scale = infer_scale(model, device)
     if args.lr_input:
         lr = image
         hr = lr.resize((lr.width * scale, lr.height * scale), Image.BICUBIC)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -144,9 +144,9 @@ class UnitWorker:
             try:
                 loaded = load_model(path, arch=arch, unsafe_pickle=self.config.unsafe_pickle,
                                     rgb_range=self.config.rgb_range, device=self.config.device)
-                from lamfast.cli.lam import _scale_of
+                from lamfast.lam_engine import infer_scale
 
-                self._models[mid] = (loaded.model, _scale_of(loaded.model, self.config.device), None)
+                self._models[mid] = (loaded.model, infer_scale(loaded.model, self.config.device), None)
             except (ValueError, OSError, RuntimeError, KeyError) as exc:
                 self._models[mid] = (None, None, f"model: {_first_line(exc)}")
         return self._models[mid]
@@ -306,4 +306,4 @@ def run(
     return summary
 
 
-__all__ = ["RunConfig", "RunSummary", "Unit", "UnitWorker", "discover_images", "plan", "run", "asdict"]
+__all__ = ["RunConfig", "RunSummary", "Unit", "UnitWorker", "discover_images", "plan", "run"]
