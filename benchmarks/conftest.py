@@ -40,3 +40,12 @@ def _record_threads(benchmark):
     benchmark.extra_info["torch_threads"] = torch.get_num_threads()
     benchmark.extra_info["extension"] = lamfast.ext_available()
     benchmark.extra_info["device"] = torch.cuda.get_device_name(DEVICE) if DEVICE.type == "cuda" else "cpu"
+
+
+def pytest_terminal_summary(terminalreporter):
+    from interleaved import REPORTS
+
+    for title, rows in REPORTS:
+        terminalreporter.section(f"interleaved: {title}")
+        for row in rows:
+            terminalreporter.write_line(row)

@@ -66,6 +66,7 @@ def integrate_path(
     batch_size: int,
     acc: torch.Tensor | None = None,
     on_chunk: Callable[[int], None] | None = None,
+    zero_nan: bool = True,
 ) -> PathIntegral:
     """Integrate ``objective``'s input gradient along a path, chunk by chunk.
 
@@ -79,8 +80,11 @@ def integrate_path(
         batch_size: path points per forward/backward (per lead index).
         acc: [*lead, C, H, W] float32 accumulator to add into (default zeros).
         on_chunk: called with the number of points done after each chunk.
+        zero_nan: zero NaN gradient entries and count the points that had
+            them, as the official LAM does; False lets NaN reach the sum, as
+            captum's IG does (``nan_steps`` is then 0, not counted).
     Returns:
-        PathIntegral with the NaN-zeroed sum (see :func:`add_path_gradients`).
+        PathIntegral with the sum (see :func:`add_path_gradients`).
     """
     if path.shape != deriv.shape or path.dim() < 4:
         raise ValueError(f"integrate_path: path {tuple(path.shape)} and deriv {tuple(deriv.shape)} must match, [*lead,S,C,H,W]")
@@ -98,7 +102,11 @@ def integrate_path(
         with torch.enable_grad():
             value = objective(inputs.clone())
             (grads,) = torch.autograd.grad(value.sum(), inputs)
-        nan_steps += add_path_gradients(acc, grads.reshape(points.shape), deriv.narrow(step_dim, start, stop - start))
+        grads, d = grads.reshape(points.shape), deriv.narrow(step_dim, start, stop - start)
+        if zero_nan:
+            nan_steps += add_path_gradients(acc, grads, d)
+        else:
+            path_accumulate(acc, grads, d)
         if on_chunk is not None:
             on_chunk(stop - start)
     return PathIntegral(acc, nan_steps, steps)

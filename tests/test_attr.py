@@ -137,3 +137,34 @@ def test_combined_is_attribution_times_cam():
         combined = Combined(GuidedBackprop(net), cam).attribute(x, target=[1, 2])
         maps = cam(x, [1, 2])
     assert torch.allclose(combined, GuidedBackprop(net).attribute(x, target=[1, 2]) * maps[:, None])
+
+
+class _SqrtAtZero(nn.Module):
+    """Finite output; its input gradient is NaN at every pixel (d sqrt(x - x))."""
+
+    def forward(self, x):
+        return x.flatten(1).sum(1, keepdim=True) + (x - x).sqrt().sum((1, 2, 3))[:, None]
+
+
+@pytest.mark.parametrize("method", ["ig", "blurig"])
+def test_path_methods_let_nan_gradients_through_like_captum(method):
+    # LAM zeroes NaN gradients (the official quirk, with a warning); IG must not hide them.
+    x = _x(1)
+    if method == "ig":
+        ours = IntegratedGradients(_SqrtAtZero()).attribute(x, target=0, n_steps=4)
+        theirs = captum_attr.IntegratedGradients(_SqrtAtZero()).attribute(x, target=0, n_steps=4)
+        assert torch.isnan(theirs).all()
+    else:
+        ours = BlurIG(_SqrtAtZero()).attribute(x, target=0, n_steps=4)
+    assert torch.isnan(ours).all()
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 50, 200])
+def test_gauss_legendre_matches_numpy(n):
+    np = pytest.importorskip("numpy")
+    from lamfast.attr.integrated_gradients import gauss_legendre
+
+    nodes, weights = gauss_legendre(n)
+    expected_nodes, expected_weights = np.polynomial.legendre.leggauss(n)
+    assert np.abs(np.array(nodes) - expected_nodes).max() <= 1e-13
+    assert np.abs(np.array(weights) - expected_weights).max() <= 1e-13

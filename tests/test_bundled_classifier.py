@@ -1,9 +1,10 @@
-"""The shipped shapes classifier: accurate, and Grad-CAM points at the shape."""
+"""The shipped shapes classifier: accurate, and the CAM methods point at the shape."""
 from __future__ import annotations
 
+import pytest
 import torch
 
-from lamfast.cam import GradCAM
+import lamfast.cam as cams
 from lamfast.cli.classify import load_classifier
 from lamfast.models import data_path
 from lamfast.shapes import make_shapes
@@ -13,13 +14,28 @@ def test_weights_are_small():
     assert data_path("shapes_cnn.pt").stat().st_size < 1_000_000
 
 
-def test_accuracy_and_gradcam_localisation_on_held_out_images():
+@pytest.fixture(scope="module")
+def held_out():
     model, size, _, _ = load_classifier("bundled", None, torch.device("cpu"))
     images, labels, boxes = make_shapes(200, seed=10_000)  # never seen in training (scripts/ uses seed 1)
+    return model, size, images, labels, boxes
+
+
+def test_accuracy_on_held_out_images(held_out):
+    model, _, images, labels, _ = held_out
     with torch.no_grad():
         accuracy = (model(images).argmax(-1) == labels).float().mean().item()
     assert accuracy >= 0.9
-    with GradCAM(model, [model.features[-1]]) as cam:
+
+
+# EigenCAM and EigenGradCAM localise only because lamfast fixes the principal
+# component's sign: with a random sign per image 47 % of the peaks land in the box,
+# with the opposite sign none do. ScoreCAM is left out: it reaches 75 % here.
+@pytest.mark.parametrize("method", ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "EigenCAM", "EigenGradCAM", "LayerCAM",
+                                    "HiResCAM", "AblationCAM"])
+def test_cam_peak_lies_in_the_shapes_box(held_out, method):
+    model, size, images, labels, boxes = held_out
+    with getattr(cams, method)(model, [model.features[-1]]) as cam:
         maps = cam(images, labels.tolist())
     peaks = maps.flatten(1).argmax(1)
     ys, xs = peaks // size[1], peaks % size[1]

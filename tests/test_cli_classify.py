@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from lamfast.cli import main
@@ -73,3 +74,49 @@ def test_bad_input_one_line(tmp_path, shape_png, capsys, args, fragment):
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and err[0].startswith("lamfast: error:") and fragment in err[0]
     assert not (tmp_path / "o.png").exists()
+
+
+def test_readme_demo_on_the_bundled_sample(tmp_path, capsys):
+    # The README's command: the shipped 256x256 sample (a held-out cross), overlay at the image's own size.
+    from lamfast.models import data_path
+
+    out = tmp_path / "cam.png"
+    assert main(["cam", str(data_path("shapes_sample.png")), "--method", "gradcam", "--save-path", str(out)]) == 0
+    assert "class 3 (cross)" in capsys.readouterr().out
+    overlay = np.asarray(Image.open(out))
+    assert overlay.shape == (256, 256, 3)
+    # the cross sits in the lower right (rows 120-183, columns 176-239 at this size): the map's red is there
+    red = overlay[..., 0].astype(int) - overlay[..., 2].astype(int)
+    row, col = np.unravel_index(red.argmax(), red.shape)
+    assert 120 <= row <= 183 and 176 <= col <= 239
+
+
+class _NaNModel(torch.nn.Module):
+    """NaN logits, or finite logits whose input gradient is NaN (sqrt at 0)."""
+
+    def __init__(self, nan_logits: bool):
+        super().__init__()
+        self.nan_logits = nan_logits
+        self.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.ReLU())
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        out = self.fc(self.features(x).mean((2, 3))) + (x - x).sqrt().sum((1, 2, 3))[:, None]
+        return out * float("nan") if self.nan_logits else out
+
+
+@pytest.mark.parametrize("command,nan_logits,fragment", [
+    ("cam", True, "model's output holds NaN"),
+    ("attr", True, "model's output holds NaN"),
+    ("attr", False, "attribution holds NaN or Inf"),
+])
+def test_nan_output_is_one_line_and_writes_nothing(tmp_path, shape_png, capsys, monkeypatch, command, nan_logits,
+                                                   fragment):
+    import lamfast.cli.classify as classify
+
+    monkeypatch.setattr(classify, "load_classifier", lambda *a: (_NaNModel(nan_logits).eval(), (64, 64), None, None))
+    out = tmp_path / "o.png"
+    assert main([command, str(shape_png), "--save-path", str(out)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0]
+    assert not out.exists()

@@ -47,5 +47,5 @@ class BlurIG(Attribution):
             return scores(self.model, points, None if t is None else t.repeat_interleave(k))
 
         with attribution_state(self.model):
-            total = integrate_path(objective, path, deriv, batch_size=chunk).total
+            total = integrate_path(objective, path, deriv, batch_size=chunk, zero_nan=False).total
         return (total / n_steps).to(x.dtype)

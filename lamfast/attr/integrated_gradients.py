@@ -1,7 +1,8 @@
 """Integrated Gradients on lamfast's path engine (the one LAM uses)."""
 from __future__ import annotations
 
-import numpy as np
+import functools
+
 import torch
 
 from lamfast.attr.base import AttrError, Attribution, TargetSpec, scores, target_indices
@@ -9,6 +10,33 @@ from lamfast.modelstate import attribution_state
 from lamfast.path import integrate_path
 
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+
+
+@functools.lru_cache(maxsize=64)
+def gauss_legendre(n: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Gauss-Legendre nodes and weights on [-1, 1] (numpy's ``leggauss``, which captum uses).
+
+    Golub-Welsch in float64 torch, then one Newton step on the nodes and
+    weights from P_n' as numpy does, so they agree to about 1e-15. Not
+    numpy's LAPACK: its worker threads spin for a while after each call and
+    take a core from the model on a small machine.
+    """
+    k = torch.arange(1, n, dtype=torch.float64)
+    beta = k / torch.sqrt(4 * k * k - 1)
+    nodes = torch.linalg.eigvalsh(torch.diag(beta, 1) + torch.diag(beta, -1))
+    # P_n and P_n' by the three-term recurrence, for the Newton step and the weights
+    def legendre(x):
+        p0, p1 = torch.ones_like(x), x
+        for j in range(2, n + 1):
+            p0, p1 = p1, ((2 * j - 1) * x * p1 - (j - 1) * p0) / j
+        p = p1 if n > 0 else p0
+        dp = n * (x * p - p0) / (x * x - 1) if n > 1 else torch.ones_like(x)
+        return p, dp
+    p, dp = legendre(nodes)
+    nodes = nodes - p / dp
+    _, dp = legendre(nodes)
+    weights = 2 / ((1 - nodes * nodes) * dp * dp)
+    return tuple(nodes.tolist()), tuple(weights.tolist())
 
 
 def approximation(method: str, n_steps: int) -> tuple[list[float], list[float]]:
@@ -20,8 +48,8 @@ def approximation(method: str, n_steps: int) -> tuple[list[float], list[float]]:
     if n_steps < 1:
         raise AttrError(f"n_steps must be >= 1, got {n_steps}")
     if method == "gausslegendre":
-        x, w = np.polynomial.legendre.leggauss(n_steps)
-        return list(0.5 * w), list(0.5 * (x + 1))
+        x, w = gauss_legendre(n_steps)
+        return [0.5 * v for v in w], [0.5 * (v + 1) for v in x]
     # captum's Riemann rules: steps 1/n (halved at both ends for the
     # trapezoid, as captum does), alphas from float32 torch.linspace.
     steps = [1 / n_steps] * n_steps
@@ -83,7 +111,7 @@ class IntegratedGradients(Attribution):
             return scores(self.model, points.reshape(-1, *item), rows)
 
         with attribution_state(self.model):
-            total = integrate_path(objective, path, deriv, batch_size=chunk).total
+            total = integrate_path(objective, path, deriv, batch_size=chunk, zero_nan=False).total
         attributions = total.reshape(x.shape).to(x.dtype)
         if not return_convergence_delta:
             return attributions

@@ -36,16 +36,31 @@ def minmax_per_image(cam: torch.Tensor) -> torch.Tensor:
 def projection_2d(activations: torch.Tensor) -> torch.Tensor:
     """First principal component of each image's activations: [B,C,h,w] -> [B,h,w].
 
-    Batched torch SVD (``full_matrices=False``) of the centred [h*w, C]
-    matrix, as pytorch-grad-cam's ``get_2d_projection`` does per image in
-    numpy. The sign of a singular vector is arbitrary; LAPACK decides it.
+    The same projection as pytorch-grad-cam's ``get_2d_projection`` (the
+    centred [h*w, C] matrix times its first right singular vector), but
+    batched in torch on the device and from the smaller Gram matrix in
+    float64: an SVD of [8, 49, 512] costs as much as 10 % of a resnet18
+    forward pass, ``eigh`` of [8, 49, 49] next to nothing.
+
+    A singular vector's sign is arbitrary, and LAPACK builds disagree on it
+    (pytorch-grad-cam's maps flip between machines). Here the sign is fixed:
+    the component points the way the channel sum of ``activations`` does,
+    so object regions, where activations are high, come out positive.
     """
-    a = torch.nan_to_num(activations.float(), nan=0.0)
+    a = torch.nan_to_num(activations.double(), nan=0.0)
     B, C = a.shape[:2]
     m = a.reshape(B, C, -1).transpose(1, 2)  # [B, hw, C]
     m = m - m.mean(dim=1, keepdim=True)
-    _, _, vh = torch.linalg.svd(m, full_matrices=False)
-    return (m @ vh[:, 0, :, None]).reshape(B, *a.shape[2:])
+    if m.shape[1] <= m.shape[2]:
+        # m m^T = U S^2 U^T, and m v0 = s0 u0
+        values, vectors = torch.linalg.eigh(m @ m.transpose(1, 2))
+        projection = vectors[:, :, -1] * values[:, -1:].clamp_min(0).sqrt()
+    else:
+        _, vectors = torch.linalg.eigh(m.transpose(1, 2) @ m)  # m^T m = V S^2 V^T
+        projection = (m @ vectors[:, :, -1:]).squeeze(-1)
+    direction = (projection * a.sum(dim=1).flatten(1)).sum(dim=1, keepdim=True)
+    projection = torch.where(direction < 0, -projection, projection)
+    return projection.reshape(B, *a.shape[2:]).to(activations.dtype if activations.is_floating_point() else torch.float32)
 
 
 class BaseCAM:

@@ -51,7 +51,17 @@ def load_classifier(spec: str, checkpoint: str | None, device):
     raise CLIError(f"--model must be 'bundled' or 'timm:NAME', got {spec!r}")
 
 
+def class_label(spec: str, index: int) -> str:
+    """``3 (cross)`` for the bundled classifier, whose class names lamfast knows; ``3`` otherwise."""
+    if spec == "bundled":
+        from lamfast.shapes import CLASSES
+
+        return f"{index} ({CLASSES[index]})"
+    return str(index)
+
+
 def _image(path: str, size, mean, std, device):
+    """(the image as read [3,H,W] on the CPU, the model input [1,3,h,w] on ``device``)."""
     import torch
     from PIL import Image
 
@@ -61,10 +71,23 @@ def _image(path: str, size, mean, std, device):
     for line in notes:
         note(f"{Path(path).name}: {line}")
     x = to_tensor(img.resize((size[1], size[0]), Image.BICUBIC)).to(device)
-    normed = x
     if mean is not None and std is not None:
-        normed = (x - torch.tensor(mean, device=device)[:, None, None]) / torch.tensor(std, device=device)[:, None, None]
-    return x, normed[None]
+        x = (x - torch.tensor(mean, device=device)[:, None, None]) / torch.tensor(std, device=device)[:, None, None]
+    return to_tensor(img), x[None]
+
+
+def _save_overlay(raw, heat, path: str, what: str) -> None:
+    """Overlay ``heat`` [h,w] in [0,1] on the image as read [3,H,W] (at its own size) and save it."""
+    import torch
+    import torch.nn.functional as F
+
+    from lamfast.overlay import overlay
+
+    if not bool(torch.isfinite(heat).all()):
+        raise CLIError(f"the {what} map holds NaN or Inf (check the model and its weights); nothing written")
+    heat = F.interpolate(heat.detach().float().cpu()[None, None], size=raw.shape[-2:], mode="bilinear",
+                         align_corners=False)[0, 0]
+    _save(overlay(raw, heat.clamp(0, 1)), path)
 
 
 def _save(array, path: str) -> None:
@@ -79,6 +102,8 @@ def _target(model, x, category):
 
     with torch.no_grad():
         logits = model(x)
+    if not bool(torch.isfinite(logits).all()):
+        raise CLIError("the model's output holds NaN or Inf for this image (check the model and its weights)")
     if category is None:
         return int(logits.argmax(-1)[0]), logits
     if not 0 <= category < logits.shape[-1]:
@@ -89,7 +114,6 @@ def _target(model, x, category):
 def cam_cmd(args: argparse.Namespace) -> int:
     from lamfast.cam import METHODS, vit_reshape
     from lamfast.cam.layers import default_target_layers, get_layer, list_layers
-    from lamfast.overlay import overlay
 
     device = resolve_device(args.device)
     model, size, mean, std = load_classifier(args.model, args.checkpoint, device)
@@ -108,8 +132,8 @@ def cam_cmd(args: argparse.Namespace) -> int:
     target, logits = _target(model, x, args.target_category)
     with METHODS[method](model, layers, reshape_transform=reshape) as cam:
         heat = cam(x, [target], aug_smooth=args.aug_smooth, eigen_smooth=args.eigen_smooth)[0]
-    _save(overlay(raw, heat), args.save_path)
-    print(f"{method}: class {target} (logit {float(logits[0, target]):.3f}) -> {args.save_path}")
+    _save_overlay(raw, heat, args.save_path, method)
+    print(f"{method}: class {class_label(args.model, target)} (logit {float(logits[0, target]):.3f}) -> {args.save_path}")
     return 0
 
 
@@ -120,7 +144,7 @@ def attr_cmd(args: argparse.Namespace) -> int:
     import torch
 
     from lamfast import attr
-    from lamfast.overlay import overlay
+    from lamfast.overlay import normalise_attribution
 
     device = resolve_device(args.device)
     model, size, mean, std = load_classifier(args.model, args.checkpoint, device)
@@ -138,19 +162,20 @@ def attr_cmd(args: argparse.Namespace) -> int:
         "smoothgrad": lambda: attr.NoiseTunnel(attr.Saliency(model)).attribute(x, target=target, nt_samples=16,
                                                                                stdevs=0.15),
     }
-    a = runners[method]()[0].abs().sum(0)
-    heat = a / a.max().clamp_min(torch.finfo(a.dtype).tiny)
-    _save(overlay(raw, heat), args.save_path)
-    print(f"{method}: class {target} -> {args.save_path}")
+    attribution = runners[method]()[0]
+    if not bool(torch.isfinite(attribution).all()):
+        raise CLIError(f"the {method} attribution holds NaN or Inf (check the model and its weights); nothing written")
+    heat = normalise_attribution(attribution)  # captum's display scale: |sum over channels|, 2 % outliers clipped
+    _save_overlay(raw, heat, args.save_path, method)
+    print(f"{method}: class {class_label(args.model, target)} -> {args.save_path}")
     return 0
 
 
 def attention_cmd(args: argparse.Namespace) -> int:
     import numpy as np
-    import torch.nn.functional as F
 
     from lamfast import attention
-    from lamfast.overlay import jet, overlay
+    from lamfast.overlay import jet
 
     device = resolve_device(args.device)
     model, size, mean, std = load_classifier(args.model, args.checkpoint, device)
@@ -169,8 +194,7 @@ def attention_cmd(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     g = grid[0] / grid[0].max().clamp_min(1e-12)
-    heat = F.interpolate(g[None, None], size=raw.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-    _save(overlay(raw, heat), args.save_path)
+    _save_overlay(raw, g, args.save_path, method)
     patch = np.kron(jet(g), np.ones((16, 16, 1), dtype=np.uint8))
     grid_path = str(Path(args.save_path).with_name(Path(args.save_path).stem + "_grid.png"))
     _save(patch, grid_path)
