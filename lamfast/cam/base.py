@@ -28,9 +28,8 @@ class CAMError(ValueError):
 def minmax_per_image(cam: torch.Tensor) -> torch.Tensor:
     """pytorch-grad-cam's ``scale_cam_image`` without resize: [B,h,w] -> [B,h,w] in [0,1]."""
     flat = cam.flatten(1)
-    flat = flat - flat.min(dim=1, keepdim=True).values
-    flat = flat / (1e-7 + flat.max(dim=1, keepdim=True).values)
-    return flat.view_as(cam)
+    low, high = torch.aminmax(flat, dim=1, keepdim=True)  # one pass; max(x - min) == max - min exactly
+    return ((flat - low) / (1e-7 + (high - low))).view_as(cam)
 
 
 def projection_2d(activations: torch.Tensor) -> torch.Tensor:
@@ -175,8 +174,9 @@ class BaseCAM:
                 cam = self.cam_image(a, g, eigen_smooth).clamp_min(0)
                 cam = minmax_per_image(cam)
                 per_layer.append(F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False))
-            cams = torch.cat(per_layer, dim=1).clamp_min(0).mean(dim=1)
-            return minmax_per_image(cams)
+            if len(per_layer) == 1:  # already >= 0: bilinear weights are convex, so the ReLU and mean are no-ops
+                return minmax_per_image(per_layer[0][:, 0])
+            return minmax_per_image(torch.cat(per_layer, dim=1).clamp_min(0).mean(dim=1))
 
     def __call__(self, input_tensor: torch.Tensor, targets: Sequence[Target] | None = None, aug_smooth: bool = False,
                  eigen_smooth: bool = False) -> torch.Tensor:
