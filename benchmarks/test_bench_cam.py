@@ -6,9 +6,10 @@ Rows per CAM method: lamfast, pytorch-grad-cam, and the physical minimum
 <= 1.1x a forward pass; IG within 1.05x of a bare chunked forward/backward
 loop and no slower than captum.
 
-The VM these figures come from swings by about 10 % from one second to the
-next, so every row takes 10 rounds (IG: 5) after a warm-up and the closing
-notes compare minima and medians.
+The rows below give absolute times (10 rounds, IG 5, after a warm-up). The
+2-core VM drifts by 10-30 % between tests minutes apart, more than the
+targets' margins, so the ratios the targets are judged by come from the
+``*_interleaved`` tests at the end (paired rounds; see ``interleaved.py``).
 """
 from __future__ import annotations
 
