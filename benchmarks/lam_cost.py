@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lamfast.lam_engine import window_objective
+from lamfast.lam.objective import window_objective
 
 
 def official_cost_loop(model, path: torch.Tensor, deriv: torch.Tensor, h: int, w: int, size: int) -> np.ndarray:

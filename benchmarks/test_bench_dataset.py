@@ -19,8 +19,8 @@ from PIL import Image
 
 import lamfast
 from lamfast.models import EDSR, data_path
-from lamfast.multi_window import lam_windows
-from lamfast.windows import grid
+from lamfast.lam import lam_windows
+from lamfast.lam.windows import grid
 
 FOLD = int(os.environ.get("LAMFAST_BENCH_FOLD", "10"))
 K = 16

@@ -1,14 +1,17 @@
 // The Gaussian shape shared by the CPU and CUDA kde_map kernels:
 // exp(-0.5 d^T S^-1 d) for the bandwidth-scaled covariance S, with the
 // degenerate limits scipy refuses (all mass on a line: zero width across
-// it; on one pixel: a delta).
+// it; on one pixel: a delta); and the FFT size both kernels pad to.
 #pragma once
 #include <cmath>
+#include <cstdint>
 
+#ifndef LAMFAST_HD
 #ifdef __CUDACC__
 #define LAMFAST_HD __host__ __device__
 #else
 #define LAMFAST_HD
+#endif
 #endif
 
 namespace lamfast {
@@ -59,6 +62,17 @@ LAMFAST_HD inline double kde_value(const KdeShape& s, double dx, double dy) {
     return fabs(across) <= 1e-6 ? exp(-0.5 * along * along / s.lam1) : 0.0;
   }
   return (dx == 0.0 && dy == 0.0) ? 1.0 : 0.0;
+}
+
+// Smallest n >= target whose only prime factors are 2, 3 and 5: the FFT
+// sizes pocketfft and cuFFT handle fastest.
+inline int64_t fft_size(int64_t target) {
+  for (int64_t n = target > 1 ? target : 1;; ++n) {
+    int64_t m = n;
+    for (int64_t p : {2, 3, 5})
+      while (m % p == 0) m /= p;
+    if (m == 1) return n;
+  }
 }
 
 }  // namespace lamfast

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
+#include <cmath>
 #include <cstdint>
 
 namespace lamfast {
@@ -14,7 +15,9 @@ inline void check_blur_path_args(const at::Tensor& image, int64_t fold, double s
   TORCH_CHECK_VALUE(at::isFloatingType(image.scalar_type()),
                     "blur_path: image must be a floating tensor, got ", image.scalar_type());
   TORCH_CHECK_VALUE(fold >= 1, "blur_path: fold must be >= 1, got ", fold);
-  TORCH_CHECK_VALUE(sigma >= 0.0, "blur_path: sigma must be >= 0, got ", sigma);
+  // inf would make every tap exp(-u^2/inf) = 1 then 0/0 after the step
+  // difference: a NaN path instead of an error.
+  TORCH_CHECK_VALUE(std::isfinite(sigma) && sigma >= 0.0, "blur_path: sigma must be a finite number >= 0, got ", sigma);
   TORCH_CHECK_VALUE(l >= 1 && l % 2 == 1, "blur_path: l must be an odd integer >= 1, got ", l);
   TORCH_CHECK_VALUE(image.size(-1) >= 1 && image.size(-2) >= 1, "blur_path: image must have H, W >= 1");
 }
@@ -45,17 +48,6 @@ inline void check_kde_map_args(const at::Tensor& saliency) {
   TORCH_CHECK_VALUE(at::isFloatingType(saliency.scalar_type()),
                     "kde_map: saliency must be a floating tensor, got ", saliency.scalar_type());
   TORCH_CHECK_VALUE(saliency.size(-1) >= 1 && saliency.size(-2) >= 1, "kde_map: saliency must have H, W >= 1");
-}
-
-// Smallest n >= target whose only prime factors are 2, 3 and 5: the FFT
-// sizes pocketfft and cuFFT handle fastest.
-inline int64_t fft_size(int64_t target) {
-  for (int64_t n = target > 1 ? target : 1;; ++n) {
-    int64_t m = n;
-    for (int64_t p : {2, 3, 5})
-      while (m % p == 0) m /= p;
-    if (m == 1) return n;
-  }
 }
 
 }  // namespace lamfast

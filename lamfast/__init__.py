@@ -1,10 +1,11 @@
 """lamfast: fast, exact attribution for PyTorch image models.
 
-- LAM for super-resolution: :func:`lam` (:mod:`lamfast.lam_engine`), metrics
+- LAM for super-resolution: :func:`lam` and :func:`lam_windows`, with
+  :class:`LAMParams` and :class:`LAMResult` (package :mod:`lamfast.lam`:
+  engine, objective, windows, receptive-field crops); metrics
   :func:`gini` / :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
-  :mod:`lamfast.viz`, models and checkpoints in :mod:`lamfast.models`.
-- Many windows of one image: :func:`lam_windows` (:mod:`lamfast.multi_window`),
-  window specs in :mod:`lamfast.windows`; whole datasets: :mod:`lamfast.dataset`.
+  :mod:`lamfast.viz`, models and checkpoints in :mod:`lamfast.models`;
+  whole datasets: :mod:`lamfast.dataset`.
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
 - Classifiers: :mod:`lamfast.cam` (Grad-CAM family), :mod:`lamfast.attr`
   (gradient and path methods), :mod:`lamfast.attention` (ViT attention),
@@ -14,15 +15,15 @@
 """
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
-from lamfast.lam_engine import LAMError, LAMNaNWarning, LAMResult, lam
+from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, lam, lam_windows
 from lamfast.metrics import diffusion_index, gini
 from lamfast.models import load_model, register_model
-from lamfast.multi_window import lam_windows
 from lamfast.ops import blur_path, kde_map, path_accumulate
 
 __all__ = [
     "LAMError",
     "LAMNaNWarning",
+    "LAMParams",
     "LAMResult",
     "__version__",
     "blur_path",

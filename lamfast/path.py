@@ -1,16 +1,22 @@
 """The path engine shared by LAM, Integrated Gradients and BlurIG.
 
 A path method integrates input gradients of an objective along a path of
-inputs: ``Σ_j grad F(γ_j) ⊙ γ'_j``. The engine runs the path through the
-model in chunks, takes gradients w.r.t. the path points only, and folds
-each chunk into one accumulator with :func:`lamfast.path_accumulate`, so
-memory is bounded by the chunk and never by the whole path.
+inputs: ``Σ_j grad F(γ_j) ⊙ γ'_j``. :func:`integrate_path` is the one loop
+that does it: it runs the path points through the objective in chunks,
+takes gradients w.r.t. the points only, zeroes NaN entries where asked, and
+folds each chunk into an accumulator with :func:`lamfast.path_accumulate`,
+so memory is bounded by the chunk and never by the whole path.
+
+Several independent paths of equal shape (``L`` leads: a batch of images,
+or LAM's crops around different windows) share each forward, and ``K``
+objectives of one forward (LAM's windows of one image) share it too. Counts
+stay on the device; nothing in the loop waits for the device.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -25,118 +31,78 @@ from lamfast.ops import path_accumulate
 CPU_CHUNK_BYTES = 64 << 20
 
 
+@dataclass(frozen=True)
+class PathChunk:
+    """Which path points one objective call holds.
+
+    Points are numbered lead-major (``item = lead * steps + step``); a chunk
+    is the consecutive items ``start:stop``.
+
+    Attributes:
+        start, stop: item range.
+        steps: S, points per lead.
+        lead_index: [stop - start] long, on the points' device: each item's lead.
+    """
+
+    start: int
+    stop: int
+    steps: int
+    lead_index: torch.Tensor
+
+    def segments(self) -> list[tuple[int, int, int]]:
+        """``(lead, a, b)``: chunk rows ``a:b`` belong to ``lead``, in order."""
+        out = []
+        item = self.start
+        while item < self.stop:
+            lead = item // self.steps
+            end = min(self.stop, (lead + 1) * self.steps)
+            out.append((lead, item - self.start, end - self.start))
+            item = end
+        return out
+
+
 @dataclass
 class PathIntegral:
     """Result of :func:`integrate_path`.
 
     Attributes:
-        total: [*lead, C, H, W] float32, ``Σ_j g_j ⊙ γ'_j`` (not yet averaged).
-        nan_steps: number of path points whose gradient held NaN (zeroed).
-        steps: number of path points integrated.
+        total: [K, L, C, H, W], ``Σ_j g_j ⊙ γ'_j`` per objective and lead (not averaged).
+        nan_steps: [K, L] int64 on the device: path points whose gradient held
+            NaN (zeroed); zeros when NaN is not zeroed.
+        steps: path points per lead.
+        batch_size: path points per forward after the probe.
     """
 
     total: torch.Tensor
-    nan_steps: int
+    nan_steps: torch.Tensor
     steps: int
+    batch_size: int
 
 
-def add_path_gradients(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> int:
-    """``acc += Σ_j grads_j ⊙ deriv_j`` with NaN gradient entries zeroed first.
+class SavedTensorMeter:
+    """Context manager summing the bytes autograd saves for the backward.
 
-    The official LAM zeroes NaN entries element by element, step by step;
-    this does the same. Shapes as :func:`lamfast.path_accumulate`.
-
-    Returns:
-        The number of path points whose gradient held a NaN.
-    """
-    nan = torch.isnan(grads)
-    step_dim = grads.dim() - 4
-    count = int(nan.flatten(step_dim + 1).any(-1).sum())
-    if count:
-        grads = torch.where(nan, torch.zeros((), dtype=grads.dtype, device=grads.device), grads)
-    path_accumulate(acc, grads, deriv)
-    return count
-
-
-def integrate_path(
-    objective: Callable[[torch.Tensor], torch.Tensor],
-    path: torch.Tensor,
-    deriv: torch.Tensor,
-    *,
-    batch_size: int,
-    acc: torch.Tensor | None = None,
-    on_chunk: Callable[[int], None] | None = None,
-    zero_nan: bool = True,
-) -> PathIntegral:
-    """Integrate ``objective``'s input gradient along a path, chunk by chunk.
-
-    Args:
-        objective: maps model inputs [N, C, H, W] to per-input objectives [N];
-            its sum is differentiated, so the inputs must not interact
-            (true for models in eval mode). It receives a copy, so models
-            that edit their input in place are safe.
-        path: [*lead, S, C, H, W] path points γ_j.
-        deriv: same shape, the path derivative γ'_j at those points.
-        batch_size: path points per forward/backward (per lead index).
-        acc: [*lead, C, H, W] float32 accumulator to add into (default zeros).
-        on_chunk: called with the number of points done after each chunk.
-        zero_nan: zero NaN gradient entries and count the points that had
-            them, as the official LAM does; False lets NaN reach the sum, as
-            captum's IG does (``nan_steps`` is then 0, not counted).
-    Returns:
-        PathIntegral with the sum (see :func:`add_path_gradients`).
-    """
-    if path.shape != deriv.shape or path.dim() < 4:
-        raise ValueError(f"integrate_path: path {tuple(path.shape)} and deriv {tuple(deriv.shape)} must match, [*lead,S,C,H,W]")
-    if batch_size < 1:
-        raise ValueError(f"integrate_path: batch_size must be >= 1, got {batch_size}")
-    step_dim = path.dim() - 4
-    lead, steps, item = path.shape[:step_dim], path.shape[step_dim], path.shape[step_dim + 1 :]
-    if acc is None:
-        acc = torch.zeros(*lead, *item, dtype=torch.float32, device=path.device)
-    nan_steps = 0
-    for start in range(0, steps, batch_size):
-        stop = min(start + batch_size, steps)
-        points = path.narrow(step_dim, start, stop - start).detach()
-        inputs = points.reshape(-1, *item).requires_grad_(True)
-        with torch.enable_grad():
-            value = objective(inputs.clone())
-            (grads,) = torch.autograd.grad(value.sum(), inputs)
-        grads, d = grads.reshape(points.shape), deriv.narrow(step_dim, start, stop - start)
-        if zero_nan:
-            nan_steps += add_path_gradients(acc, grads, d)
-        else:
-            path_accumulate(acc, grads, d)
-        if on_chunk is not None:
-            on_chunk(stop - start)
-    return PathIntegral(acc, nan_steps, steps)
-
-
-class ActivationMeter:
-    """Context manager summing the bytes of every leaf module's outputs.
-
-    Used on the first forward of a path to size the chunks that follow.
+    Works for any model (modules, functional code, custom autograd); used on
+    the probe point to size the chunks that follow. Parameters are left out:
+    they are saved once whatever the chunk.
     """
 
-    def __init__(self, model: nn.Module):
-        self.model = model
+    def __init__(self) -> None:
         self.bytes = 0
-        self._handles: list = []
+        self._hooks = None
 
-    def _hook(self, _module, _inputs, output) -> None:
-        for t in output if isinstance(output, (tuple, list)) else (output,):
-            if isinstance(t, torch.Tensor):
-                self.bytes += t.numel() * t.element_size()
+    def _pack(self, t: torch.Tensor) -> torch.Tensor:
+        if not isinstance(t, nn.Parameter):
+            self.bytes += t.numel() * t.element_size()
+        return t
 
-    def __enter__(self) -> "ActivationMeter":
-        leaves = [m for m in self.model.modules() if not list(m.children())]
-        self._handles = [m.register_forward_hook(self._hook) for m in leaves]
+    def __enter__(self) -> "SavedTensorMeter":
+        self._hooks = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._hooks.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+        self._hooks.__exit__(*exc)
 
 
 def _free_bytes(device: torch.device) -> int:
@@ -154,17 +120,172 @@ def _free_bytes(device: torch.device) -> int:
     return int(pages * os.sysconf("SC_PAGE_SIZE")) if pages else 4 << 30
 
 
-def chunk_size(activation_bytes: int, point: torch.Tensor, output: torch.Tensor, steps: int) -> int:
-    """Path points per chunk for a model whose single-point forward made
-    ``activation_bytes`` of module outputs.
+def point_bytes(saved_bytes: int, point: torch.Tensor) -> int:
+    """Memory one path point costs in a chunk: the bytes autograd saved for
+    it three times over (the tensors, their gradients, temporaries between
+    ops) plus its input and the input's copies and gradient."""
+    return 3 * max(saved_bytes, 1) + 4 * point.numel() * point.element_size()
 
-    The chunk fits about 40 % of the device's free memory, counting every
-    module output three times over (saved activations, their gradients,
-    functional ops between modules). On CPU it also keeps a chunk's
-    activations within :data:`CPU_CHUNK_BYTES`.
-    """
-    per_point = 3 * max(activation_bytes, 1) + 4 * (point.numel() + output.numel())
-    fit = max(1, int(0.4 * _free_bytes(point.device)) // per_point)
-    if point.device.type == "cpu":
+
+def chunk_size(per_point: int, device: torch.device, items: int) -> int:
+    """Path points per forward: about 40 % of the device's free memory and,
+    on CPU, at most :data:`CPU_CHUNK_BYTES` of activations."""
+    fit = max(1, int(0.4 * _free_bytes(device)) // per_point)
+    if device.type == "cpu":
         fit = min(fit, CPU_CHUNK_BYTES // per_point)
-    return max(1, min(fit, steps))
+    return max(1, min(fit, items))
+
+
+def _objective_grads(value: torch.Tensor, inputs: torch.Tensor, grad_batch: int,
+                     state: dict) -> Iterator[tuple[int, torch.Tensor]]:
+    """Input gradients of each of K objectives [K, N], ``grad_batch`` per backward.
+
+    Yields ``(k0, g)`` with g [k, N, ...] for objectives ``k0:k0+k``.
+    Batched backwards use ``is_grads_batched``; a model op without a
+    batching rule makes the rest loop one objective per backward.
+    """
+    K = value.shape[0]
+    totals = value.sum(dim=1)
+    if K == 1:
+        (g,) = torch.autograd.grad(totals[0], inputs)
+        yield 0, g[None]
+        return
+    for k0 in range(0, K, grad_batch):
+        group = totals[k0 : k0 + grad_batch]
+        last = k0 + grad_batch >= K
+        if state.get("batched", True) and len(group) > 1:
+            try:
+                eye = torch.eye(len(group), dtype=group.dtype, device=group.device)
+                (g,) = torch.autograd.grad(group, inputs, grad_outputs=eye, is_grads_batched=True,
+                                           retain_graph=not last)
+                yield k0, g
+                continue
+            except RuntimeError:
+                state["batched"] = False
+        grads = []
+        for i in range(len(group)):
+            (g,) = torch.autograd.grad(group[i], inputs, retain_graph=not (last and i == len(group) - 1))
+            grads.append(g)
+        yield k0, torch.stack(grads)
+
+
+def _accumulate(acc: torch.Tensor, nan_steps: torch.Tensor, k0: int, grads: torch.Tensor, deriv: torch.Tensor,
+                chunk: PathChunk, zero_nan: bool) -> None:
+    """Fold a chunk's gradients [k, n, C, H, W] into ``acc[k0:k0+k]`` lead by lead."""
+    if zero_nan:
+        nan = torch.isnan(grads)
+        had_nan = nan.flatten(2).any(dim=2)  # [k, n]
+        grads = torch.where(nan, torch.zeros((), dtype=grads.dtype, device=grads.device), grads)
+    # Whole leads in a row go into one call; a partial lead at either end of the chunk alone.
+    groups: list[list[int]] = []  # [first lead, leads, a, b, whole]
+    for lead, a, b in chunk.segments():
+        whole = int(b - a == chunk.steps)
+        if whole and groups and groups[-1][4]:
+            groups[-1][1] += 1
+            groups[-1][3] = b
+        else:
+            groups.append([lead, 1, a, b, whole])
+    k = grads.shape[0]
+    for first, n, a, b, _ in groups:
+        steps = (b - a) // n
+        g = grads[:, a:b].reshape(k, n, steps, *grads.shape[2:])
+        d = deriv[a:b].reshape(n, steps, *deriv.shape[1:])
+        for i in range(k):
+            path_accumulate(acc[k0 + i, first : first + n], g[i], d)
+        if zero_nan:
+            nan_steps[k0 : k0 + k, first : first + n] += had_nan[:, a:b].reshape(k, n, steps).sum(dim=2)
+
+
+def integrate_path(
+    objective: Callable[[torch.Tensor, PathChunk], torch.Tensor],
+    path: torch.Tensor,
+    deriv: torch.Tensor,
+    *,
+    batch_size: int | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+    zero_nan: bool = True,
+    grad_batch: int | None = None,
+    acc_dtype: torch.dtype | None = None,
+) -> PathIntegral:
+    """Integrate the objectives' input gradients along L paths, chunk by chunk.
+
+    The first point (lead 0, step 0) goes alone, as the probe: the bytes
+    autograd saves for it size the chunks that follow when ``batch_size``
+    is None. Its gradient counts like every other point's.
+
+    Args:
+        objective: ``(points [N, C, H, W], chunk) -> [K, N]`` (or [N] for
+            K = 1), one objective value per point and objective; its sums
+            are differentiated, so the points must not interact (true for
+            models in eval mode). It receives a copy of the points, so
+            models that edit their input in place are safe.
+        path: [L, S, C, H, W] path points γ_j of L independent paths.
+        deriv: same shape, the path derivative γ'_j at those points.
+        batch_size: path points per forward/backward, across leads;
+            None: from the probe's memory (small on CPU, where large chunks
+            do not pay).
+        on_chunk: called with the number of points done after each chunk.
+        zero_nan: zero NaN gradient entries and count the points that had
+            them, as the official LAM does; False lets NaN reach the sum, as
+            captum's IG does.
+        grad_batch: objectives per batched backward when K > 1; None: 1 on
+            CPU (batching measured slower there), else as memory allows.
+        acc_dtype: accumulator dtype (default float64 for float64 paths,
+            else float32).
+    Returns:
+        PathIntegral.
+    Raises:
+        ValueError: shapes that do not fit, or batch_size < 1.
+    """
+    if path.shape != deriv.shape or path.dim() != 5:
+        raise ValueError(f"integrate_path: path {tuple(path.shape)} and deriv {tuple(deriv.shape)} must match, [L,S,C,H,W]")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"integrate_path: batch_size must be an integer >= 1, got {batch_size!r}")
+    L, S = path.shape[:2]
+    item = path.shape[2:]
+    items = L * S
+    points_all = path.reshape(items, *item)
+    deriv_all = deriv.reshape(items, *item)
+    lead_of_item = torch.arange(items, device=path.device) // S
+    acc_dtype = acc_dtype or (torch.float64 if path.dtype == torch.float64 else torch.float32)
+    acc: torch.Tensor | None = None
+    nan_steps: torch.Tensor | None = None
+    state: dict = {}
+
+    def run(start: int, stop: int, meter: SavedTensorMeter | None = None) -> torch.Tensor:
+        nonlocal acc, nan_steps
+        chunk = PathChunk(start, stop, S, lead_of_item[start:stop])
+        inputs = points_all[start:stop].detach().requires_grad_(True)
+        with torch.enable_grad():
+            if meter is not None:
+                with meter:
+                    value = objective(inputs.clone(), chunk)
+            else:
+                value = objective(inputs.clone(), chunk)
+            if value.dim() == 1:
+                value = value[None]
+            if acc is None:
+                acc = torch.zeros(value.shape[0], L, *item, dtype=acc_dtype, device=path.device)
+                nan_steps = torch.zeros(value.shape[0], L, dtype=torch.long, device=path.device)
+            per = grad_batch or 1
+            for k0, g in _objective_grads(value, inputs, per, state):
+                _accumulate(acc, nan_steps, k0, g, deriv_all[start:stop], chunk, zero_nan)
+        if on_chunk is not None:
+            on_chunk(stop - start)
+        return value
+
+    start = 0
+    if batch_size is None:
+        meter = SavedTensorMeter()
+        value = run(0, 1, meter)
+        per_point = point_bytes(meter.bytes, points_all[:1])
+        batch_size = chunk_size(per_point, path.device, items)
+        if grad_batch is None and path.device.type != "cpu":
+            # A batched backward over k objectives holds k copies of the
+            # gradients; give it what the chunk leaves of the budget.
+            grad_batch = max(1, chunk_size(per_point, path.device, items * value.shape[0]) // batch_size)
+        start = 1
+    for begin in range(start, items, batch_size):
+        run(begin, min(begin + batch_size, items))
+    assert acc is not None and nan_steps is not None
+    return PathIntegral(acc, nan_steps, S, batch_size)

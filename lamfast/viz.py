@@ -92,7 +92,7 @@ def grid(panels: list[Image.Image]) -> Image.Image:
 
 def lam_panels(result, hr: Image.Image, lr: Image.Image, *, alpha: float = 0.5, zoom: int | None = None,
                kde: bool = True) -> dict[str, Image.Image]:
-    """Every LAM figure for a :class:`lamfast.lam_engine.LAMResult`, keyed by file stem.
+    """Every LAM figure for a :class:`lamfast.LAMResult`, keyed by file stem.
 
     Args:
         result: the LAM result.

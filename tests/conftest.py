@@ -11,7 +11,7 @@ import torch
 import lamfast
 
 REPO = Path(__file__).resolve().parents[1]
-REFERENCE = Path(os.environ.get("LAMFAST_REFERENCE", REPO.parent / "shared" / "reference" / "lam_case1.npz"))
+REFERENCE = Path(os.environ.get("LAMFAST_REFERENCE", REPO / "tests" / "data" / "lam_case1.npz"))
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 EXT_DISABLED_BY_ENV = os.environ.get("LAMFAST_DISABLE_EXT", "0").strip().lower() not in ("", "0", "false", "no")
@@ -22,9 +22,36 @@ def device(request) -> str:
     return request.param
 
 
+# float64 runs everywhere; half precision only where a GPU makes it the point.
+DTYPES = [torch.float32, torch.float64]
+
+
+@pytest.fixture(params=DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+def dtype(request) -> torch.dtype:
+    """The compute dtype, as kornia's conftest does: models and inputs are cast to it."""
+    return request.param
+
+
+# One row per dtype: what "the same LAM" means between two computations of it
+# (cropped vs whole image, batched vs looped, ...). attribution is relative
+# to its peak; saliency is in [0, 1]; di in points.
+LAM_TOLERANCE = {
+    torch.float32: {"attribution": 2e-5, "saliency": 1e-5, "di": 1e-5},
+    torch.float64: {"attribution": 1e-11, "saliency": 1e-11, "di": 1e-10},
+}
+
+# Attribution maps of the classifier methods against their oracles:
+# max abs on [0,1] CAM maps (pytorch-grad-cam computes in float32 numpy, so
+# float64 cannot be tighter), max relative for captum.
+ATTR_TOLERANCE = {
+    torch.float32: {"cam": 5e-6, "captum": 1e-5},
+    torch.float64: {"cam": 5e-6, "captum": 1e-9},
+}
+
+
 @pytest.fixture(scope="session")
 def reference() -> dict:
-    """The official LAM case (../shared/reference/lam_case1.npz): a missing file fails, never skips."""
+    """The official LAM case (tests/data/lam_case1.npz, see its README): a missing file fails, never skips."""
     if not REFERENCE.is_file():
         pytest.fail(f"reference case not found at {REFERENCE} (set LAMFAST_REFERENCE to its path)")
     with np.load(REFERENCE) as z:
@@ -44,7 +71,7 @@ def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / max(1.0, b.abs().max().item())).item()
 
 
-__all__ = ["DEVICES", "EXT_DISABLED_BY_ENV", "compiled", "max_rel_diff", "lamfast"]
+__all__ = ["ATTR_TOLERANCE", "DEVICES", "DTYPES", "EXT_DISABLED_BY_ENV", "LAM_TOLERANCE", "compiled", "max_rel_diff", "lamfast"]
 
 
 from torchvision_shim import import_with_torchvision_shim  # noqa: E402,F401  (re-exported for tests)

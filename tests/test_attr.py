@@ -7,17 +7,19 @@ from torch import nn
 
 from lamfast.attr import AttrError, BlurIG, Combined, GuidedBackprop, InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
 
+from conftest import ATTR_TOLERANCE
+
 captum_attr = pytest.importorskip("captum.attr", reason="captum (test extra) is the oracle")
 
 
-def _net():
+def _net(dtype=torch.float32, device="cpu"):
     torch.manual_seed(0)
     return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.Tanh(), nn.Conv2d(6, 6, 3, stride=2, padding=1), nn.Softplus(),
-                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 4)).eval()
+                         nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Linear(24, 4)).eval().to(device, dtype)
 
 
-def _x(b=3):
-    return torch.rand(b, 3, 12, 10, generator=torch.Generator().manual_seed(1))
+def _x(b=3, dtype=torch.float32, device="cpu"):
+    return torch.rand(b, 3, 12, 10, generator=torch.Generator().manual_seed(1)).to(device, dtype)
 
 
 def _rel(a, b):
@@ -25,24 +27,26 @@ def _rel(a, b):
 
 
 @pytest.mark.parametrize("name", ["Saliency", "InputXGradient"])
-def test_gradient_methods(name):
-    net, x = _net(), _x()
+def test_gradient_methods(name, dtype, device):
+    net, x = _net(dtype, device), _x(dtype=dtype, device=device)
     ours = {"Saliency": Saliency, "InputXGradient": InputXGradient}[name](net).attribute(x, target=[0, 2, 3])
     theirs = getattr(captum_attr, name)(net).attribute(x, target=[0, 2, 3])
-    assert _rel(ours, theirs) <= 1e-4
+    assert ours.dtype == dtype and ours.device == x.device
+    assert _rel(ours, theirs) <= ATTR_TOLERANCE[dtype]["captum"]
 
 
 @pytest.mark.parametrize("method", ["gausslegendre", "riemann_left", "riemann_right", "riemann_middle",
                                     "riemann_trapezoid"])
-def test_integrated_gradients(method):
-    net, x = _net(), _x()
+def test_integrated_gradients(method, dtype, device):
+    net, x = _net(dtype, device), _x(dtype=dtype, device=device)
     base = torch.rand_like(x) * 0.1
     ours, d1 = IntegratedGradients(net).attribute(x, baselines=base, target=[1, 0, 3], n_steps=16, method=method,
                                                  internal_batch_size=10, return_convergence_delta=True)
     theirs, d2 = captum_attr.IntegratedGradients(net).attribute(x, baselines=base, target=[1, 0, 3], n_steps=16,
                                                                method=method, return_convergence_delta=True)
-    assert _rel(ours, theirs) <= 1e-4
-    assert (d1 - d2).abs().max().item() <= 1e-4
+    assert ours.dtype == dtype and ours.device == x.device
+    assert _rel(ours, theirs) <= ATTR_TOLERANCE[dtype]["captum"]
+    assert (d1 - d2).abs().max().item() <= ATTR_TOLERANCE[dtype]["captum"]
 
 
 def test_integrated_gradients_is_complete():
@@ -52,14 +56,14 @@ def test_integrated_gradients_is_complete():
 
 
 @pytest.mark.parametrize("nt_type", ["smoothgrad", "smoothgrad_sq", "vargrad"])
-def test_noise_tunnel(nt_type):
-    net, x = _net(), _x(2)
+def test_noise_tunnel(nt_type, dtype, device):
+    net, x = _net(dtype, device), _x(2, dtype, device)
     torch.manual_seed(5)
     ours = NoiseTunnel(Saliency(net)).attribute(x, nt_type=nt_type, nt_samples=4, stdevs=0.2, target=[1, 3])
     torch.manual_seed(5)
     theirs = captum_attr.NoiseTunnel(captum_attr.Saliency(net)).attribute(x, nt_type=nt_type, nt_samples=4,
                                                                           stdevs=0.2, target=[1, 3])
-    assert _rel(ours, theirs) <= 1e-4
+    assert _rel(ours, theirs) <= ATTR_TOLERANCE[dtype]["captum"]
 
 
 def test_bad_input():
@@ -94,10 +98,10 @@ def test_guided_backprop_matches_captum():
     assert net.body[3].inplace and not any(m._backward_hooks for m in net.modules())
 
 
-def test_blur_ig_uses_each_steps_own_delta():
+def test_blur_ig_uses_each_steps_own_delta(dtype, device):
     from lamfast import blur_path
 
-    net, x = _net(), _x(2)
+    net, x = _net(dtype, device), _x(2, dtype, device)
     n, sigma = 8, 2.0
     ours = BlurIG(net).attribute(x, target=[1, 2], max_sigma=sigma, n_steps=n, internal_batch_size=6)
     path, _ = blur_path(x, n, sigma, 13)
@@ -106,7 +110,7 @@ def test_blur_ig_uses_each_steps_own_delta():
     prev = None
     from lamfast.ops.blur_path import gaussian_taps  # γ_0: the most blurred image, built independently
     taps = torch.tensor(gaussian_taps(sigma, 13), dtype=torch.float64)
-    k2 = (taps[:, None] * taps[None, :]).float()
+    k2 = (taps[:, None] * taps[None, :]).to(device, dtype)
     pad = torch.nn.functional.pad(x, (6, 6, 6, 6), mode="reflect")
     prev = torch.nn.functional.conv2d(pad, k2.expand(3, 1, 13, 13), groups=3)
     for j in range(n):
@@ -114,7 +118,7 @@ def test_blur_ig_uses_each_steps_own_delta():
         expected += g * (path[:, j] - prev)
         prev = path[:, j]
     assert torch.allclose(path[:, -1], start[:, 0])
-    assert _rel(ours, expected) <= 1e-4
+    assert _rel(ours, expected) <= ATTR_TOLERANCE[dtype]["captum"]
 
 
 def test_blur_ig_completeness():

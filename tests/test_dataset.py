@@ -15,12 +15,13 @@ from PIL import Image
 import lamfast
 from lamfast.cli import main
 from lamfast.dataset import ResultStore, RunConfig, decode_map, discover_images, export, run, write_report
+from lamfast.lam import LAMParams
 from lamfast.imageio import prepare_images, read_rgb, to_tensor
 from lamfast.models import bundled_model
 
 from conftest import astronaut_crops
 
-CONFIG = RunConfig(windows="grid:16:32", fold=4)
+CONFIG = RunConfig(windows="grid:16:32", lam=LAMParams(fold=4))
 
 
 @pytest.fixture()
@@ -55,7 +56,7 @@ def test_rerun_skips_finished_units(images, tmp_path):
     again = run([str(images)], ["bundled"], store, CONFIG, progress=False)
     assert (again.units_skipped, again.units_done) == (4, 0)
     assert _rows(store).keys() == before.keys()
-    other = run([str(images)], ["bundled"], store, RunConfig(windows="grid:16:32", fold=5), progress=False)
+    other = run([str(images)], ["bundled"], store, RunConfig(windows="grid:16:32", lam=LAMParams(fold=5)), progress=False)
     assert other.units_done == 4  # other parameters: other keys
     assert len(_rows(store)) == 32
 

@@ -11,7 +11,7 @@ from scipy import stats
 import lamfast
 from lamfast.ops import kde_map_torch
 
-from conftest import max_rel_diff
+from conftest import compiled, max_rel_diff
 
 
 def scipy_kde(saliency: np.ndarray) -> np.ndarray:
@@ -78,6 +78,8 @@ def test_batch_equals_per_map(device):
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (8, 1), (5, 5), (64, 64), (31, 45)])
 def test_compiled_matches_twin(device, shape):
+    if not compiled("kde_map", device):
+        pytest.skip(f"no compiled kde_map kernel on {device}: the op would be the twin itself")
     m = (torch.rand(shape, generator=torch.Generator().manual_seed(4)) ** 4).to(device)
     assert max_rel_diff(lamfast.kde_map(m), kde_map_torch(m)) <= 1e-6
 

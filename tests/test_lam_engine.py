@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 import lamfast
-from lamfast.lam_engine import LAMError, LAMNaNWarning, window_objective
+from lamfast.lam import LAMError, LAMNaNWarning
+from lamfast.lam.objective import window_objective
 
 from conftest import NearestSR
 
@@ -84,11 +85,18 @@ def test_model_state_is_restored_and_parameters_frozen_during_call():
         assert torch.equal(v, before[k]), k  # eval mode: BatchNorm statistics untouched
 
 
-def test_batched_and_unbatched_image_agree():
-    model, x = SmallSR(), _image()
+def test_batched_and_unbatched_image_agree(dtype, device):
+    model, x = SmallSR().to(device, dtype), _image().to(device, dtype)
     a = lamfast.lam(model, x, 2, 2, 8, fold=5)
     b = lamfast.lam(model, x[None], 2, 2, 8, fold=5)
     assert torch.equal(a.attribution, b.attribution)
+    assert a.attribution.dtype == dtype and a.attribution.device == x.device and a.sr.dtype == dtype
+
+
+def test_image_takes_the_models_dtype():
+    model = SmallSR().double()
+    r = lamfast.lam(model, _image(), 2, 2, 8, fold=3)  # a float32 image, a float64 model
+    assert r.attribution.dtype == torch.float64
 
 
 def test_window_at_the_border_is_inside():

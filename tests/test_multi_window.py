@@ -7,12 +7,11 @@ import pytest
 import torch
 
 import lamfast
-from lamfast.lam_engine import LAMError
+from lamfast.lam import LAMError, lam_windows
 from lamfast.models import bundled_model
-from lamfast.multi_window import lam_windows
-from lamfast.windows import explicit, grid, parse_spec, random_windows, resolve, top_edges
+from lamfast.lam.windows import explicit, grid, parse_spec, random_windows, resolve, top_edges
 
-from conftest import reference_model
+from conftest import LAM_TOLERANCE, reference_model
 
 
 @pytest.fixture(scope="module")
@@ -24,17 +23,22 @@ def _image(size=24, seed=0):
     return torch.rand(3, size, size, generator=torch.Generator().manual_seed(seed))
 
 
+@pytest.mark.parametrize("crop", ["auto", "off"])
 @pytest.mark.parametrize("mode", ["compat", "robust"])
-def test_each_window_equals_lam(model, mode):
-    x = _image()
-    windows = [(0, 0, 16), (40, 24, 16), (80, 80, 16), (10, 70, 8), (0, 88, 8)]
-    results = lam_windows(model, x, windows, fold=8, mode=mode)
+def test_each_window_equals_lam(model, mode, crop, dtype, device):
+    model = bundled_model().model.to(device, dtype)
+    x = _image(32).to(device, dtype)
+    windows = [(0, 0, 16), (40, 24, 16), (80, 80, 16), (10, 70, 8), (0, 120, 8), (112, 3, 16)]
+    results = lam_windows(model, x, windows, fold=8, mode=mode, crop=crop)
+    tol = LAM_TOLERANCE[dtype]
     for (h, w, s), r in zip(windows, results):
-        ref = lamfast.lam(model, x, h, w, s, fold=8, mode=mode)
-        assert r.window == (h, w, s)
-        assert (r.attribution - ref.attribution).abs().max().item() <= 1e-5
-        assert (r.saliency - ref.saliency).abs().max().item() <= 1e-5
-        assert abs(r.di - ref.di) <= 1e-5
+        ref = lamfast.lam(model, x, h, w, s, fold=8, mode=mode, crop=crop)
+        assert r.window == (h, w, s) and (r.crop.box is None) == (crop == "off")
+        assert r.attribution.dtype == dtype and r.attribution.device == x.device
+        peak = ref.attribution.abs().max().item()
+        assert (r.attribution - ref.attribution).abs().max().item() <= tol["attribution"] * peak
+        assert (r.saliency - ref.saliency).abs().max().item() <= tol["saliency"]
+        assert abs(r.di - ref.di) <= tol["di"]
         assert torch.equal(r.sr, ref.sr)
 
 
@@ -49,8 +53,9 @@ def test_reference_case_windows(reference):
 def test_batched_backward_equals_one_per_window(model):
     x = _image(seed=1)
     windows = grid((96, 96), 16, 40)
-    looped = lam_windows(model, x, windows, fold=6, window_batch=1)
-    batched = lam_windows(model, x, windows, fold=6, window_batch=3, batch_size=2)
+    # window_batch acts on the whole-image path, where windows share each forward
+    looped = lam_windows(model, x, windows, fold=6, window_batch=1, crop="off")
+    batched = lam_windows(model, x, windows, fold=6, window_batch=3, batch_size=2, crop="off")
     for a, b in zip(looped, batched):  # chunks differ (6 vs 2 points): float32 rounding only
         assert (a.attribution - b.attribution).abs().max().item() <= 1e-5
 
@@ -81,6 +86,26 @@ def test_bad_windows_raise_or_return(model):
     assert isinstance(out[1], LAMError) and "outside" in str(out[1])
     assert isinstance(out[2], LAMError) and "window_size" in str(out[2])
     assert lam_windows(model, x, [], fold=3) == []
+
+
+def test_windows_chosen_from_the_sr_output(model):
+    x = _image()
+    seen = []
+
+    def choose(sr):
+        seen.append(sr.shape)
+        return top_edges(sr, 16, 2)
+
+    chosen = lam_windows(model, x, choose, fold=3)
+    assert seen == [(3, 96, 96)] and len(chosen) == 2
+    assert [r.window for r in chosen] == top_edges(chosen[0].sr, 16, 2)
+
+
+def test_window_values_must_be_integers(model):
+    with pytest.raises(LAMError, match="h must be an integer"):
+        lam_windows(model, _image(), [(1.5, 2)], fold=3)
+    (r,) = lam_windows(model, _image(), [(torch.tensor(4), 8)], fold=3)  # integer tensors are integers
+    assert r.window == (4, 8, 16)
 
 
 def test_window_specs():

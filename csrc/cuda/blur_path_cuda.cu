@@ -13,17 +13,11 @@
 
 #include <vector>
 
-#include "cpu/gaussian.h"
+#include "gaussian.h"
 #include "op_checks.h"
 
 namespace lamfast {
 namespace {
-
-__device__ __forceinline__ int64_t reflect101_dev(int64_t p, int64_t len) {
-  if (len == 1) return 0;
-  while (p < 0 || p >= len) p = p < 0 ? -p : 2 * len - p - 2;
-  return p;
-}
 
 // rows[bc, s, r, c] = sum_k taps[s, k] * x[bc, r, reflect(c + k - pad)]
 template <typename scalar_t>
@@ -41,7 +35,7 @@ __global__ void blur_rows_kernel(const scalar_t* __restrict__ x, const double* _
     const scalar_t* src = x + (bc * H + r) * W;
     const double* t = taps + s * l;
     double acc = 0.0;
-    for (int64_t k = 0; k < l; ++k) acc += t[k] * static_cast<double>(src[reflect101_dev(c + k - pad, W)]);
+    for (int64_t k = 0; k < l; ++k) acc += t[k] * static_cast<double>(src[reflect101(c + k - pad, W)]);
     rows[i] = acc;
   }
 }
@@ -68,7 +62,7 @@ __global__ void blur_cols_kernel(const double* __restrict__ rows, const double* 
     const double* tp = taps + (j - 1) * l;
     double cur = 0.0, prev = 0.0;
     for (int64_t k = 0; k < l; ++k) {
-      const int64_t rr = reflect101_dev(r + k - pad, H) * W + col;
+      const int64_t rr = reflect101(r + k - pad, H) * W + col;
       cur += tc[k] * cur_rows[rr];
       prev += tp[k] * prev_rows[rr];
     }

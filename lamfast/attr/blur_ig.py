@@ -40,12 +40,11 @@ class BlurIG(Attribution):
         B = x.shape[0]
         t = target_indices(target, B, x.device)
         path, deriv = blur_path(x, n_steps, float(max_sigma), l)  # [B, S, C, H, W]
-        chunk = max(1, (internal_batch_size or B * n_steps) // B)
 
-        def objective(points: torch.Tensor) -> torch.Tensor:
-            k = points.shape[0] // B
-            return scores(self.model, points, None if t is None else t.repeat_interleave(k))
+        def objective(points: torch.Tensor, chunk) -> torch.Tensor:
+            return scores(self.model, points, None if t is None else t[chunk.lead_index])
 
         with attribution_state(self.model):
-            total = integrate_path(objective, path, deriv, batch_size=chunk, zero_nan=False).total
+            total = integrate_path(objective, path, deriv, batch_size=internal_batch_size or B * n_steps,
+                                   zero_nan=False).total[0]
         return (total / n_steps).to(x.dtype)

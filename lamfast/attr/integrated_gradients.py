@@ -80,7 +80,7 @@ class IntegratedGradients(Attribution):
             baselines: like inputs, a scalar, or None (zeros).
             target: class per example (see captum).
             n_steps, method: the quadrature (captum's names).
-            internal_batch_size: path points per forward across the batch.
+            internal_batch_size: path points per forward, across the batch (default: all at once).
         Returns:
             attributions like inputs (and the convergence delta [B] if asked).
         """
@@ -102,16 +102,14 @@ class IntegratedGradients(Attribution):
         # [B, S, 1, 1, D]: one "image" of D values per point, the engine's [*lead, S, C, H, W]
         path = (base.reshape(B, 1, -1) + a * flat).reshape(B, n_steps, 1, 1, -1)
         deriv = (w * flat).expand(B, n_steps, flat.shape[-1]).reshape(B, n_steps, 1, 1, -1)
-        chunk = max(1, (internal_batch_size or B * n_steps) // B)
         item = x.shape[1:]
 
-        def objective(points: torch.Tensor) -> torch.Tensor:  # [B*k, 1, 1, D] -> [B*k]
-            k = points.shape[0] // B
-            rows = None if t is None else t.repeat_interleave(k)
-            return scores(self.model, points.reshape(-1, *item), rows)
+        def objective(points: torch.Tensor, chunk) -> torch.Tensor:  # [k, 1, 1, D] -> [k]
+            return scores(self.model, points.reshape(-1, *item), None if t is None else t[chunk.lead_index])
 
         with attribution_state(self.model):
-            total = integrate_path(objective, path, deriv, batch_size=chunk, zero_nan=False).total
+            total = integrate_path(objective, path, deriv, batch_size=internal_batch_size or B * n_steps,
+                                   zero_nan=False).total[0]
         attributions = total.reshape(x.shape).to(x.dtype)
         if not return_convergence_delta:
             return attributions

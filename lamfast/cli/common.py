@@ -33,3 +33,47 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type not in ("cpu", "cuda") and not hasattr(torch, device.type):
         raise CLIError(f"--device {name}: unsupported device type")
     return device
+
+
+# One spelling of every LAM parameter for `lamfast lam` and `lamfast run`.
+LAM_FLAGS = {"fold": "--fold", "sigma": "--sigma", "l": "--l", "mode": "--mode", "batch_size": "--batch-size",
+             "crop": "--crop"}
+
+
+def _crop(text: str):
+    if text in ("auto", "off"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"takes auto, off or a radius >= 0 in LR pixels, got {text!r}")
+    return value
+
+
+def add_lam_arguments(parser) -> None:
+    """The LAM path flags, with the official defaults, on a parser or argument group."""
+    parser.add_argument("--fold", type=int, default=50, help="path steps (default 50)")
+    parser.add_argument("--sigma", type=float, default=1.2, help="blur at the path start (default 1.2)")
+    parser.add_argument("--l", type=int, default=9, help="odd blur kernel size (default 9)")
+    parser.add_argument("--mode", choices=["compat", "robust"], default="compat",
+                        help="compat: official numbers; robust: no NaN from sqrt(0) (default compat)")
+    parser.add_argument("--batch-size", type=int, default=None, help="path points per pass (default: from free memory)")
+    parser.add_argument("--crop", type=_crop, default="auto",
+                        help="auto: run the model on a crop around each window where that is exact (radius "
+                             "measured on the model, checked on the image); off: always the whole image; N: "
+                             "radius N in LR pixels (default auto)")
+
+
+def lam_params(args):
+    """The validated :class:`lamfast.LAMParams` of parsed LAM flags (CLIError names the flag)."""
+    from lamfast.lam import LAMError, LAMParams
+
+    try:
+        return LAMParams(args.fold, args.sigma, args.l, args.mode, args.batch_size)
+    except LAMError as exc:
+        flag = LAM_FLAGS.get(exc.param or "", "")
+        raise CLIError(f"{flag}: {exc}" if flag else str(exc)) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lamfast.cli.common import CLIError, resolve_device
+from lamfast.cli.common import CLIError, add_lam_arguments, lam_params, resolve_device
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -24,10 +24,10 @@ def _shard(text: str) -> tuple[int, int]:
 def run_cmd(args: argparse.Namespace) -> int:
     from lamfast.dataset import RunConfig, run
 
+    params = lam_params(args)
     device = resolve_device(args.device)
-    config = RunConfig(windows=args.windows, fold=args.fold, sigma=args.sigma, l=args.l, mode=args.mode,
-                       lr_input=args.lr_input, rgb_range=args.rgb_range, batch_size=args.batch_size,
-                       unsafe_pickle=args.unsafe_pickle, device=str(device))
+    config = RunConfig(windows=args.windows, lam=params, lr_input=args.lr_input, rgb_range=args.rgb_range,
+                       crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device))
     summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard, engine=args.engine,
                   progress=not args.no_progress, retry_failed=args.retry_failed, ray_actors=args.ray_actors)
     print(f"{summary.units_done} units done, {summary.units_skipped} skipped (already in the store), "
@@ -62,11 +62,7 @@ def add_parser(sub) -> None:
     p.add_argument("--store", default="lamfast_results.sqlite", help="SQLite results file (default lamfast_results.sqlite)")
     p.add_argument("--windows", default="top:8:16",
                    help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")
-    p.add_argument("--fold", type=int, default=50)
-    p.add_argument("--sigma", type=float, default=1.2)
-    p.add_argument("--l", type=int, default=9)
-    p.add_argument("--mode", choices=["compat", "robust"], default="compat")
-    p.add_argument("--batch-size", type=int, default=None)
+    add_lam_arguments(p)
     p.add_argument("--lr-input", action="store_true", help="the images are LR inputs already")
     p.add_argument("--rgb-range", type=float, default=None)
     p.add_argument("--unsafe-pickle", action="store_true")

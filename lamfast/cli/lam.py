@@ -22,12 +22,14 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     import lamfast
-    from lamfast.cli.common import CLIError, note, resolve_device, warn
+    from lamfast.cli.common import CLIError, lam_params, note, resolve_device, warn
     from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
-    from lamfast.lam_engine import LAMNaNWarning, infer_scale, lam
+    from lamfast.lam import LAMNaNWarning, infer_scale
+    from lamfast.lam.engine import compute
     from lamfast.models import data_path, load_model
     from lamfast.viz import lam_panels
 
+    params = lam_params(args)
     if args.window_size < 2:
         raise CLIError(f"--window_size must be >= 2, got {args.window_size}")
     if not 0.0 <= args.alpha <= 1.0:
@@ -59,11 +61,16 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LAMNaNWarning)
-        result = lam(model, to_tensor(lr), args.h, args.w, args.window_size, fold=args.fold, sigma=args.sigma,
-                     l=args.l, batch_size=args.batch_size, mode=args.mode, progress=not args.no_progress)
+        (result,) = compute(model, to_tensor(lr), [(args.h, args.w, args.window_size)], params,
+                            progress=not args.no_progress, crop=args.crop)
     for w in caught:
         if issubclass(w.category, LAMNaNWarning):
             warn(str(w.message))
+    if result.crop.box is not None:
+        t, left, b, r = result.crop.box
+        note(f"ran on the LR crop rows {t}:{b}, columns {left}:{r} (radius {result.crop.radius}; {result.crop.reason})")
+    else:
+        note(f"ran on the whole image: {result.crop.reason}")
 
     panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde)
     out_dir = Path(args.output_dir)
@@ -101,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
+    from lamfast.cli.common import add_lam_arguments
+
     p = sub.add_parser("lam", help="Local Attribution Map of one SR-output window (writes PNGs and result.json)",
                        description=__doc__.splitlines()[0])
     g = p.add_argument_group("model")
@@ -115,13 +124,7 @@ def add_parser(sub) -> None:
     g.add_argument("--h", type=int, default=150, help="window top row in SR pixels (default 150)")
     g.add_argument("--w", type=int, default=110, help="window left column in SR pixels (default 110)")
     g.add_argument("--window_size", type=int, default=16, help="window side in SR pixels (default 16)")
-    g = p.add_argument_group("path")
-    g.add_argument("--fold", type=int, default=50, help="path steps (default 50)")
-    g.add_argument("--sigma", type=float, default=1.2, help="blur at the path start (default 1.2)")
-    g.add_argument("--l", type=int, default=9, help="odd blur kernel size (default 9)")
-    g.add_argument("--batch-size", type=int, default=None, help="path steps per pass (default: from free memory)")
-    g.add_argument("--mode", choices=["compat", "robust"], default="compat",
-                   help="compat: official numbers; robust: no NaN from sqrt(0) (default compat)")
+    add_lam_arguments(p.add_argument_group("path"))
     g = p.add_argument_group("output")
     g.add_argument("--alpha", type=float, default=0.5, help="LR weight in the blends (default 0.5)")
     g.add_argument("--zoomfactor", type=int, default=None, help="zoom of the saliency panels (default: the scale)")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
-from dataclasses import asdict
+from dataclasses import replace
 from typing import Iterator
 
 from lamfast.dataset.runner import RunConfig, Unit, UnitWorker
@@ -17,11 +17,11 @@ from lamfast.dataset.store import UnitRecord
 
 
 class _UnitActor:
-    def __init__(self, config: dict, models: list[str], threads: int):
+    def __init__(self, config: RunConfig, models: list[str], threads: int):
         import torch
 
         torch.set_num_threads(threads)
-        self.worker = UnitWorker(RunConfig(**config), models)
+        self.worker = UnitWorker(config, models)
 
     def __call__(self, batch: dict) -> dict:
         records = [
@@ -50,9 +50,7 @@ def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: i
     cpus = max(1, int(resources.get("CPU", 1)))
     n = actors or (gpus if gpus else cpus)
     n = max(1, min(n, len(units)))
-    cfg = asdict(config)
-    if gpus:
-        cfg["device"] = "cuda"
+    cfg = replace(config, device="cuda") if gpus else config
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     # One unit per block, made on the driver: no upstream task competes with

@@ -1,7 +1,8 @@
 """Dataset-scale LAM: many images × models × windows into a resumable store.
 
-A *unit* is one (image, model) pair: its windows share one forward per path
-chunk (:func:`lamfast.multi_window.lam_windows`) and are committed in one
+A *unit* is one (image, model) pair: its windows run in one LAM engine call
+(:func:`lamfast.lam.lam_windows`: one SR forward, batched crops or one
+shared path) and are committed in one
 transaction. Rerunning the same command skips finished units; ``shard=(k, n)``
 keeps the units whose key hashes to k modulo n, for any launcher.
 """
@@ -19,6 +20,7 @@ from typing import Any, Iterable
 import torch
 
 from lamfast.dataset.store import ResultStore, UnitRecord, encode_map
+from lamfast.lam.params import LAMParams
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 MANIFEST_SUFFIXES = {".txt", ".lst", ".csv", ".manifest"}
@@ -26,23 +28,25 @@ MANIFEST_SUFFIXES = {".txt", ".lst", ".csv", ".manifest"}
 
 @dataclass(frozen=True)
 class RunConfig:
-    """What defines a result (hashed into its key), plus how to compute it."""
+    """What defines a result (hashed into its key), plus how to compute it.
+
+    ``lam`` holds the path parameters (its ``batch_size`` changes speed,
+    not results); ``crop``, ``unsafe_pickle`` and ``device`` are not part
+    of the key either.
+    """
 
     windows: str = "top:8:16"
-    fold: int = 50
-    sigma: float = 1.2
-    l: int = 9
-    mode: str = "compat"
+    lam: LAMParams = LAMParams()
     lr_input: bool = False
     rgb_range: float | None = None
-    # not part of the hash: they change speed, not results
-    batch_size: int | None = None
+    crop: str | int = "auto"
     unsafe_pickle: bool = False
     device: str = "cpu"
 
     def params(self) -> dict[str, Any]:
-        keys = ("windows", "fold", "sigma", "l", "mode", "lr_input", "rgb_range")
-        return {k: getattr(self, k) for k in keys}
+        # The keys and values of the first stores: a store written before
+        # LAMParams existed resumes with the same unit keys.
+        return {"windows": self.windows, **self.lam.defining(), "lr_input": self.lr_input, "rgb_range": self.rgb_range}
 
     def params_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:16]
@@ -144,7 +148,7 @@ class UnitWorker:
             try:
                 loaded = load_model(path, arch=arch, unsafe_pickle=self.config.unsafe_pickle,
                                     rgb_range=self.config.rgb_range, device=self.config.device)
-                from lamfast.lam_engine import infer_scale
+                from lamfast.lam import infer_scale
 
                 self._models[mid] = (loaded.model, infer_scale(loaded.model, self.config.device), None)
             except (ValueError, OSError, RuntimeError, KeyError) as exc:
@@ -153,9 +157,9 @@ class UnitWorker:
 
     def __call__(self, unit: Unit) -> UnitRecord:
         from lamfast.imageio import prepare_images, read_rgb, to_tensor
-        from lamfast.lam_engine import LAMError
-        from lamfast.multi_window import lam_windows
-        from lamfast.windows import parse_spec, resolve
+        from lamfast.lam import LAMError
+        from lamfast.lam.engine import compute
+        from lamfast.lam.windows import parse_spec, resolve
 
         start = time.perf_counter()
         cfg = self.config
@@ -176,18 +180,20 @@ class UnitWorker:
                 raise _UnitFailure(f"image: {_first_line(exc)}") from None
             x = to_tensor(lr)
             spec = parse_spec(cfg.windows)
-            if spec["kind"] == "top":
-                with torch.no_grad():
-                    sr = model(x[None].to(cfg.device))[0]
-            else:
-                sr = torch.empty(3, lr.height * scale, lr.width * scale)
-            windows = resolve(spec, sr)
-            if not windows:
-                raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the {sr.shape[-2]}x{sr.shape[-1]} SR image")
+            chosen: list = []
+
+            def windows_of(sr: torch.Tensor) -> list:
+                # Chosen on the SR output the engine computes anyway.
+                chosen.extend(resolve(spec, sr))
+                if not chosen:
+                    raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the "
+                                       f"{sr.shape[-2]}x{sr.shape[-1]} SR image")
+                return chosen
+
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # NaN losses are recorded per row
-                results = lam_windows(model, x, windows, fold=cfg.fold, sigma=cfg.sigma, l=cfg.l,
-                                      batch_size=cfg.batch_size, mode=cfg.mode, errors="return")
+                results = compute(model, x, windows_of, cfg.lam, device=cfg.device, errors="return", crop=cfg.crop)
+            windows = chosen
             for (h, w, s), r in zip(windows, results):
                 row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
                 if isinstance(r, LAMError):
@@ -196,7 +202,7 @@ class UnitWorker:
                     blob, shape = encode_map(r.attribution.detach().cpu().numpy())
                     row.update(status="ok", di=r.di, gini=r.gini, nan_steps=r.nan_steps, scale=r.scale,
                                attribution=blob, attribution_shape=shape, seconds=r.timings["total"],
-                               timings=json.dumps(r.timings))
+                               timings=json.dumps({**r.timings, "crop": r.crop.summary()}))
                 record.rows.append(row)
             if any(row["status"] != "ok" for row in record.rows):
                 record.status = "failed"
@@ -255,7 +261,7 @@ def run(
         raise ValueError(f"shard must be k/n with 0 <= k < n, got {shard[0]}/{shard[1]}")
     if engine not in ("local", "ray"):
         raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
-    from lamfast.windows import parse_spec
+    from lamfast.lam.windows import parse_spec
 
     parse_spec(config.windows)  # fail fast on a bad spec
     images = discover_images(inputs)

@@ -16,7 +16,7 @@ class TinySR(nn.Module):
 
     With ``bicubic_skip`` the network predicts a residual over bicubic
     upsampling (the bundled model); without it, it is exactly the TinySR of
-    the official reference case (``../shared/reference``).
+    the official reference case (``tests/data/lam_case1.npz``).
 
     Shapes: [B,3,H,W] in [0,1] -> [B,3,sH,sW].
     """

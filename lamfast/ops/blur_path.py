@@ -1,7 +1,9 @@
 """``blur_path``: the official LAM Gaussian-blur path and its derivative.
 
-Kernels: CPU in ``csrc/cpu/blur_path_cpu.cpp``; everywhere else the
-pure-torch twin :func:`blur_path_torch` below, which is also the test oracle.
+Kernels: CPU in ``csrc/cpu/blur_path_cpu.cpp`` and CUDA in
+``csrc/cuda/blur_path_cuda.cu`` (built where torch has CUDA). Without the
+extension, and on any other device, the pure-torch twin :func:`blur_path_torch`
+below runs instead; it is also the test oracle.
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """``kde_map``: the official LAM KDE visual in O(N log N).
 
-Kernels: CPU in ``csrc/cpu/kde_map_cpu.cpp``; everywhere else the pure-torch
-twin :func:`kde_map_torch` below, also the test oracle.
+Kernels: CPU in ``csrc/cpu/kde_map_cpu.cpp`` and CUDA in
+``csrc/cuda/kde_map_cuda.cu`` (built where torch has CUDA). Without the
+extension, and on any other device, the pure-torch twin :func:`kde_map_torch`
+below runs instead; it is also the test oracle.
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """``path_accumulate``: the integral step LAM, IG and BlurIG share.
 
-Kernels: CPU in ``csrc/cpu/path_accumulate_cpu.cpp``; everywhere else the
-pure-torch twin :func:`path_accumulate_torch` below, also the test oracle.
+Kernels: CPU in ``csrc/cpu/path_accumulate_cpu.cpp`` and CUDA in
+``csrc/cuda/path_accumulate_cuda.cu`` (built where torch has CUDA). Without the
+extension, and on any other device, the pure-torch twin :func:`path_accumulate_torch`
+below runs instead; it is also the test oracle.
 """
 from __future__ import annotations
 

@@ -1,29 +1,55 @@
-"""Window specs for multi-window LAM: explicit, grid, strongest edges, random.
+"""LAM windows: explicit, grid, strongest edges, random; and their checks.
 
 A window is ``(h, w, size)``: top-left row and column and side, in SR pixels.
 """
 from __future__ import annotations
 
+import operator
 import random
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-Window = tuple[int, int, int]
+from lamfast.lam.errors import LAMError
+from lamfast.lam.objective import Window, edge_strength
+
+
+def _integer(value: Any) -> Any:
+    # numpy and torch integers become int; anything else is left for
+    # check_window to refuse by name (1.5 is not silently 1).
+    try:
+        return operator.index(value)
+    except TypeError:
+        return value
 
 
 def explicit(windows: Iterable[Sequence[int]], size: int = 16) -> list[Window]:
     """``[(h, w)]`` or ``[(h, w, size)]`` as windows; pairs get ``size``."""
     out = []
     for item in windows:
+        item = tuple(item)
         if len(item) == 2:
-            out.append((int(item[0]), int(item[1]), int(size)))
-        elif len(item) == 3:
-            out.append((int(item[0]), int(item[1]), int(item[2])))
-        else:
-            raise ValueError(f"a window is (h, w) or (h, w, size), got {tuple(item)}")
+            item = (*item, size)
+        elif len(item) != 3:
+            raise ValueError(f"a window is (h, w) or (h, w, size), got {item}")
+        out.append(tuple(_integer(v) for v in item))
     return out
+
+
+def check_window(h: Any, w: Any, size: Any, sr_shape: tuple[int, int] | None = None) -> None:
+    """Raise LAMError for a window that is malformed or outside the SR image."""
+    for name, value, low in (("window_size", size, 2), ("h", h, 0), ("w", w, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise LAMError(f"{name} must be an integer >= {low}, got {value!r}", param=name)
+    if sr_shape is not None:
+        sH, sW = sr_shape
+        if h + size > sH or w + size > sW:
+            raise LAMError(
+                f"window (h={h}, w={w}, size={size}) lies outside the {sH}x{sW} SR image "
+                f"(need h + size <= {sH} and w + size <= {sW})",
+                param="window",
+            )
 
 
 def grid(sr_shape: tuple[int, int], size: int, stride: int | None = None) -> list[Window]:
@@ -35,22 +61,11 @@ def grid(sr_shape: tuple[int, int], size: int, stride: int | None = None) -> lis
     return [(h, w, size) for h in range(0, sH - size + 1, stride) for w in range(0, sW - size + 1, stride)]
 
 
-def edge_strength(sr: torch.Tensor) -> torch.Tensor:
-    """LAM's objective density: per-pixel forward-difference gradient magnitude summed over channels.
-
-    Args:
-        sr: [3,sH,sW].
-    Returns:
-        [sH-1, sW-1].
-    """
-    y = sr[None].float()
-    hg = (y[:, :, :-1, :] - y[:, :, 1:, :]) ** 2
-    wg = (y[:, :, :, :-1] - y[:, :, :, 1:]) ** 2
-    return (hg[:, :, :, :-1] + wg[:, :, :-1, :]).sqrt()[0].sum(0)
-
-
 def top_edges(sr: torch.Tensor, size: int, k: int, stride: int | None = None) -> list[Window]:
     """The ``k`` grid windows (stride default ``size // 2``) whose LAM objective is largest.
+
+    The score is :func:`lamfast.lam.objective.edge_strength` summed over the
+    window, i.e. the compat objective on the SR image itself.
 
     Ties keep row-major order, so the choice is deterministic.
     """

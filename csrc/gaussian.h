@@ -1,9 +1,19 @@
-// Helpers shared by the CPU kernels: the official LAM Gaussian taps and
-// OpenCV's BORDER_REFLECT_101 index rule.
+// The blur path's geometry, shared by the CPU and CUDA blur_path kernels so
+// both compute the same sigmas, taps and borders: the official LAM Gaussian
+// taps (host side; the kernels get them as a table) and OpenCV's
+// BORDER_REFLECT_101 index rule (host and device).
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <vector>
+
+#ifndef LAMFAST_HD
+#ifdef __CUDACC__
+#define LAMFAST_HD __host__ __device__
+#else
+#define LAMFAST_HD
+#endif
+#endif
 
 namespace lamfast {
 
@@ -35,7 +45,7 @@ inline std::vector<double> gaussian_taps(double s, int64_t l) {
 // cv2.borderInterpolate(p, len, BORDER_REFLECT_101); equals torch's
 // "reflect" padding whenever the pad is smaller than the size, and stays
 // defined for the 1-pixel and tiny images torch refuses.
-inline int64_t reflect101(int64_t p, int64_t len) {
+LAMFAST_HD inline int64_t reflect101(int64_t p, int64_t len) {
   if (len == 1) return 0;
   while (p < 0 || p >= len) {
     p = p < 0 ? -p : 2 * len - p - 2;

@@ -1,0 +1,194 @@
+"""Receptive-field crops: LAM for a window at the cost of the window.
+
+A window's objective depends only on the LR pixels within the model's
+reach of the window. LAM on a crop of the LR image that holds the window's
+footprint grown by that radius (clipped to the image) gives the same
+gradients as LAM on the whole image; the gradient is zero everywhere else.
+This module finds the crop boxes and checks them on the image itself before
+they are trusted; :mod:`lamfast.lam.engine` runs them.
+
+A box is ``(top, left, bottom, right)`` in LR pixels, bottom/right exclusive.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from lamfast.lam.errors import LAMError
+from lamfast.lam.objective import Window, exact_ties
+from lamfast.lam.reach import influence_radius
+
+Box = tuple[int, int, int, int]
+
+# Largest |crop output - full output| inside the window, relative to
+# max(1, |full output|), that still counts as equal. Convolutions of
+# different image sizes may take different kernels and round differently
+# (measured: 0 on CPU for the bundled models); a crop that misses real
+# context or shifts a stride grid is off by orders of magnitude more.
+CHECK_TOLERANCE = {torch.float64: 1e-10, torch.float32: 2e-5, torch.bfloat16: 2e-2, torch.float16: 2e-3}
+CHECK_BATCH = 8
+
+
+@dataclass(frozen=True)
+class CropInfo:
+    """Which path a LAM result ran, recorded in :class:`~lamfast.lam.result.LAMResult`.
+
+    Attributes:
+        box: ``(top, left, bottom, right)`` of the LR crop the model ran on,
+            or None: the whole image ran.
+        radius: context radius in LR pixels (None when not known).
+        reason: one line: how the radius was found, or why the whole image ran.
+    """
+
+    box: Box | None
+    radius: int | None
+    reason: str
+
+    def summary(self) -> dict[str, Any]:
+        return {"box": list(self.box) if self.box else None, "radius": self.radius, "reason": self.reason}
+
+
+def parse_crop(crop: Any) -> str | int:
+    """``"auto"``, ``"off"`` or a radius >= 0 (LR pixels); LAMError otherwise."""
+    if crop in ("auto", "off"):
+        return crop
+    if isinstance(crop, int) and not isinstance(crop, bool) and crop >= 0:
+        return crop
+    raise LAMError(f"crop must be 'auto', 'off' or an integer radius >= 0, got {crop!r}", param="crop")
+
+
+def objective_rows(start: int, size: int, extent: int) -> tuple[int, int]:
+    """SR rows (or columns) ``[a, b)`` a window's objective reads.
+
+    G row i uses output rows i and i + 1, and G stops one short of the
+    output, so a window [start, start+size) reads rows start..start+size,
+    clipped to the output.
+    """
+    return start, min(start + size + 1, extent)
+
+
+def footprint(window: Window, scale: int, lr_shape: tuple[int, int]) -> Box:
+    """LR pixels whose outputs the window's objective reads."""
+    h, w, s = window
+    H, W = lr_shape
+    r0, r1 = objective_rows(h, s, H * scale)
+    c0, c1 = objective_rows(w, s, W * scale)
+    return r0 // scale, c0 // scale, (r1 - 1) // scale + 1, (c1 - 1) // scale + 1
+
+
+def _place(start: int, stop: int, radius: int, size: int, extent: int) -> int:
+    # The crop keeps [start - radius, stop + radius) ∩ [0, extent). Where it
+    # runs past the image it is moved inward instead of cut, so every crop
+    # has one size (they batch); it then ends at the image border, where the
+    # model pads exactly as it does for the whole image.
+    return min(max(start - radius, 0), extent - size)
+
+
+def crop_boxes(windows: Sequence[Window], scale: int, lr_shape: tuple[int, int], radius: int) -> list[Box]:
+    """One box per window, all of one size: the largest footprint grown by ``radius``."""
+    H, W = lr_shape
+    feet = [footprint(win, scale, lr_shape) for win in windows]
+    ch = min(H, max(b - t for t, _, b, _ in feet) + 2 * radius)
+    cw = min(W, max(r - lft for _, lft, _, r in feet) + 2 * radius)
+    boxes = []
+    for t, lft, b, r in feet:
+        top, left = _place(t, b, radius, ch, H), _place(lft, r, radius, cw, W)
+        boxes.append((top, left, top + ch, left + cw))
+    return boxes
+
+
+def local_window(window: Window, box: Box, scale: int) -> Window:
+    """The window in the SR coordinates of its crop's output."""
+    h, w, s = window
+    return h - box[0] * scale, w - box[1] * scale, s
+
+
+def crop_mismatch(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor, windows: Sequence[Window],
+                  boxes: Sequence[Box], scale: int) -> tuple[int, float] | None:
+    """Check crops on the image itself: the first window whose crop's output differs.
+
+    The model runs (no grad) on each crop of ``image`` [3,H,W]; inside the
+    rows and columns the window's objective reads, its output must equal
+    ``full_output`` [1,3,sH,sW] to :data:`CHECK_TOLERANCE`. This catches
+    what a probe on random images cannot: strided or downsampling networks
+    whose grid depends on the crop's offset, models that pad to a multiple,
+    position-dependent models, context the probe missed.
+
+    Returns:
+        None when every crop agrees, else (window index, max difference).
+    """
+    sH, sW = full_output.shape[-2:]
+    tol = CHECK_TOLERANCE.get(full_output.dtype, 2e-5) * max(1.0, float(full_output.abs().max()))
+    diffs = []
+    for g in range(0, len(boxes), CHECK_BATCH):
+        group = range(g, min(g + CHECK_BATCH, len(boxes)))
+        crops = torch.stack([image[:, t:b, lft:r] for t, lft, b, r in (boxes[i] for i in group)])
+        with torch.no_grad():
+            out = model(crops)
+        if not isinstance(out, torch.Tensor) or out.shape[-2:] != (crops.shape[-2] * scale, crops.shape[-1] * scale):
+            return g, float("inf")
+        for j, i in enumerate(group):
+            h, w, s = windows[i]
+            (r0, r1), (c0, c1) = objective_rows(h, s, sH), objective_rows(w, s, sW)
+            t, lft = boxes[i][0] * scale, boxes[i][1] * scale
+            part = out[j, :, r0 - t : r1 - t, c0 - lft : c1 - lft]
+            diffs.append((part - full_output[0, :, r0:r1, c0:c1]).abs().amax())
+    worst = torch.stack(diffs).nan_to_num(nan=float("inf")).float().cpu()  # one read for all windows
+    bad = (worst > tol).nonzero()
+    if bad.numel() == 0:
+        return None
+    i = int(bad[0, 0])
+    return i, float(worst[i])
+
+
+def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor, windows: Sequence[Window],
+               scale: int, mode: str, crop: str | int) -> list[CropInfo]:
+    """Decide, for each window, the crop it runs on or why it runs the whole image.
+
+    Every window gets a crop or none does: a failed check means the model is
+    not safe to crop on this image.
+
+    Args:
+        model: in attribution state.
+        image: [3,H,W] the LR input; full_output: [1,3,sH,sW] its output.
+        crop: ``"auto"`` (measure the radius), ``"off"``, or a radius in LR px.
+    """
+    if not windows:
+        return []
+    H, W = image.shape[-2:]
+
+    def whole(reason: str, radius: int | None = None) -> list[CropInfo]:
+        return [CropInfo(None, radius, reason)] * len(windows)
+
+    if crop == "off":
+        return whole("crop='off'")
+    if mode == "compat":
+        with torch.no_grad():
+            tied = bool(exact_ties(full_output).any())
+        if tied:
+            # Zero differences anywhere in the output give NaN gradients in
+            # compat mode, and which input entries they zero depends on the
+            # whole image; only the whole image reproduces them.
+            return whole("compat mode: the SR output has exact ties (zero gradient magnitude, the official "
+                         "NaN steps), whose zeroing depends on the whole image")
+    if crop == "auto":
+        reach = influence_radius(model, (H, W), image.device, image.dtype)
+        if reach.radius is None:
+            return whole(reach.reason)
+        radius, how = reach.radius, reach.reason
+    else:
+        radius, how = int(crop), f"radius {crop} LR px as given"
+    boxes = crop_boxes(windows, scale, (H, W), radius)
+    t, lft, b, r = boxes[0]
+    if b - t == H and r - lft == W:
+        return whole(f"the context radius ({radius} LR px) covers the whole {H}x{W} image", radius)
+    bad = crop_mismatch(model, image, full_output, windows, boxes, scale)
+    if bad is not None:
+        i, diff = bad
+        return whole(f"the model's output on the crop of window {tuple(windows[i])} differs from its output on the "
+                     f"whole image by {diff:.2e} (a strided, padding or position-dependent model, or context "
+                     f"beyond the radius)", radius)
+    return [CropInfo(box, radius, how) for box in boxes]

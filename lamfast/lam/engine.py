@@ -1,0 +1,273 @@
+"""LAM: Local Attribution Maps for super-resolution (Gu & Dong, CVPR 2021).
+
+Same numbers as the official LAM_Demo code (``GaussianBlurPath``,
+``Path_gradient``, ``attr_grad``, ``saliency_map_PG``, ``grad_abs_norm``,
+``gini``), computed with frozen parameters, input-only gradients, the path
+in chunks through :func:`lamfast.path.integrate_path`, and, where the model
+is local, on a crop of the image around each window
+(:mod:`lamfast.lam.crop`).
+
+One engine serves one window and many: :func:`lam` is
+``lam_windows([window])[0]``. For an image, the model runs once on the
+whole image (the SR output, the scale, the crop check), then:
+
+- windows with a crop run their crops as one batch of independent paths
+  (every crop has one size), each point on its own window;
+- the other windows share one path over the whole image: each chunk is
+  forwarded once and back-propagated once per window (K windows cost
+  F + K·B, not K·(F + B)).
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence, Union
+
+import torch
+from torch import nn
+
+from lamfast.lam.crop import CropInfo, local_window, parse_crop, plan_crops
+from lamfast.lam.errors import LAMError
+from lamfast.lam.objective import Window, exact_ties, segment_objectives, window_objectives
+from lamfast.lam.params import LAMParams
+from lamfast.lam.result import LAMResult, make_result
+from lamfast.lam.srmodel import check_output, prepare_image
+from lamfast.lam.windows import check_window, explicit
+from lamfast.modelstate import attribution_state
+from lamfast.ops import blur_path
+from lamfast.path import integrate_path
+from lamfast.progress import Progress
+
+Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Sequence[int]]]]
+
+
+def _run_crops(model: nn.Module, path: torch.Tensor, deriv: torch.Tensor, windows: Sequence[Window],
+               crops: Sequence[CropInfo], scale: int, params: LAMParams, on_chunk, track_ties: bool):
+    """The cropped windows as L independent paths of one crop size.
+
+    Returns:
+        (total [L,3,ch,cw], nan_steps [L], ties [L] or None, batch size), on the device.
+    """
+    boxes = [c.box for c in crops]
+    path_c = torch.stack([path[:, :, t:b, lft:r] for t, lft, b, r in boxes])
+    deriv_c = torch.stack([deriv[:, :, t:b, lft:r] for t, lft, b, r in boxes])
+    local = [local_window(win, box, scale) for win, box in zip(windows, boxes)]
+    ties = torch.zeros(len(boxes), dtype=torch.long, device=path.device) if track_ties else None
+
+    def objective(points: torch.Tensor, chunk) -> torch.Tensor:
+        y = model(points)
+        if ties is not None:
+            with torch.no_grad():
+                ties.index_add_(0, chunk.lead_index, exact_ties(y).long())
+        return segment_objectives(y, [(a, b, local[lead]) for lead, a, b in chunk.segments()], params.mode)
+
+    res = integrate_path(objective, path_c, deriv_c, batch_size=params.batch_size, on_chunk=on_chunk)
+    return res.total[0], res.nan_steps[0], ties, res.batch_size
+
+
+def _run_whole(model: nn.Module, path: torch.Tensor, deriv: torch.Tensor, windows: Sequence[Window],
+               params: LAMParams, window_batch: int | None, on_chunk):
+    """Windows on the whole image: one path, K objectives per forward.
+
+    Returns:
+        (total [K,3,H,W], nan_steps [K], batch size), on the device.
+    """
+
+    def objective(points: torch.Tensor, chunk) -> torch.Tensor:
+        return window_objectives(model(points), windows, params.mode)
+
+    res = integrate_path(objective, path[None], deriv[None], batch_size=params.batch_size, on_chunk=on_chunk,
+                         grad_batch=window_batch)
+    return res.total[:, 0], res.nan_steps[:, 0], res.batch_size
+
+
+def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAMParams, *, window_size: int = 16,
+            window_batch: int | None = None, device: str | torch.device | None = None, progress: bool = False,
+            errors: str = "raise", crop: str | int = "auto", stacklevel: int = 2) -> list[LAMResult | LAMError]:
+    """The engine behind :func:`lam` and :func:`lam_windows` (see there), with validated ``params``.
+
+    ``windows`` may also be a function of the SR output [3,sH,sW], for
+    windows chosen from it (e.g. :func:`lamfast.lam.windows.top_edges`):
+    the SR output is computed once for both.
+    """
+    if errors not in ("raise", "return"):
+        raise LAMError(f"errors must be 'raise' or 'return', got {errors!r}", param="errors")
+    crop = parse_crop(crop)
+    if window_batch is not None and (isinstance(window_batch, bool) or not isinstance(window_batch, int)
+                                     or window_batch < 1):
+        raise LAMError(f"window_batch must be an integer >= 1, got {window_batch!r}", param="window_batch")
+    t0 = time.perf_counter()
+
+    def windows_checked(given, sr_shape=None) -> tuple[list[Window], list]:
+        try:
+            wins = explicit(given, window_size)
+        except (TypeError, ValueError) as exc:
+            raise LAMError(str(exc), param="windows") from None
+        outcome: list = [None] * len(wins)
+        for i, (h, w, s) in enumerate(wins):
+            try:
+                check_window(h, w, s, sr_shape)
+            except LAMError as exc:
+                if errors == "raise":
+                    raise
+                outcome[i] = exc
+        return wins, outcome
+
+    if not callable(windows):
+        windows = list(windows)
+        if not windows:
+            return []
+        windows_checked(windows)  # malformed windows fail before any model work
+    x = prepare_image(model, image, device)
+    H, W = x.shape[-2:]
+    with attribution_state(model):
+        with torch.no_grad():
+            full = model(x[None])
+        scale = check_output(full, (H, W))
+        sr = full[0]
+        wins, outcome = windows_checked(windows(sr) if callable(windows) else windows, (H * scale, W * scale))
+        live = [i for i, o in enumerate(outcome) if o is None]
+        live_windows = [wins[i] for i in live]
+        t1 = time.perf_counter()
+        path, deriv = blur_path(x, params.fold, params.sigma, params.l)
+        t_blur = time.perf_counter()
+        crops = plan_crops(model, x, full, live_windows, scale, params.mode, crop)
+        t2 = time.perf_counter()
+
+        cropped = [k for k, c in enumerate(crops) if c.box is not None]
+        whole = [k for k, c in enumerate(crops) if c.box is None]
+        S = params.fold
+        totals: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        batch = params.batch_size or 0
+        with Progress(S * len(cropped) + (S if whole else 0), f"LAM path ({len(live)} windows)", "point",
+                      enabled=progress and bool(live), leave=False) as bar:
+            if cropped:
+                total, nans, ties, batch = _run_crops(model, path, deriv, [live_windows[k] for k in cropped],
+                                                      [crops[k] for k in cropped], scale, params, bar.update,
+                                                      track_ties=params.mode == "compat")
+                tied = ties.tolist() if ties is not None else [0] * len(cropped)
+                for j, k in enumerate(cropped):
+                    if tied[j]:
+                        # Exact ties inside a crop mean NaN steps in compat
+                        # mode; the official zeroing depends on the whole image.
+                        crops[k] = CropInfo(None, crops[k].radius, "compat mode: the crop's output had exact ties "
+                                            "(NaN steps), whose zeroing depends on the whole image")
+                        whole.append(k)
+                    else:
+                        t, lft, b, r = crops[k].box
+                        attribution = torch.zeros(3, H, W, dtype=total.dtype, device=total.device)
+                        attribution[:, t:b, lft:r] = total[j]
+                        totals[k] = (attribution, nans[j])
+                if any(tied):
+                    bar.add(S)
+            if whole:
+                whole.sort()
+                total, nans, batch = _run_whole(model, path, deriv, [live_windows[k] for k in whole], params,
+                                                window_batch, bar.update)
+                for j, k in enumerate(whole):
+                    totals[k] = (total[j], nans[j])
+        nan_counts = torch.stack([totals[k][1] for k in range(len(live))]).tolist() if live else []
+    t3 = time.perf_counter()
+    for k, i in enumerate(live):
+        attribution, _ = totals[k]
+        timings = {"forward": t1 - t0, "blur_path": t_blur - t1, "crop_plan": t2 - t_blur, "path_integral": t3 - t2,
+                   "total": (t3 - t0) / len(live), "run_total": t3 - t0, "windows": float(len(live))}
+        try:
+            outcome[i] = make_result(attribution / params.fold, int(nan_counts[k]), sr=sr, scale=scale,
+                                     window=wins[i], params=params, batch_size=batch, crop=crops[k],
+                                     timings=timings, stacklevel=stacklevel + 1)
+        except LAMError as exc:
+            if errors == "raise":
+                raise
+            outcome[i] = exc
+    return outcome  # type: ignore[return-value]
+
+
+def lam_windows(
+    model: nn.Module,
+    image: torch.Tensor,
+    windows: Windows,
+    *,
+    window_size: int = 16,
+    fold: int = 50,
+    sigma: float = 1.2,
+    l: int = 9,
+    batch_size: int | None = None,
+    window_batch: int | None = None,
+    mode: str = "compat",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    errors: str = "raise",
+    crop: str | int = "auto",
+) -> list[LAMResult | LAMError]:
+    """LAM for K windows of one image; each result equals :func:`lam` for that window.
+
+    Args:
+        model, image, fold, sigma, l, mode, device, crop: as :func:`lam`.
+        windows: ``[(h, w)]`` (side ``window_size``) or ``[(h, w, size)]``,
+            SR pixels; or a function of the SR output [3,sH,sW] returning them.
+        batch_size: path points per forward (default: from free memory).
+        window_batch: windows per batched backward on the whole-image path
+            (default: 1 on CPU, where batching measured slower; elsewhere as
+            many as the memory budget of one chunk allows).
+        errors: ``"raise"`` raises the first LAMError; ``"return"`` puts it
+            in the list in place of that window's result (the others still run).
+        progress: tqdm bar over the path points.
+    Returns:
+        One LAMResult (or LAMError) per window, in order. ``timings`` holds
+        the window's share of the run and the run's total.
+    """
+    params = LAMParams(fold, sigma, l, mode, batch_size)
+    return compute(model, image, windows, params, window_size=window_size, window_batch=window_batch,
+                   device=device, progress=progress, errors=errors, crop=crop)
+
+
+def lam(
+    model: nn.Module,
+    image: torch.Tensor,
+    h: int,
+    w: int,
+    window_size: int = 16,
+    *,
+    fold: int = 50,
+    sigma: float = 1.2,
+    l: int = 9,
+    batch_size: int | None = None,
+    mode: str = "compat",
+    device: str | torch.device | None = None,
+    progress: bool = False,
+    crop: str | int = "auto",
+) -> LAMResult:
+    """Local Attribution Map of one SR-output window.
+
+    Args:
+        model: maps [B,3,H,W] in [0,1] to [B,3,sH,sW]; the scale s comes
+            from one forward. Put in eval mode with frozen parameters for the
+            call; both are restored afterwards. It runs in its own float
+            dtype; the image is converted to it.
+        image: the LR input, [3,H,W] or [1,3,H,W] float in [0,1].
+        h, w: top-left (row, column) of the window in SR pixels.
+        window_size: window side in SR pixels, >= 2.
+        fold, sigma, l: blur path (steps, start blur, odd kernel size).
+        batch_size: path points per forward/backward; by default chosen from
+            free memory (small on CPU, where larger chunks do not pay).
+        mode: ``"compat"`` reproduces the official numbers, NaN steps
+            included (with a :class:`LAMNaNWarning`); ``"robust"`` gives sqrt
+            a zero subgradient at 0, so no NaN arises.
+        device: where to run; the model is moved there. Default: the
+            model's device.
+        progress: show a tqdm bar over the path points.
+        crop: ``"auto"`` runs the model on a crop around the window where
+            that is exact (radius measured on the model, checked on the
+            image); ``"off"`` always runs the whole image; an int sets the
+            radius in LR pixels (still checked). ``result.crop`` says which
+            path ran and why.
+    Returns:
+        LAMResult.
+    Raises:
+        LAMError (a ValueError): bad arguments, a window outside the SR
+            image, a model that is not an SR model for this input or returns
+            NaN, or an all-zero attribution.
+    """
+    params = LAMParams(fold, sigma, l, mode, batch_size)
+    (result,) = compute(model, image, [(h, w, window_size)], params, device=device, progress=progress, crop=crop)
+    return result  # type: ignore[return-value]

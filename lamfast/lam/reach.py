@@ -1,0 +1,134 @@
+"""How far a change of one input pixel reaches in a model's output, measured.
+
+The radius decides how much context a LAM crop keeps. It is measured on the
+model itself, never guessed from kernel sizes: the centre pixel of two
+random images (of different statistics) is changed, both pairs go through the model in one batch,
+and the output pixels that moved at all (exactly, not above a threshold:
+outside its reach a local model computes bit-identical values) give the
+reach in LR pixels. A model whose change reaches the border of the probe
+image (channel attention with global pooling, non-local blocks, full-image
+attention, a receptive field wider than the image) gets no radius, so no
+crop. The probe image starts small and doubles up to the input size while
+the change still reaches its border, so big images probe cheaply.
+
+Results are cached per (model, input size, device, dtype) and forgotten
+when the model's parameters change in place (``load_state_dict``) or the
+model is garbage-collected.
+"""
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+# LR pixels added to the measured reach. A random probe can leave the last
+# pixel of the reach unseen where every path to it is blocked (a ReLU
+# that is off for that image); the margin also covers sub-pixel reach of
+# layers after the upsampler.
+MARGIN = 2
+FIRST_CANVAS = 96
+
+_CACHE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What the probe found.
+
+    Attributes:
+        radius: LR pixels of context a crop needs (measured + margin), or
+            None: no crop for this model and size.
+        measured: the largest distance, in LR pixels, at which an output
+            moved (None when the probe could not tell).
+        reason: one line: how it was measured, or why there is no radius.
+    """
+
+    radius: int | None
+    measured: int | None
+    reason: str
+
+
+def _param_versions(model: nn.Module) -> tuple:
+    # In-place updates (load_state_dict, optimiser steps) bump _version, so
+    # a reach measured on other weights is not reused.
+    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+
+
+def _probe(model: nn.Module, canvas: tuple[int, int], device: torch.device,
+           dtype: torch.dtype) -> tuple[int | None, bool, str]:
+    """(measured reach, reaches the canvas border, note) on one canvas size."""
+    ph, pw = canvas
+    g = torch.Generator().manual_seed(0)
+    # Two images of different statistics (uniform; dark and skewed), so a
+    # gate that one of them leaves shut may open for the other.
+    base = torch.rand(2, 3, ph, pw, generator=g)
+    base[1] = base[1] ** 3
+    moved = base.clone()
+    a, b = ph // 2, pw // 2
+    moved[:, :, a, b] = (moved[:, :, a, b] + 0.5) % 1.0  # a change of 0.5 in every channel
+    batch = torch.cat([base, moved]).to(device=device, dtype=dtype)
+    try:
+        with torch.no_grad():
+            y = model(batch)
+    except Exception as exc:  # noqa: BLE001 - any failure only means "do not crop"
+        return None, True, f"the model failed on a {ph}x{pw} probe image ({type(exc).__name__})"
+    if not isinstance(y, torch.Tensor) or y.dim() != 4 or y.shape[0] != 4:
+        return None, True, "the model's output on a probe batch is not [4,C,sH,sW]"
+    sH, sW = y.shape[-2:]
+    if sH % ph or sW % pw or sH // ph != sW // pw:
+        return None, True, f"the model's output {sH}x{sW} is not a multiple of the {ph}x{pw} probe image"
+    if not bool(torch.isfinite(y).all()):
+        return None, True, "the model returned NaN or inf on a probe image"
+    s = sH // ph
+    measured, border = 0, False
+    for i in range(2):
+        changed = ((y[2 + i] - y[i]).abs().amax(dim=0) > 0).nonzero()
+        if changed.numel() == 0:
+            continue
+        rows, cols = changed[:, 0] // s, changed[:, 1] // s
+        measured = max(measured, int((rows - a).abs().max()), int((cols - b).abs().max()))
+        border = border or bool(rows.min() == 0 or rows.max() == ph - 1 or cols.min() == 0 or cols.max() == pw - 1)
+    return measured, border, f"measured on {ph}x{pw} random images"
+
+
+def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.device | str,
+                     dtype: torch.dtype = torch.float32) -> Reach:
+    """The context radius a crop needs for ``model`` on LR inputs of ``lr_shape``.
+
+    The model must already be in the state it is attributed in (eval mode);
+    the probe runs without gradients. Cached (see the module docstring).
+
+    Args:
+        model: maps [B,3,H,W] to [B,3,sH,sW].
+        lr_shape: (H, W) of the images the crops come from.
+        device, dtype: where and in what the model runs.
+    Returns:
+        Reach.
+    """
+    device = torch.device(device)
+    H, W = lr_shape
+    key = (H, W, str(device), dtype)
+    versions = _param_versions(model)
+    per_model = _CACHE.setdefault(model, {})
+    hit = per_model.get(key)
+    if hit is not None and hit[0] == versions:
+        return hit[1]
+    size = FIRST_CANVAS
+    while True:
+        canvas = (min(H, size), min(W, size))
+        measured, border, note = _probe(model, canvas, device, dtype)
+        if measured is not None and not border:
+            reach = Reach(measured + MARGIN, measured, f"{note}: reach {measured} LR px + margin {MARGIN}")
+            break
+        if measured is not None and canvas != (H, W):
+            size *= 2
+            continue
+        reason = note if measured is None else (
+            "a change of one input pixel reaches the image border (global operators such as channel "
+            "attention or non-local blocks, or a receptive field as wide as the image)")
+        reach = Reach(None, measured, reason)
+        break
+    per_model[key] = (versions, reach)
+    return reach

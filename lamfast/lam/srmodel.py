@@ -1,0 +1,67 @@
+"""What LAM needs of an SR model and its input: checks, dtype, scale."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from lamfast.lam.errors import LAMError
+from lamfast.modelstate import attribution_state, model_device
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    """The model's floating dtype (of its first floating parameter or buffer; float32 if none)."""
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+def prepare_image(model: nn.Module, image: Any, device: str | torch.device | None) -> torch.Tensor:
+    """Move the model if asked; the image as [3,H,W] on its device, in its dtype.
+
+    Raises:
+        LAMError: not an RGB float tensor, or not finite.
+    """
+    if device is not None:
+        model.to(device)
+    if not isinstance(image, torch.Tensor):
+        raise LAMError(f"image must be a torch.Tensor, got {type(image).__name__}", param="image")
+    if image.dim() == 4 and image.shape[0] == 1:
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] != 3:
+        raise LAMError(f"image must be an RGB tensor [3,H,W] or [1,3,H,W], got shape {tuple(image.shape)}",
+                       param="image")
+    if not image.is_floating_point():
+        raise LAMError(f"image must be a float tensor in [0,1], got {image.dtype}", param="image")
+    if not bool(torch.isfinite(image).all()):
+        raise LAMError("image contains NaN or inf", param="image")
+    return image.detach().to(device=model_device(model), dtype=model_dtype(model))
+
+
+def check_output(sr: Any, lr_shape: tuple[int, int]) -> int:
+    """Validate the model's output [1,3,sH,sW] for an LR input of ``lr_shape``; return the scale s."""
+    H, W = lr_shape
+    if not isinstance(sr, torch.Tensor) or sr.dim() != 4 or sr.shape[0] != 1:
+        shape = tuple(sr.shape) if isinstance(sr, torch.Tensor) else type(sr).__name__
+        raise LAMError(f"model must return a tensor [B,3,sH,sW] for input [1,3,{H},{W}], got {shape}", param="model")
+    if sr.shape[1] != 3:
+        raise LAMError(f"model output must have 3 channels, got {sr.shape[1]} (shape {tuple(sr.shape)})", param="model")
+    sH, sW = sr.shape[-2:]
+    if sH % H or sW % W or sH // H != sW // W or sH < H:
+        raise LAMError(
+            f"model output {sH}x{sW} is not an integer multiple of the input {H}x{W}: not an SR model for this input",
+            param="model",
+        )
+    if not bool(torch.isfinite(sr).all()):
+        raise LAMError("model returned NaN or inf for the input image", param="model")
+    return sH // H
+
+
+def infer_scale(model: nn.Module, device: str | torch.device | None = None) -> int:
+    """The SR factor of ``model`` from one forward of a small random image (model state restored)."""
+    dev = torch.device(device) if device is not None else model_device(model)
+    probe = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)).to(dev, model_dtype(model))
+    with attribution_state(model), torch.no_grad():
+        return check_output(model(probe), (24, 24))
