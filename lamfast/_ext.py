@@ -5,6 +5,7 @@ the twins also serve every device the extension has no kernel for.
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 import torch  # noqa: F401  (libtorch must be loaded before lamfast._C)
@@ -16,7 +17,7 @@ def _load() -> tuple[bool, str]:
     if os.environ.get(DISABLE_ENV, "0").strip().lower() not in ("", "0", "false", "no"):
         return False, f"disabled by {DISABLE_ENV}"
     try:
-        from lamfast import _C  # noqa: F401
+        importlib.import_module("lamfast._C")
     except ImportError as exc:
         return False, f"lamfast._C is not built or cannot load ({exc})"
     return True, "lamfast._C loaded"

@@ -28,5 +28,8 @@ LOG="$OUT/gpu-$STAMP.log"
   echo "== LAM end to end: EDSR 64x16 x4, 128^2 LR, fold 50 (lamfast vs official-cost loop vs bare)"
   LAMFAST_BENCH_DEVICE=cuda LAMFAST_BENCH_LR=128 "$PY" -m pytest -q benchmarks/test_bench_lam.py \
     --benchmark-columns=min,median,rounds --benchmark-json="$OUT/gpu-lam-$STAMP.json" 2>&1 | grep -E "test_|passed|failed"
+  echo "== receptive-field crops: per-window cost by image size, LAM_Demo EDSR, 16 windows"
+  LAMFAST_BENCH_DEVICE=cuda "$PY" -m pytest -q benchmarks/test_bench_crop.py \
+    --benchmark-json="$OUT/gpu-crop-$STAMP.json" 2>&1 | grep -E "interleaved|px|/|passed|failed"
 } 2>&1 | tee "$LOG"
 echo "wrote $LOG"

@@ -158,7 +158,7 @@ def test_large_images_probe_on_a_small_canvas():
     sizes = []
     model.register_forward_pre_hook(lambda m, i: sizes.append(tuple(i[0].shape[-2:])))
     r = influence_radius(model, (700, 500), "cpu")
-    assert r.measured == 4 and sizes == [(96, 96)]
+    assert r.measured == 4 and sizes == [(80, 80)]
 
 
 def test_crop_boxes_hold_the_footprint_and_its_reach():
@@ -357,3 +357,21 @@ def test_result_records_the_path():
     assert "reach 4" in summary["reason"]
     off = lamfast.lam(model, _image(48), 40, 40, 8, fold=3, crop="off").summary()["crop"]
     assert off == {"box": None, "radius": None, "reason": "crop='off'"}
+
+
+@pytest.mark.parametrize("twin", [False, True], ids=["op", "twin"])
+def test_crop_paths_equal_the_whole_image_path_bit_for_bit(twin, monkeypatch):
+    from lamfast.lam import crop as crop_module
+    from lamfast.ops import blur_path, blur_path_torch
+
+    if twin:
+        monkeypatch.setattr("lamfast.ops.blur_path", blur_path_torch)
+    image = _image((37, 45), seed=12)
+    for fold, sigma, l in [(6, 1.2, 9), (3, 2.0, 15), (4, 0.5, 1)]:
+        path, deriv = (blur_path_torch if twin else blur_path)(image, fold, sigma, l)
+        for size in [(5, 7), (20, 9), (37, 12)]:
+            corners = [(0, 0), (37 - size[0], 45 - size[1]), (min(3, 37 - size[0]), min(20, 45 - size[1]))]
+            boxes = [(t, lft, t + size[0], lft + size[1]) for t, lft in corners]
+            got_p, got_d = crop_module.crop_paths(image, boxes, fold, sigma, l)
+            for i, (t, lft, b, r) in enumerate(boxes):
+                assert torch.equal(got_p[i], path[:, :, t:b, lft:r]) and torch.equal(got_d[i], deriv[:, :, t:b, lft:r])

@@ -12,7 +12,7 @@ import pickle
 from dataclasses import replace
 from typing import Iterator
 
-from lamfast.dataset.runner import RunConfig, Unit, UnitWorker
+from lamfast.dataset.units import RunConfig, Unit, UnitWorker
 from lamfast.dataset.store import UnitRecord
 
 

@@ -100,6 +100,38 @@ def crop_boxes(windows: Sequence[Window], scale: int, lr_shape: tuple[int, int],
     return boxes
 
 
+def crop_paths(image: torch.Tensor, boxes: Sequence[Box], fold: int, sigma: float, l: int,
+               whole: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The blur path and its derivative on each box: [L, fold, 3, ch, cw] each.
+
+    Equal to ``blur_path(image)`` cut to the boxes, bit for bit: a blurred
+    pixel reads only the ``l // 2`` pixels around it, so each box is blurred
+    with that halo (moved inward at the image border like the box, where
+    the reflection then is the image's own) and the halo is cut away. Where
+    the halos would cover more than the image, or ``whole`` (the path on the
+    whole image) is at hand, the whole-image path is cut instead.
+    """
+    from lamfast.ops import blur_path
+
+    H, W = image.shape[-2:]
+    t0, l0, b0, r0 = boxes[0]
+    ch, cw = b0 - t0, r0 - l0
+    pad = l // 2
+    hh, hw = min(H, ch + 2 * pad), min(W, cw + 2 * pad)
+    if whole is None and len(boxes) * hh * hw < H * W:
+        halos = [(_place(t, b, pad, hh, H), _place(lft, r, pad, hw, W)) for t, lft, b, r in boxes]
+        path, deriv = blur_path(torch.stack([image[:, y:y + hh, x:x + hw] for y, x in halos]), fold, sigma, l)
+        cuts = [(t - y, lft - x) for (t, lft, _, _), (y, x) in zip(boxes, halos)]
+        lead = range(len(boxes))
+    else:
+        path, deriv = whole if whole is not None else blur_path(image, fold, sigma, l)
+        path, deriv = path[None], deriv[None]
+        cuts = [(t, lft) for t, lft, _, _ in boxes]
+        lead = [0] * len(boxes)
+    return (torch.stack([path[i, :, :, y:y + ch, x:x + cw] for i, (y, x) in zip(lead, cuts)]),
+            torch.stack([deriv[i, :, :, y:y + ch, x:x + cw] for i, (y, x) in zip(lead, cuts)]))
+
+
 def local_window(window: Window, box: Box, scale: int) -> Window:
     """The window in the SR coordinates of its crop's output."""
     h, w, s = window

@@ -25,7 +25,7 @@ from typing import Callable, Sequence, Union
 import torch
 from torch import nn
 
-from lamfast.lam.crop import CropInfo, local_window, parse_crop, plan_crops
+from lamfast.lam.crop import CropInfo, crop_paths, local_window, parse_crop, plan_crops
 from lamfast.lam.errors import LAMError
 from lamfast.lam.objective import Window, exact_ties, segment_objectives, window_objectives
 from lamfast.lam.params import LAMParams
@@ -40,18 +40,17 @@ from lamfast.progress import Progress
 Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Sequence[int]]]]
 
 
-def _run_crops(model: nn.Module, path: torch.Tensor, deriv: torch.Tensor, windows: Sequence[Window],
-               crops: Sequence[CropInfo], scale: int, params: LAMParams, on_chunk, track_ties: bool):
+def _run_crops(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], crops: Sequence[CropInfo],
+               scale: int, params: LAMParams, on_chunk, track_ties: bool):
     """The cropped windows as L independent paths of one crop size.
 
     Returns:
         (total [L,3,ch,cw], nan_steps [L], ties [L] or None, batch size), on the device.
     """
     boxes = [c.box for c in crops]
-    path_c = torch.stack([path[:, :, t:b, lft:r] for t, lft, b, r in boxes])
-    deriv_c = torch.stack([deriv[:, :, t:b, lft:r] for t, lft, b, r in boxes])
+    path_c, deriv_c = crop_paths(image, boxes, params.fold, params.sigma, params.l)
     local = [local_window(win, box, scale) for win, box in zip(windows, boxes)]
-    ties = torch.zeros(len(boxes), dtype=torch.long, device=path.device) if track_ties else None
+    ties = torch.zeros(len(boxes), dtype=torch.long, device=image.device) if track_ties else None
 
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
         y = model(points)
@@ -64,13 +63,14 @@ def _run_crops(model: nn.Module, path: torch.Tensor, deriv: torch.Tensor, window
     return res.total[0], res.nan_steps[0], ties, res.batch_size
 
 
-def _run_whole(model: nn.Module, path: torch.Tensor, deriv: torch.Tensor, windows: Sequence[Window],
-               params: LAMParams, window_batch: int | None, on_chunk):
+def _run_whole(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], params: LAMParams,
+               window_batch: int | None, on_chunk):
     """Windows on the whole image: one path, K objectives per forward.
 
     Returns:
         (total [K,3,H,W], nan_steps [K], batch size), on the device.
     """
+    path, deriv = blur_path(image, params.fold, params.sigma, params.l)
 
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
         return window_objectives(model(points), windows, params.mode)
@@ -78,6 +78,48 @@ def _run_whole(model: nn.Module, path: torch.Tensor, deriv: torch.Tensor, window
     res = integrate_path(objective, path[None], deriv[None], batch_size=params.batch_size, on_chunk=on_chunk,
                          grad_batch=window_batch)
     return res.total[:, 0], res.nan_steps[:, 0], res.batch_size
+
+
+def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], crops: list[CropInfo], scale: int,
+               params: LAMParams, window_batch: int | None, bar: Progress) -> list[tuple]:
+    """Run every window's path: cropped ones as one batch, the rest on one whole-image path.
+
+    Returns:
+        Per window: (attribution sum [3,H,W], NaN steps, batch size, CropInfo that ran).
+    """
+    H, W = image.shape[-2:]
+    S = params.fold
+    cropped = [k for k, c in enumerate(crops) if c.box is not None]
+    whole = [k for k, c in enumerate(crops) if c.box is None]
+    bar.add(S * len(cropped) + (S if whole else 0))
+    runs: dict[int, tuple] = {}
+    if cropped:
+        total, nans, ties, batch = _run_crops(model, image, [windows[k] for k in cropped],
+                                              [crops[k] for k in cropped], scale, params, bar.update,
+                                              track_ties=params.mode == "compat")
+        tied = ties.tolist() if ties is not None else [0] * len(cropped)  # one read for all crops
+        if any(tied) and not whole:
+            bar.add(S)
+        for j, k in enumerate(cropped):
+            if tied[j]:
+                # Exact ties inside a crop mean NaN steps in compat mode,
+                # and the official zeroing depends on the whole image.
+                crops[k] = CropInfo(None, crops[k].radius, "compat mode: the crop's output had exact ties "
+                                    "(NaN steps), whose zeroing depends on the whole image")
+                whole.append(k)
+                continue
+            t, lft, b, r = crops[k].box
+            attribution = torch.zeros(3, H, W, dtype=total.dtype, device=total.device)
+            attribution[:, t:b, lft:r] = total[j]
+            runs[k] = (attribution, nans[j], batch, crops[k])
+    if whole:
+        whole.sort()
+        total, nans, batch = _run_whole(model, image, [windows[k] for k in whole], params, window_batch,
+                                        bar.update)
+        for j, k in enumerate(whole):
+            runs[k] = (total[j], nans[j], batch, crops[k])
+    counts = torch.stack([runs[k][1] for k in range(len(crops))]).tolist() if crops else []  # one read
+    return [(runs[k][0], int(counts[k]), runs[k][2], runs[k][3]) for k in range(len(crops))]
 
 
 def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAMParams, *, window_size: int = 16,
@@ -128,53 +170,21 @@ def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAM
         live = [i for i, o in enumerate(outcome) if o is None]
         live_windows = [wins[i] for i in live]
         t1 = time.perf_counter()
-        path, deriv = blur_path(x, params.fold, params.sigma, params.l)
-        t_blur = time.perf_counter()
         crops = plan_crops(model, x, full, live_windows, scale, params.mode, crop)
         t2 = time.perf_counter()
 
-        cropped = [k for k, c in enumerate(crops) if c.box is not None]
-        whole = [k for k, c in enumerate(crops) if c.box is None]
-        S = params.fold
-        totals: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        batch = params.batch_size or 0
-        with Progress(S * len(cropped) + (S if whole else 0), f"LAM path ({len(live)} windows)", "point",
-                      enabled=progress and bool(live), leave=False) as bar:
-            if cropped:
-                total, nans, ties, batch = _run_crops(model, path, deriv, [live_windows[k] for k in cropped],
-                                                      [crops[k] for k in cropped], scale, params, bar.update,
-                                                      track_ties=params.mode == "compat")
-                tied = ties.tolist() if ties is not None else [0] * len(cropped)
-                for j, k in enumerate(cropped):
-                    if tied[j]:
-                        # Exact ties inside a crop mean NaN steps in compat
-                        # mode; the official zeroing depends on the whole image.
-                        crops[k] = CropInfo(None, crops[k].radius, "compat mode: the crop's output had exact ties "
-                                            "(NaN steps), whose zeroing depends on the whole image")
-                        whole.append(k)
-                    else:
-                        t, lft, b, r = crops[k].box
-                        attribution = torch.zeros(3, H, W, dtype=total.dtype, device=total.device)
-                        attribution[:, t:b, lft:r] = total[j]
-                        totals[k] = (attribution, nans[j])
-                if any(tied):
-                    bar.add(S)
-            if whole:
-                whole.sort()
-                total, nans, batch = _run_whole(model, path, deriv, [live_windows[k] for k in whole], params,
-                                                window_batch, bar.update)
-                for j, k in enumerate(whole):
-                    totals[k] = (total[j], nans[j])
-        nan_counts = torch.stack([totals[k][1] for k in range(len(live))]).tolist() if live else []
+        with Progress(0, f"LAM path ({len(live)} windows)", "point", enabled=progress and bool(live),
+                      leave=False) as bar:
+            runs = _integrate(model, x, live_windows, crops, scale, params, window_batch, bar)
     t3 = time.perf_counter()
     for k, i in enumerate(live):
-        attribution, _ = totals[k]
-        timings = {"forward": t1 - t0, "blur_path": t_blur - t1, "crop_plan": t2 - t_blur, "path_integral": t3 - t2,
+        attribution, nan_steps, batch, crop_info = runs[k]
+        timings = {"forward": t1 - t0, "crop_plan": t2 - t1, "path_integral": t3 - t2,
                    "total": (t3 - t0) / len(live), "run_total": t3 - t0, "windows": float(len(live))}
         try:
-            outcome[i] = make_result(attribution / params.fold, int(nan_counts[k]), sr=sr, scale=scale,
-                                     window=wins[i], params=params, batch_size=batch, crop=crops[k],
-                                     timings=timings, stacklevel=stacklevel + 1)
+            outcome[i] = make_result(attribution / params.fold, nan_steps, sr=sr, scale=scale, window=wins[i],
+                                     params=params, batch_size=batch, crop=crop_info, timings=timings,
+                                     stacklevel=stacklevel + 1)
         except LAMError as exc:
             if errors == "raise":
                 raise

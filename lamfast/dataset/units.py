@@ -1,0 +1,171 @@
+"""One unit of dataset-scale LAM: what defines it and the worker that computes it.
+
+A *unit* is one (image, model) pair under one :class:`RunConfig`. Both
+engines (local and Ray) compute units with :class:`UnitWorker`; the runner
+(:mod:`lamfast.dataset.runner`) plans them and commits the results.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lamfast.dataset.store import UnitRecord, encode_map
+from lamfast.lam.params import LAMParams
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What defines a result (hashed into its key), plus how to compute it.
+
+    ``lam`` holds the path parameters (its ``batch_size`` changes speed,
+    not results); ``crop``, ``unsafe_pickle`` and ``device`` are not part
+    of the key either.
+    """
+
+    windows: str = "top:8:16"
+    lam: LAMParams = LAMParams()
+    lr_input: bool = False
+    rgb_range: float | None = None
+    crop: str | int = "auto"
+    unsafe_pickle: bool = False
+    device: str = "cpu"
+
+    def params(self) -> dict[str, Any]:
+        # The keys and values of the first stores: a store written before
+        # LAMParams existed resumes with the same unit keys.
+        return {"windows": self.windows, **self.lam.defining(), "lr_input": self.lr_input, "rgb_range": self.rgb_range}
+
+    def params_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Unit:
+    image: str
+    model: str
+    params_hash: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.image}|{self.model}|{self.params_hash}"
+
+
+def model_id(spec: str) -> str:
+    """Stable id of a model spec: ``bundled``, ``PATH`` or ``ARCH:PATH`` (path resolved)."""
+    if spec == "bundled":
+        return spec
+    arch, path = split_model_spec(spec)
+    resolved = str(Path(path).resolve())
+    return f"{arch}:{resolved}" if arch else resolved
+
+
+def split_model_spec(spec: str) -> tuple[str | None, str | None]:
+    if spec == "bundled":
+        return None, None
+    arch, sep, path = spec.partition(":")
+    if sep and arch and not Path(spec).exists() and "/" not in arch:
+        return arch, path
+    return None, spec
+
+
+class UnitWorker:
+    """Computes units; caches loaded models. Used by the local and the Ray engine."""
+
+    def __init__(self, config: RunConfig, model_specs: list[str]):
+        self.config = config
+        self.specs = {model_id(s): s for s in model_specs}
+        self._models: dict[str, Any] = {}
+
+    def _model(self, mid: str):
+        if mid not in self._models:
+            from lamfast.models import load_model
+
+            arch, path = split_model_spec(self.specs[mid])
+            try:
+                loaded = load_model(path, arch=arch, unsafe_pickle=self.config.unsafe_pickle,
+                                    rgb_range=self.config.rgb_range, device=self.config.device)
+                from lamfast.lam import infer_scale
+
+                self._models[mid] = (loaded.model, infer_scale(loaded.model, self.config.device), None)
+            except (ValueError, OSError, RuntimeError, KeyError) as exc:
+                self._models[mid] = (None, None, f"model: {_first_line(exc)}")
+        return self._models[mid]
+
+    def __call__(self, unit: Unit) -> UnitRecord:
+        from lamfast.imageio import prepare_images, read_rgb, to_tensor
+        from lamfast.lam import LAMError
+        from lamfast.lam.engine import compute
+        from lamfast.lam.windows import parse_spec, resolve
+
+        start = time.perf_counter()
+        cfg = self.config
+        record = UnitRecord(unit.key, unit.image, unit.model, unit.params_hash, "ok")
+        base = {"unit_key": unit.key, "image": unit.image, "model": unit.model, "params_hash": unit.params_hash,
+                "params": json.dumps(cfg.params(), sort_keys=True)}
+        try:
+            model, scale, model_error = self._model(unit.model)
+            if model_error:
+                raise _UnitFailure(model_error)
+            try:
+                img, _ = read_rgb(unit.image)
+                if cfg.lr_input:
+                    lr = img
+                else:
+                    _, lr = prepare_images(img, scale)
+            except ValueError as exc:
+                raise _UnitFailure(f"image: {_first_line(exc)}") from None
+            x = to_tensor(lr)
+            spec = parse_spec(cfg.windows)
+            chosen: list = []
+
+            def windows_of(sr: torch.Tensor) -> list:
+                # Chosen on the SR output the engine computes anyway.
+                chosen.extend(resolve(spec, sr))
+                if not chosen:
+                    raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the "
+                                       f"{sr.shape[-2]}x{sr.shape[-1]} SR image")
+                return chosen
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # NaN losses are recorded per row
+                results = compute(model, x, windows_of, cfg.lam, device=cfg.device, errors="return", crop=cfg.crop)
+            windows = chosen
+            for (h, w, s), r in zip(windows, results):
+                row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
+                if isinstance(r, LAMError):
+                    row.update(status="failed", error=_first_line(r))
+                else:
+                    blob, shape = encode_map(r.attribution.detach().cpu().numpy())
+                    row.update(status="ok", di=r.di, gini=r.gini, nan_steps=r.nan_steps, scale=r.scale,
+                               attribution=blob, attribution_shape=shape, seconds=r.timings["total"],
+                               timings=json.dumps({**r.timings, "crop": r.crop.summary()}))
+                record.rows.append(row)
+            if any(row["status"] != "ok" for row in record.rows):
+                record.status = "failed"
+                record.error = next(row["error"] for row in record.rows if row["status"] != "ok")
+        except _UnitFailure as exc:
+            record.status, record.error = "failed", str(exc)
+            record.rows = [{**base, "key": f"{unit.key}|*", "h": -1, "w": -1, "size": -1, "status": "failed",
+                            "error": str(exc)}]
+        except (ValueError, RuntimeError) as exc:  # the model failing on this image, etc.
+            record.status, record.error = "failed", f"lam: {_first_line(exc)}"
+            record.rows = [{**base, "key": f"{unit.key}|*", "h": -1, "w": -1, "size": -1, "status": "failed",
+                            "error": record.error}]
+        record.seconds = time.perf_counter() - start
+        return record
+
+
+class _UnitFailure(Exception):
+    pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
