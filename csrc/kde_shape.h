@@ -6,13 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#ifndef LAMFAST_HD
-#ifdef __CUDACC__
-#define LAMFAST_HD __host__ __device__
-#else
-#define LAMFAST_HD
-#endif
-#endif
+#include "host_device.h"
 
 namespace lamfast {
 
