@@ -62,7 +62,7 @@ def add_lam_arguments(parser) -> None:
     parser.add_argument("--mode", choices=["compat", "robust"], default="compat",
                         help="compat: official numbers; robust: no NaN from sqrt(0) (default compat)")
     parser.add_argument("--batch-size", type=int, default=None, help="path points per pass (default: from free memory)")
-    parser.add_argument("--crop", type=_crop, default="auto",
+    parser.add_argument("--crop", type=_crop, default="auto", metavar="auto|off|N",
                         help="auto: run the model on a crop around each window where that is exact (radius "
                              "measured on the model, checked on the image); off: always the whole image; N: "
                              "radius N in LR pixels (default auto)")
