@@ -8,6 +8,13 @@ This module finds the crop boxes and checks them on the image itself before
 they are trusted; :mod:`lamfast.lam.engine` runs them.
 
 A box is ``(top, left, bottom, right)`` in LR pixels, bottom/right exclusive.
+
+Compat mode and exact ties: a zero gradient magnitude anywhere in the SR
+output gives NaN input gradients (the official NaN steps), and which entries
+they zero depends on the whole image. So ties in the image's own output
+mean no crop, and a tie seen inside a crop at any path step sends that
+window back to the whole image. A tie that appears only at a blurred step,
+outside the crop but within twice the radius of the window, is not seen.
 """
 from __future__ import annotations
 

@@ -11,6 +11,10 @@ attention, a receptive field wider than the image) gets no radius, so no
 crop. The probe image starts small and doubles up to the input size while
 the change still reaches its border, so big images probe cheaply.
 
+A global operator behind a data-dependent gate that is shut for both probe
+images (and for the image, which the crop check covers) is not seen; the
+model is then local for those inputs.
+
 Results are cached per (model, input size, device, dtype) and forgotten
 when the model's parameters change in place (``load_state_dict``) or the
 model is garbage-collected.
