@@ -114,7 +114,7 @@ def test_nan_output_is_one_line_and_writes_nothing(tmp_path, shape_png, capsys, 
                                                    fragment):
     import lamfast.cli.classify as classify
 
-    monkeypatch.setattr(classify, "load_classifier", lambda *a: (_NaNModel(nan_logits).eval(), (64, 64), None, None))
+    monkeypatch.setattr(classify, "load_classifier", lambda spec, ckpt, device: (_NaNModel(nan_logits).to(device).eval(), (64, 64), None, None))
     out = tmp_path / "o.png"
     assert main([command, str(shape_png), "--save-path", str(out)]) != 0
     err = capsys.readouterr().err.strip().splitlines()

@@ -23,7 +23,7 @@ from lamfast.lam.crop import crop_boxes, footprint, objective_rows
 from lamfast.lam.reach import MARGIN
 from lamfast.models import EDSR, TinySR
 
-from conftest import LAM_TOLERANCE, NearestSR, import_with_torchvision_shim
+from conftest import NearestSR, import_with_torchvision_shim, lam_tolerance
 
 
 def _image(size, seed=0, dtype=torch.float32, device="cpu"):
@@ -38,7 +38,7 @@ def _model(m: nn.Module, dtype, device) -> nn.Module:
 
 
 def assert_same(cropped, whole, dtype):
-    tol = LAM_TOLERANCE[dtype]
+    tol = lam_tolerance(dtype, whole.attribution.device)
     assert whole.crop.box is None
     assert cropped.attribution.shape == whole.attribution.shape
     assert cropped.attribution.dtype == whole.attribution.dtype == dtype
@@ -267,7 +267,12 @@ def test_global_model_gets_no_crop_and_the_same_numbers(dtype, device):
     auto, off = both(model, x, [(30, 30, 8), (0, 72, 8)], fold=6)
     for a, o in zip(auto, off):
         assert a.crop.box is None and "border" in a.crop.reason
-        assert torch.equal(a.attribution, o.attribution) and a.di == o.di
+        if x.is_cuda:  # CUDA's backward is not bit-reproducible from run to run
+            tol = lam_tolerance(dtype, device)
+            assert (a.attribution - o.attribution).abs().max() <= tol["attribution"] * o.attribution.abs().max()
+            assert abs(a.di - o.di) <= tol["di"]
+        else:
+            assert torch.equal(a.attribution, o.attribution) and a.di == o.di
 
 
 @pytest.mark.parametrize("model_cls", [StridedSR, CoordSR, PadToMultipleSR])

@@ -64,3 +64,55 @@ def test_lam_on_cuda_matches_cpu():
     assert gpu.attribution.is_cuda
     assert max_rel_diff(gpu.attribution.cpu(), cpu.attribution) <= 1e-4
     assert abs(gpu.di - cpu.di) <= 1e-3
+
+
+@pytest.fixture
+def tf32_default():
+    """PyTorch's own TF32 settings (conftest turns TF32 off for the rest of the suite)."""
+    from conftest import TF32_DEFAULTS
+
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = TF32_DEFAULTS
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_lam_on_cuda_with_tf32_default_stays_close_to_cpu(tf32_default):
+    """What users get on a GPU without touching any flag: TF32 convolutions.
+    TF32 keeps 10 mantissa bits, so the bound is loose by design; the
+    measured figures for EDSR-baseline are in benchmarks/results/gpu_*.json."""
+    from lamfast.models import bundled_model
+
+    model = bundled_model().model
+    x = torch.rand(3, 48, 48, generator=torch.Generator().manual_seed(4))
+    cpu = lamfast.lam(model, x, 60, 60, 16, fold=20)
+    gpu = lamfast.lam(model.cuda(), x.cuda(), 60, 60, 16, fold=20)
+    assert max_rel_diff(gpu.attribution.cpu(), cpu.attribution) <= 2e-2
+    assert float((gpu.saliency.cpu() - cpu.saliency).abs().max()) <= 2e-2
+    assert abs(gpu.di - cpu.di) <= 0.2
+
+
+def test_hot_path_has_no_host_sync():
+    """The LAM path loop runs with CUDA's sync debug mode set to error: any
+    .item(), .cpu() or host-blocking copy inside integrate_path raises."""
+    from lamfast.lam.objective import window_objectives
+    from lamfast.models import bundled_model
+    from lamfast.path import integrate_path
+
+    model = bundled_model().model.cuda()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.rand(3, 32, 32, device="cuda")
+    path, deriv = lamfast.blur_path(x, 10)
+    windows = [(20, 20, 16), (60, 60, 16)]
+
+    def objective(points, chunk):
+        return window_objectives(model(points), windows, "compat")
+
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        result = integrate_path(objective, path[None], deriv[None], batch_size=4, grad_batch=2)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert result.total.shape == (2, 1, 3, 32, 32) and result.nan_steps.is_cuda

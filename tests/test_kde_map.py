@@ -114,7 +114,9 @@ def test_mass_on_one_row_uses_degenerate_gaussian(device):
     m[2, 3:12] = np.linspace(0.2, 1.0, 9)
     out = lamfast.kde_map(torch.from_numpy(m).to(device)).cpu().numpy()
     assert np.abs(out - _direct_degenerate_kde(m, np.array([1.0, 0.0]))).max() <= 1e-9
-    assert np.count_nonzero(out[[0, 1, 3, 4, 5]]) == 0
+    # Off the line the Gaussian is exactly 0; what remains is the FFT's
+    # round-off (cuFFT leaves ~1e-17 there, pocketfft happens to leave 0).
+    assert np.abs(out[[0, 1, 3, 4, 5]]).max() <= 1e-12
 
 
 def test_mass_on_a_diagonal(device):

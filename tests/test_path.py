@@ -116,3 +116,36 @@ def test_bad_arguments(bad):
         args["deriv"] = bad["path"]
     with pytest.raises(ValueError, match="integrate_path"):
         integrate_path(lambda x, c: x.sum(), args["path"], args["deriv"], batch_size=args.get("batch_size"))
+
+
+def test_a_chunk_out_of_device_memory_is_halved_and_the_sum_is_unchanged():
+    """integrate_path's safety net: an OutOfMemoryError raised before a chunk
+    adds anything halves the chunk; the integral is the same."""
+    from lamfast.path import _OOM
+
+    gen = torch.Generator().manual_seed(5)
+    path = torch.rand(2, 7, 1, 3, 3, generator=gen, dtype=torch.float64)
+    deriv = torch.rand(2, 7, 1, 3, 3, generator=gen, dtype=torch.float64)
+    sizes = []
+
+    def objective(points, chunk):
+        sizes.append(points.shape[0])
+        if points.shape[0] > 3:
+            raise _OOM("simulated: chunk too large")
+        return (points ** 2).flatten(1).sum(1)
+
+    got = integrate_path(objective, path, deriv, batch_size=14)
+    want = integrate_path(lambda p, c: (p ** 2).flatten(1).sum(1), path, deriv, batch_size=1)
+    assert sizes[:3] == [14, 7, 3] and max(sizes[3:]) <= 3
+    assert got.batch_size == 3
+    torch.testing.assert_close(got.total, want.total, rtol=1e-12, atol=1e-12)
+
+
+def test_out_of_memory_at_one_point_is_raised():
+    from lamfast.path import _OOM
+
+    def objective(points, chunk):
+        raise _OOM("simulated")
+
+    with pytest.raises(_OOM):
+        integrate_path(objective, torch.rand(1, 3, 1, 2, 2), torch.rand(1, 3, 1, 2, 2), batch_size=2)

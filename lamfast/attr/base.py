@@ -44,6 +44,8 @@ def scores(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None) -> to
     return out.gather(1, target[:, None])[:, 0]
 
 
+
+
 def input_gradients(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
     """d score / d input for each row, with the model frozen in eval mode: like x."""
     with attribution_state(model), torch.enable_grad():

@@ -26,7 +26,8 @@ class BlurIG(Attribution):
             max_sigma: blur at the start of the path.
             n_steps: path steps (right Riemann sum).
             kernel_size: odd Gaussian support; default ``2·ceil(3·max_sigma) + 1``.
-            internal_batch_size: path points per forward across the batch.
+            internal_batch_size: path points per forward across the batch (default: as in
+                IntegratedGradients).
         Returns:
             [B,C,H,W] attributions.
         """

@@ -80,7 +80,8 @@ class IntegratedGradients(Attribution):
             baselines: like inputs, a scalar, or None (zeros).
             target: class per example (see captum).
             n_steps, method: the quadrature (captum's names).
-            internal_batch_size: path points per forward, across the batch (default: all at once).
+            internal_batch_size: path points per forward, across the batch (default: all at
+                once, as captum; a chunk that runs out of GPU memory is halved and retried).
         Returns:
             attributions like inputs (and the convergence delta [B] if asked).
         """

@@ -27,6 +27,7 @@ from torch import nn
 from lamfast.lam.errors import LAMError
 from lamfast.lam.objective import Window, exact_ties
 from lamfast.lam.reach import influence_radius
+from lamfast.modelstate import exact_float32, tf32_active
 
 Box = tuple[int, int, int, int]
 
@@ -159,13 +160,17 @@ def crop_mismatch(model: nn.Module, image: torch.Tensor, full_output: torch.Tens
     Returns:
         None when every crop agrees, else (window index, max difference).
     """
+    if tf32_active(image):
+        # Compare in true float32 on both sides (see exact_float32).
+        with torch.no_grad(), exact_float32():
+            full_output = model(image[None])
     sH, sW = full_output.shape[-2:]
     tol = CHECK_TOLERANCE.get(full_output.dtype, 2e-5) * max(1.0, float(full_output.abs().max()))
     diffs = []
     for g in range(0, len(boxes), CHECK_BATCH):
         group = range(g, min(g + CHECK_BATCH, len(boxes)))
         crops = torch.stack([image[:, t:b, lft:r] for t, lft, b, r in (boxes[i] for i in group)])
-        with torch.no_grad():
+        with torch.no_grad(), exact_float32():
             out = model(crops)
         if not isinstance(out, torch.Tensor) or out.shape[-2:] != (crops.shape[-2] * scale, crops.shape[-1] * scale):
             return g, float("inf")

@@ -217,8 +217,8 @@ def lam_windows(
             SR pixels; or a function of the SR output [3,sH,sW] returning them.
         batch_size: path points per forward (default: from free memory).
         window_batch: windows per batched backward on the whole-image path
-            (default: 1 on CPU, where batching measured slower; elsewhere as
-            many as the memory budget of one chunk allows).
+            (default 1, one backward per window: batching measured slower on
+            CPU and on an H100, see :func:`lamfast.path.integrate_path`).
         errors: ``"raise"`` raises the first LAMError; ``"return"`` puts it
             in the list in place of that window's result (the others still run).
         progress: tqdm bar over the path points.

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lamfast.modelstate import exact_float32
+
 # LR pixels added to the measured reach. A random probe can leave the last
 # pixel of the reach unseen where every path to it is blocked (a ReLU
 # that is off for that image); the margin also covers sub-pixel reach of
@@ -76,7 +78,7 @@ def _probe(model: nn.Module, canvas: tuple[int, int], device: torch.device,
     moved[:, :, a, b] = (moved[:, :, a, b] + 0.5) % 1.0  # a change of 0.5 in every channel
     batch = torch.cat([base, moved]).to(device=device, dtype=dtype)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), exact_float32():  # "moved at all" needs exact arithmetic, not TF32
             y = model(batch)
     except Exception as exc:  # noqa: BLE001 - any failure only means "do not crop"
         return None, True, f"the model failed on a {ph}x{pw} probe image ({type(exc).__name__})"

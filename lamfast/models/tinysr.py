@@ -29,6 +29,9 @@ class TinySR(nn.Module):
         self.tail = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)
         # A buffer, so a checkpoint says which variant it was trained as.
         self.register_buffer("bicubic_skip", torch.tensor(bool(bicubic_skip)))
+        # forward() reads this Python copy: reading the buffer there would be
+        # a host sync per forward on a GPU. Kept in step by load_state_dict.
+        self._skip = bool(bicubic_skip)
 
     @classmethod
     def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> "TinySR":
@@ -42,13 +45,15 @@ class TinySR(nn.Module):
         # The reference checkpoint predates the buffer: default it to "no skip".
         if "bicubic_skip" not in state_dict:
             state_dict = {**state_dict, "bicubic_skip": torch.tensor(False)}
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self._skip = bool(self.bicubic_skip)
+        return result
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = F.relu(self.head(x))
         for conv in self.body:
             y = F.relu(conv(y))
         y = F.pixel_shuffle(self.tail(y), self.scale)
-        if bool(self.bicubic_skip):
+        if self._skip:
             y = y + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
         return y
