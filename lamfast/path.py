@@ -302,7 +302,7 @@ def integrate_path(
     start = 0
     if batch_size is None:
         meter = SavedTensorMeter()
-        value = run(0, 1, meter)
+        run(0, 1, meter)
         per_point = point_bytes(meter.bytes, points_all[:1])
         batch_size = chunk_size(per_point, path.device, items)
         start = 1
