@@ -59,8 +59,10 @@ def add_lam_arguments(parser) -> None:
     parser.add_argument("--fold", type=int, default=50, help="path steps (default 50)")
     parser.add_argument("--sigma", type=float, default=1.2, help="blur at the path start (default 1.2)")
     parser.add_argument("--l", type=int, default=9, help="odd blur kernel size (default 9)")
-    parser.add_argument("--mode", choices=["compat", "robust"], default="compat",
-                        help="compat: official numbers; robust: no NaN from sqrt(0) (default compat)")
+    parser.add_argument("--mode", choices=["compat", "robust", "official"], default="compat",
+                        help="compat: official numbers; official: compat on the official code's OpenCV path, "
+                             "bit for bit (needs opencv-python-headless); robust: no NaN from sqrt(0) "
+                             "(default compat)")
     parser.add_argument("--batch-size", type=int, default=None, help="path points per pass (default: from free memory)")
     parser.add_argument("--crop", type=_crop, default="auto", metavar="auto|off|N",
                         help="auto: run the model on a crop around each window where that is exact (radius "

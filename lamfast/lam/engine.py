@@ -20,6 +20,7 @@ whole image (the SR output, the scale, the crop check), then:
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable, Sequence, Union
 
 import torch
@@ -30,6 +31,7 @@ from lamfast.lam.errors import LAMError
 from lamfast.lam.objective import Window, exact_ties, segment_objectives, window_objectives
 from lamfast.lam.params import LAMParams
 from lamfast.lam.result import LAMResult, make_result
+from lamfast.lam.official_path import official_blur_path, require_opencv
 from lamfast.lam.srmodel import check_output, prepare_image
 from lamfast.lam.windows import check_window, explicit
 from lamfast.modelstate import attribution_state
@@ -38,6 +40,22 @@ from lamfast.path import integrate_path
 from lamfast.progress import Progress
 
 Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Sequence[int]]]]
+
+
+# The official loop feeds one path step per forward, on the whole image. On
+# CPU a batched or cropped convolution rounds differently from it, and which
+# outputs tie exactly (the NaN steps) changes with the rounding: measured,
+# 9 NaN steps at batch 20 against the official 10 at batch 1.
+OFFICIAL_RUN = "mode='official' runs the whole image, one path step per forward, as the official code does"
+
+
+def blur_path_of(image: torch.Tensor, params: LAMParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """The path [fold,3,H,W] and derivative of ``params``: lamfast's op, or
+    in ``official`` mode OpenCV's float32 path (cast to the image's dtype)."""
+    if params.mode == "official":
+        path, deriv = official_blur_path(image, params.fold, params.sigma, params.l)
+        return path.to(image.dtype), deriv.to(image.dtype)
+    return blur_path(image, params.fold, params.sigma, params.l)
 
 
 def _run_crops(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], crops: Sequence[CropInfo],
@@ -70,7 +88,7 @@ def _run_whole(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
     Returns:
         (total [K,3,H,W], nan_steps [K], batch size), on the device.
     """
-    path, deriv = blur_path(image, params.fold, params.sigma, params.l)
+    path, deriv = blur_path_of(image, params)
 
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
         return window_objectives(model(points), windows, params.mode)
@@ -96,7 +114,7 @@ def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
     if cropped:
         total, nans, ties, batch = _run_crops(model, image, [windows[k] for k in cropped],
                                               [crops[k] for k in cropped], scale, params, bar.update,
-                                              track_ties=params.mode == "compat")
+                                              track_ties=params.mode != "robust")
         tied = ties.tolist() if ties is not None else [0] * len(cropped)  # one read for all crops
         if any(tied) and not whole:
             bar.add(S)
@@ -134,6 +152,10 @@ def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAM
     if errors not in ("raise", "return"):
         raise LAMError(f"errors must be 'raise' or 'return', got {errors!r}", param="errors")
     crop = parse_crop(crop)
+    if params.mode == "official":
+        require_opencv()  # before any model work
+        if params.batch_size is None:
+            params = replace(params, batch_size=1)
     if window_batch is not None and (isinstance(window_batch, bool) or not isinstance(window_batch, int)
                                      or window_batch < 1):
         raise LAMError(f"window_batch must be an integer >= 1, got {window_batch!r}", param="window_batch")
@@ -170,7 +192,10 @@ def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAM
         live = [i for i, o in enumerate(outcome) if o is None]
         live_windows = [wins[i] for i in live]
         t1 = time.perf_counter()
-        crops = plan_crops(model, x, full, live_windows, scale, params.mode, crop)
+        if params.mode == "official":
+            crops = [CropInfo(None, None, OFFICIAL_RUN)] * len(live_windows)
+        else:
+            crops = plan_crops(model, x, full, live_windows, scale, params.mode, crop)
         t2 = time.perf_counter()
 
         with Progress(0, f"LAM path ({len(live)} windows)", "point", enabled=progress and bool(live),
@@ -261,7 +286,9 @@ def lam(
         batch_size: path points per forward/backward; by default chosen from
             free memory (small on CPU, where larger chunks do not pay).
         mode: ``"compat"`` reproduces the official numbers, NaN steps
-            included (with a :class:`LAMNaNWarning`); ``"robust"`` gives sqrt
+            included (with a :class:`LAMNaNWarning`); ``"official"`` is
+            compat on the official code's OpenCV float32 path, for
+            bit-identical NaN steps (needs OpenCV); ``"robust"`` gives sqrt
             a zero subgradient at 0, so no NaN arises.
         device: where to run; the model is moved there. Default: the
             model's device.

@@ -7,7 +7,7 @@ from typing import Any
 
 from lamfast.lam.errors import LAMError
 
-MODES = ("compat", "robust")
+MODES = ("compat", "robust", "official")
 
 
 def _int_at_least(name: str, value: Any, low: int) -> int:
@@ -25,7 +25,10 @@ class LAMParams:
         sigma: blur at the start of the path, finite, >= 0.
         l: odd Gaussian kernel side, >= 1.
         mode: ``"compat"`` reproduces the official numbers, NaN steps
-            included; ``"robust"`` gives sqrt a zero subgradient at 0.
+            included; ``"official"`` is compat on the official code's own
+            OpenCV float32 path (bit-identical paths, so the NaN steps match
+            exactly; needs OpenCV); ``"robust"`` gives sqrt a zero
+            subgradient at 0.
         batch_size: path points per forward/backward; None picks it from
             free memory. It changes speed, never the result.
     Raises:

@@ -112,7 +112,7 @@ def make_result(attribution: torch.Tensor, nan_steps: int, *, sr: torch.Tensor, 
             "attribution is all zero: the window's output does not depend on the input "
             "(a flat window, or a model that ignores its input there); move the window"
         )
-    if nan_steps and params.mode == "compat":
+    if nan_steps and params.mode != "robust":
         warnings.warn(
             f"LAM: {nan_steps} of {fold} path steps had NaN input gradients (sqrt(0) in the "
             "gradient-magnitude objective, e.g. equal neighbouring output pixels); their NaN entries were "
