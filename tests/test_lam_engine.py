@@ -201,3 +201,29 @@ def test_partial_nan_loss_warns_and_keeps_the_rest():
     # They differ only next to the flat half, whose NaN entries compat zeroed.
     assert torch.allclose(robust.attribution[..., 13:], compat.attribution[..., 13:], atol=1e-7)
     assert not torch.allclose(robust.attribution[..., :13], compat.attribution[..., :13], atol=1e-7)
+
+
+class _InPlaceScaling(torch.nn.Module):
+    """Scales its input in place before a conv, as spandrel's RCAN does (x *= rgb_range)."""
+
+    def __init__(self, in_place: bool):
+        super().__init__()
+        torch.manual_seed(0)
+        self.in_place = in_place
+        self.conv = torch.nn.Conv2d(3, 12, 3, padding=1)
+
+    def forward(self, x):
+        if self.in_place:
+            x *= 255.0
+        else:
+            x = x * 255.0
+        return torch.nn.functional.pixel_shuffle(self.conv(x), 2) / 255.0
+
+
+def test_a_model_that_edits_its_input_in_place_changes_nothing():
+    image = torch.rand(3, 20, 20, generator=torch.Generator().manual_seed(9))
+    before = image.clone()
+    edits = lamfast.lam(_InPlaceScaling(True).eval(), image, 10, 12, 8, fold=6)
+    plain = lamfast.lam(_InPlaceScaling(False).eval(), image, 10, 12, 8, fold=6)
+    assert torch.equal(image, before)
+    assert torch.equal(edits.attribution, plain.attribution) and edits.di == plain.di

@@ -163,7 +163,7 @@ def crop_mismatch(model: nn.Module, image: torch.Tensor, full_output: torch.Tens
     if tf32_active(image):
         # Compare in true float32 on both sides (see exact_float32).
         with torch.no_grad(), exact_float32():
-            full_output = model(image[None])
+            full_output = model(image[None].clone())  # a copy: see engine.compute
     sH, sW = full_output.shape[-2:]
     tol = CHECK_TOLERANCE.get(full_output.dtype, 2e-5) * max(1.0, float(full_output.abs().max()))
     diffs = []

@@ -185,7 +185,14 @@ def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAM
     H, W = x.shape[-2:]
     with attribution_state(model):
         with torch.no_grad():
-            full = model(x[None])
+            # A copy: some models scale their input in place (spandrel's RCAN
+            # does x *= rgb_range), which would change the image the path is made of.
+            try:
+                full = model(x[None].clone())
+            except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said in one line
+                first = (str(exc).strip().splitlines() or [""])[0]
+                raise LAMError(f"the model failed on the {H}x{W} input image ({type(exc).__name__}: {first})",
+                               param="model") from None
         scale = check_output(full, (H, W))
         sr = full[0]
         wins, outcome = windows_checked(windows(sr) if callable(windows) else windows, (H * scale, W * scale))

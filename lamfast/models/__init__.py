@@ -2,8 +2,9 @@
 
 ``load_model(modelpath, arch=...)`` reads a checkpoint (weights only by
 default), undoes common wrappers, and builds the architecture: a
-registered one (``@lamfast.register_model``; lamfast ships ``tinysr`` and
-``edsr``), or one detected by spandrel.
+registered one (``@lamfast.register_model``; lamfast ships ``tinysr``,
+``edsr`` and LAM_Demo's zoo architectures ``carn``, ``san`` and ``rnan``), or
+one detected by spandrel (RCAN, RRDBNet, SwinIR, HAT, ...).
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import torch
 from torch import nn
 
 from lamfast.models.checkpoint import CheckpointError, fit_state_dict, read_checkpoint
+from lamfast.models.carn import CARN
 from lamfast.models.edsr import EDSR
+from lamfast.models.rnan import RNAN
+from lamfast.models.san import SAN
 from lamfast.models.registry import get_architecture, list_architectures, register_model
 from lamfast.models.spandrel_support import DetectionError, detect_with_spandrel
 from lamfast.models.tinysr import TinySR
@@ -134,7 +138,10 @@ __all__ = [
     "BUNDLED_WEIGHTS",
     "CheckpointError",
     "DetectionError",
+    "CARN",
     "EDSR",
+    "RNAN",
+    "SAN",
     "LoadedModel",
     "RangeAdapter",
     "TinySR",
