@@ -1,6 +1,7 @@
 """Helpers shared by the CLI commands."""
 from __future__ import annotations
 
+import os
 import sys
 
 import torch
@@ -79,3 +80,30 @@ def lam_params(args):
     except LAMError as exc:
         flag = LAM_FLAGS.get(exc.param or "", "")
         raise CLIError(f"{flag}: {exc}" if flag else str(exc)) from None
+
+
+def parse_arch_kwargs_flag(text: str | None) -> dict:
+    """``--arch-kwargs`` as a dict (CLIError names the flag)."""
+    from lamfast.models.custom import ArchSpecError, parse_arch_kwargs
+
+    try:
+        return parse_arch_kwargs(text)
+    except ArchSpecError as exc:
+        raise CLIError(f"--arch-kwargs: {exc}") from None
+
+
+def check_output_dir(path, flag: str) -> None:
+    """Refuse an output directory that cannot be one, before any long work."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{flag} {path}: exists and is not a directory")
+    parent = next((p for p in [path, *path.parents] if p.exists()), None)
+    if parent is not None and parent.is_dir() and not os.access(parent, os.W_OK):
+        raise CLIError(f"{flag} {path}: {parent} is not writable")
+
+
+def corner(image, size: int):
+    """The top-left ``size`` x ``size`` corner of a PIL image (the whole image when smaller)."""
+    return image.crop((0, 0, min(size, image.width), min(size, image.height)))

@@ -6,9 +6,10 @@ is the number of failed (image, model) units, capped at 125.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from lamfast.cli.common import CLIError, add_lam_arguments, lam_params, resolve_device
+from lamfast.cli.common import CLIError, add_lam_arguments, lam_params, parse_arch_kwargs_flag, resolve_device
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -25,9 +26,11 @@ def run_cmd(args: argparse.Namespace) -> int:
     from lamfast.dataset import RunConfig, run
 
     params = lam_params(args)
+    arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
     device = resolve_device(args.device)
     config = RunConfig(windows=args.windows, lam=params, lr_input=args.lr_input, rgb_range=args.rgb_range,
-                       crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device))
+                       crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device),
+                       arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None)
     summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard, engine=args.engine,
                   progress=not args.no_progress, retry_failed=args.retry_failed, ray_actors=args.ray_actors)
     print(f"{summary.units_done} units done, {summary.units_skipped} skipped (already in the store), "
@@ -58,7 +61,12 @@ def report_cmd(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="LAM over images x models x windows into a resumable SQLite store")
     p.add_argument("inputs", nargs="+", help="image folders, globs or manifest files (one path per line)")
-    p.add_argument("--model", action="append", help="'bundled', a checkpoint, or ARCH:CHECKPOINT (repeatable; default bundled)")
+    p.add_argument("--model", action="append",
+                   help="'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a registered name or your own "
+                        "class as FILE.py:Class or module:Class (importing it runs its code) (repeatable; default "
+                        "bundled)")
+    p.add_argument("--arch-kwargs", default=None, metavar="JSON",
+                   help="keyword arguments for the architectures, a JSON object (part of the results' key)")
     p.add_argument("--store", default="lamfast_results.sqlite", help="SQLite results file (default lamfast_results.sqlite)")
     p.add_argument("--windows", default="top:8:16",
                    help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")

@@ -22,14 +22,24 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     import lamfast
-    from lamfast.cli.common import CLIError, lam_params, note, resolve_device, warn
+    from lamfast.cli.common import (CLIError, check_output_dir, corner, lam_params, note, parse_arch_kwargs_flag,
+                                    resolve_device, warn)
     from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
-    from lamfast.lam import LAMNaNWarning, infer_scale
+    from lamfast.lam import LAMError, LAMNaNWarning, infer_scale
     from lamfast.lam.engine import compute
+    from lamfast.lam.official_path import require_opencv
     from lamfast.models import data_path, load_model
     from lamfast.viz import lam_panels
 
     params = lam_params(args)
+    arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
+    out_dir = Path(args.output_dir)
+    check_output_dir(out_dir, "--output_dir")
+    if params.mode == "official":
+        try:
+            require_opencv()
+        except LAMError as exc:
+            raise CLIError(f"--mode official: {exc}") from None
     if args.window_size < 2:
         raise CLIError(f"--window_size must be >= 2, got {args.window_size}")
     if not 0.0 <= args.alpha <= 1.0:
@@ -37,17 +47,21 @@ def run(args: argparse.Namespace) -> int:
     if args.zoomfactor is not None and args.zoomfactor < 1:
         raise CLIError(f"--zoomfactor must be >= 1, got {args.zoomfactor}")
     device = resolve_device(args.device)
+    img_path = Path(args.imgpath) if args.imgpath else data_path(DEFAULT_IMAGE)
+    image, notes = read_rgb(img_path)  # a bad image fails before any model work
     loaded = load_model(args.modelpath, arch=args.arch, unsafe_pickle=args.unsafe_pickle,
-                        rgb_range=args.rgb_range, device=device)
+                        rgb_range=args.rgb_range, device=device, arch_kwargs=arch_kwargs)
     for line in loaded.notes:
         note(line)
     model = loaded.model
-
-    img_path = Path(args.imgpath) if args.imgpath else data_path(DEFAULT_IMAGE)
-    image, notes = read_rgb(img_path)
     for line in notes:
         note(f"{img_path.name}: {line}")
-    scale = infer_scale(model, device)
+    try:
+        # the scale from the user's own image (a corner of it when it is the HR image)
+        scale = infer_scale(model, device, sample=to_tensor(image if args.lr_input else corner(image, 48)))
+    except LAMError as exc:
+        where = img_path.name if args.lr_input else f"{img_path.name} (its top-left corner, to find the scale)"
+        raise CLIError(f"{where}: {exc}") from None
     if args.lr_input:
         lr = image
         hr = lr.resize((lr.width * scale, lr.height * scale), Image.BICUBIC)
@@ -61,8 +75,13 @@ def run(args: argparse.Namespace) -> int:
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LAMNaNWarning)
-        (result,) = compute(model, to_tensor(lr), [(args.h, args.w, args.window_size)], params,
-                            progress=not args.no_progress, crop=args.crop)
+        try:
+            (result,) = compute(model, to_tensor(lr), [(args.h, args.w, args.window_size)], params,
+                                progress=not args.no_progress, crop=args.crop)
+        except LAMError as exc:
+            if exc.param == "model":
+                raise CLIError(f"{img_path.name}: {exc}") from None
+            raise
     for w in caught:
         if issubclass(w.category, LAMNaNWarning):
             warn(str(w.message))
@@ -73,7 +92,6 @@ def run(args: argparse.Namespace) -> int:
         note(f"ran on the whole image: {result.crop.reason}")
 
     panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde)
-    out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     try:
@@ -82,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
             img.save(target)
             written.append(target)
         summary = {
+            "arch_kwargs": arch_kwargs,
             "lamfast_version": lamfast.__version__,
             "torch_version": str(torch.__version__),
             "device": str(device),
@@ -114,7 +133,12 @@ def add_parser(sub) -> None:
                        description=__doc__.splitlines()[0])
     g = p.add_argument_group("model")
     g.add_argument("--modelpath", help="checkpoint (.pt/.pth/.safetensors); default: the bundled x4 TinySR")
-    g.add_argument("--arch", help="architecture name (default: detect; see lamfast.models)")
+    g.add_argument("--arch", help="a registered architecture (see 'lamfast archs'), or your own class as "
+                   "path/to/file.py:ClassName or package.module:ClassName. Naming a file imports it, which runs "
+                   "its code: name only files you trust (default: detect from the checkpoint)")
+    g.add_argument("--arch-kwargs", default=None, metavar="JSON",
+                   help="keyword arguments for the architecture as a JSON object, e.g. '{\"width\": 64}'; for "
+                        "a registered one they override what is read from the checkpoint")
     g.add_argument("--rgb-range", type=float, default=None, help="input range the model expects, e.g. 255 (default: 1)")
     g.add_argument("--unsafe-pickle", action="store_true", help="allow full-pickle checkpoints (runs code from the file)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")

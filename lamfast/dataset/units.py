@@ -36,11 +36,15 @@ class RunConfig:
     crop: str | int = "auto"
     unsafe_pickle: bool = False
     device: str = "cpu"
+    arch_kwargs: str | None = None  # JSON object, for every model of the run
 
     def params(self) -> dict[str, Any]:
         # The keys and values of the first stores: a store written before
         # LAMParams existed resumes with the same unit keys.
-        return {"windows": self.windows, **self.lam.defining(), "lr_input": self.lr_input, "rgb_range": self.rgb_range}
+        out = {"windows": self.windows, **self.lam.defining(), "lr_input": self.lr_input, "rgb_range": self.rgb_range}
+        if self.arch_kwargs:  # only when given, so earlier stores keep their keys
+            out["arch_kwargs"] = json.loads(self.arch_kwargs)
+        return out
 
     def params_hash(self) -> str:
         return hashlib.sha256(json.dumps(self.params(), sort_keys=True).encode()).hexdigest()[:16]
@@ -58,7 +62,8 @@ class Unit:
 
 
 def model_id(spec: str) -> str:
-    """Stable id of a model spec: ``bundled``, ``PATH`` or ``ARCH:PATH`` (path resolved)."""
+    """Stable id of a model spec: ``bundled``, ``PATH`` or ``ARCH:PATH`` (path resolved; ARCH may be
+    ``FILE.py:Class`` or ``module:Class``)."""
     if spec == "bundled":
         return spec
     arch, path = split_model_spec(spec)
@@ -67,10 +72,15 @@ def model_id(spec: str) -> str:
 
 
 def split_model_spec(spec: str) -> tuple[str | None, str | None]:
+    """(architecture or None, checkpoint path): the checkpoint is after the last ':'."""
+    from lamfast.models.custom import is_arch_spec
+
     if spec == "bundled":
         return None, None
-    arch, sep, path = spec.partition(":")
-    if sep and arch and not Path(spec).exists() and "/" not in arch:
+    arch, sep, path = spec.rpartition(":")
+    if not sep or not arch or not path or Path(spec).exists():
+        return None, spec
+    if is_arch_spec(arch) or ("/" not in arch and "\\" not in arch):
         return arch, path
     return None, spec
 
@@ -90,7 +100,8 @@ class UnitWorker:
             arch, path = split_model_spec(self.specs[mid])
             try:
                 loaded = load_model(path, arch=arch, unsafe_pickle=self.config.unsafe_pickle,
-                                    rgb_range=self.config.rgb_range, device=self.config.device)
+                                    rgb_range=self.config.rgb_range, device=self.config.device,
+                                    arch_kwargs=json.loads(self.config.arch_kwargs or "{}"))
                 from lamfast.lam import infer_scale
 
                 self._models[mid] = (loaded.model, infer_scale(loaded.model, self.config.device), None)

@@ -59,9 +59,25 @@ def check_output(sr: Any, lr_shape: tuple[int, int]) -> int:
     return sH // H
 
 
-def infer_scale(model: nn.Module, device: str | torch.device | None = None) -> int:
-    """The SR factor of ``model`` from one forward of a small random image (model state restored)."""
+def infer_scale(model: nn.Module, device: str | torch.device | None = None, sample: torch.Tensor | None = None) -> int:
+    """The SR factor of ``model`` from one forward (model state restored).
+
+    Args:
+        sample: [3,h,w] the input to try, e.g. (a corner of) the user's own
+            image, so errors are about it; default a 24x24 random image.
+    Raises:
+        LAMError (``param="model"``): the model fails on it or is not an SR model for it.
+    """
     dev = torch.device(device) if device is not None else model_device(model)
-    probe = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0)).to(dev, model_dtype(model))
+    if sample is None:
+        sample = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(0))
+    x = sample.detach()[None].to(dev, model_dtype(model)).clone()
+    h, w = x.shape[-2:]
     with attribution_state(model), torch.no_grad():
-        return check_output(model(probe), (24, 24))
+        try:
+            y = model(x)
+        except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said in one line
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise LAMError(f"the model failed on a {h}x{w} input ({type(exc).__name__}: {first})",
+                           param="model") from None
+        return check_output(y, (h, w))

@@ -20,7 +20,8 @@ from lamfast.models.carn import CARN
 from lamfast.models.edsr import EDSR
 from lamfast.models.rnan import RNAN
 from lamfast.models.san import SAN
-from lamfast.models.registry import get_architecture, list_architectures, register_model
+from lamfast.models.custom import ArchSpecError, build_custom, is_arch_spec
+from lamfast.models.registry import ArchitectureGuessError, get_architecture, list_architectures, register_model
 from lamfast.models.spandrel_support import DetectionError, detect_with_spandrel
 from lamfast.models.tinysr import TinySR
 
@@ -66,28 +67,37 @@ def bundled_model() -> LoadedModel:
     return LoadedModel(model.eval(), "tinysr", f"bundled:{BUNDLED_WEIGHTS}")
 
 
-def _build(sd, arch: str | None) -> tuple[nn.Module, str, list[str]]:
+def _build(sd, arch: str | None, arch_kwargs: dict) -> tuple[nn.Module, str, list[str]]:
+    if arch is not None and is_arch_spec(arch):
+        model, name, notes = build_custom(arch, arch_kwargs)
+        fit_state_dict(model, sd, name)
+        return model, name, notes
     if arch is not None:
         try:
             spec = get_architecture(arch)
         except KeyError as exc:
-            raise CheckpointError(str(exc.args[0])) from None
+            raise CheckpointError(f"{exc.args[0]}; or name a class as FILE.py:Class or module:Class") from None
         try:
-            model = spec.build(sd)
+            model, notes = spec.build(sd, arch_kwargs)
+        except ArchitectureGuessError:
+            raise
         except (KeyError, IndexError, ValueError) as exc:
             raise CheckpointError(f"checkpoint does not fit architecture {arch!r}: cannot size it ({exc})") from None
         fit_state_dict(model, sd, spec.name)
-        return model, spec.name, []
-    tried = []
+        return model, spec.name, notes
     for name in list_architectures():
         try:
-            model = get_architecture(name).build(sd)
+            model, notes = get_architecture(name).build(sd, arch_kwargs)
             fit_state_dict(model, sd, name)
-            return model, name, [f"detected architecture {name!r}"]
+            return model, name, [f"detected architecture {name!r} from the checkpoint's keys", *notes]
+        except ArchitectureGuessError:
+            raise  # the layout matched, the settings cannot be read: say so, never fall through
         except (KeyError, IndexError, ValueError, RuntimeError):
-            tried.append(name)
-    model, name = detect_with_spandrel(sd)
-    return model, name, [f"detected architecture {name!r} with spandrel"]
+            continue
+    if arch_kwargs:
+        raise CheckpointError("architecture keyword arguments need a named architecture (registered, FILE.py:Class "
+                              "or module:Class)")
+    return detect_with_spandrel(sd)
 
 
 def load_model(
@@ -97,31 +107,37 @@ def load_model(
     unsafe_pickle: bool = False,
     rgb_range: float | None = None,
     device: str | torch.device = "cpu",
+    arch_kwargs: dict | None = None,
 ) -> LoadedModel:
     """Load an SR model for lamfast.
 
     Args:
         modelpath: checkpoint (.pt/.pth/.ckpt or .safetensors); None for the
             bundled model.
-        arch: registered architecture name; None to detect (lamfast's
+        arch: registered architecture name, or a class as
+            ``"path/to/file.py:ClassName"`` / ``"package.module:ClassName"``
+            (importing the file runs its code); None to detect (lamfast's
             registry first, then spandrel).
         unsafe_pickle: allow full-pickle checkpoints (runs code from the file).
         rgb_range: the value range the model expects (255 for EDSR/RCAN-style
             models); None uses the architecture's own hint, else 1.
         device: where to put the model.
+        arch_kwargs: keyword arguments for the architecture; for a
+            registered one they override what is read from the checkpoint.
     Raises:
-        CheckpointError / DetectionError (ValueErrors) with one-line messages.
+        CheckpointError / DetectionError / ArchSpecError /
+        ArchitectureGuessError (ValueErrors) with one-line messages.
     """
     if modelpath is None:
-        if arch not in (None, "tinysr"):
-            raise CheckpointError(f"--arch {arch} needs --modelpath (the bundled model is a tinysr)")
+        if arch not in (None, "tinysr") or arch_kwargs:
+            raise CheckpointError(f"architecture {arch!r} needs a checkpoint path (the bundled model is a tinysr)")
         loaded = bundled_model()
     else:
         obj, notes = read_checkpoint(modelpath, unsafe_pickle=unsafe_pickle)
         if isinstance(obj, nn.Module):
             model, name = obj, type(obj).__name__
         else:
-            model, name, more = _build(obj, arch)
+            model, name, more = _build(obj, arch, dict(arch_kwargs or {}))
             notes += more
         loaded = LoadedModel(model, name, str(modelpath), notes)
     hint = getattr(loaded.model, "input_range", None)
@@ -135,6 +151,8 @@ def load_model(
 
 
 __all__ = [
+    "ArchSpecError",
+    "ArchitectureGuessError",
     "BUNDLED_WEIGHTS",
     "CheckpointError",
     "DetectionError",

@@ -100,10 +100,15 @@ class CARN(nn.Module):
 
     @classmethod
     def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> "CARN":
+        return cls(**cls.infer(sd)[0])
+
+    @classmethod
+    def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
+        """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``."""
         require(sd, "entry.weight", "b1.b1.body.0.weight", "b3.c3.body.0.weight", "upsample.up.body.0.weight",
                 "exit.weight", "sub_mean.shifter.bias")
         n = sd["entry.weight"].shape[0]
-        return cls(scale=upsampler_scale(sd, "upsample.up.body.", n), n_feats=n)
+        return {"scale": upsampler_scale(sd, "upsample.up.body.", n), "n_feats": n}, {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.entry(self.sub_mean(x))

@@ -12,7 +12,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from lamfast.models.registry import register_model
+from lamfast.models.registry import ArchitectureGuessError, register_model
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
@@ -79,19 +79,54 @@ class EDSR(nn.Module):
 
     @classmethod
     def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> "EDSR":
+        return cls(**cls.infer(sd)[0])
+
+    @classmethod
+    def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
+        """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``.
+
+        rgb_range comes from the size of the stored mean shift: 1 or 255
+        (``-rgb_range * mean``, whatever the mean). A shift that fits neither
+        is refused. res_scale is not stored: 0.1 is assumed only for the
+        layout of EDSR-PyTorch's large model (256+ channels, 0-255 inputs),
+        1.0 otherwise (LAM_Demo's EDSR class uses 1.0 at every width).
+        """
         n_feats = sd["head.0.weight"].shape[0]
         blocks = {int(k.split(".")[1]) for k in sd if k.startswith("body.") and ".body." in k}
         ups = [k for k in sd if k.startswith("tail.0.") and k.endswith(".weight")]
-        if len(ups) == 1 and sd[ups[0]].shape[0] == 9 * n_feats:
-            scale = 3
-        else:
-            scale = 2 ** len(ups)
+        scale = 3 if len(ups) == 1 and sd[ups[0]].shape[0] == 9 * n_feats else 2 ** len(ups)
+        why: dict[str, str] = {}
         bias = sd.get("sub_mean.bias")
-        rgb_range = float(round(abs(float(bias[0])) / DIV2K_MEAN[0])) if bias is not None else 255.0
-        # res_scale is not stored; the official large model (256 feats) uses 0.1.
-        res_scale = 0.1 if n_feats >= 256 else 1.0
-        return cls(n_resblocks=len(blocks), n_feats=n_feats, scale=scale, res_scale=res_scale,
-                   rgb_range=rgb_range or 1.0)
+        if given and "rgb_range" in given:
+            rgb_range = float(given["rgb_range"])
+        elif bias is None:
+            rgb_range = 255.0
+            why["rgb_range"] = "no mean shift stored: rgb_range 255 assumed (EDSR-PyTorch's)"
+        else:
+            size = bias.detach().abs().double().cpu()
+            if bool((size <= 1.0).all()):
+                rgb_range = 1.0
+            elif bool(((size >= 25.0) & (size <= 255.0)).all()):
+                rgb_range = 255.0
+            else:
+                raise ArchitectureGuessError(
+                    f"edsr: the stored mean shift {[round(float(v), 4) for v in bias]} fits neither rgb_range 1 "
+                    "nor 255 (it is -rgb_range x mean); give rgb_range in the architecture keyword arguments")
+        if bias is not None and not (given and "rgb_range" in given):
+            mean = bias.detach().abs().double().cpu() / rgb_range
+            if float((mean - torch.tensor(DIV2K_MEAN, dtype=torch.float64)).abs().max()) > 0.01:
+                why["rgb_range"] = (f"rgb_range {rgb_range:g} from the size of the stored mean shift; its mean "
+                                    f"({', '.join(f'{float(v):.4f}' for v in mean)}) is the checkpoint's own, not DIV2K's")
+        if n_feats >= 256 and rgb_range == 255.0:
+            res_scale = 0.1
+            why["res_scale"] = ("res_scale 0.1 assumed (EDSR-PyTorch's large model: 256+ channels, 0-255 inputs); "
+                                "the weights cannot tell: for LAM_Demo's EDSR class give res_scale 1.0")
+        else:
+            res_scale = 1.0
+            why["res_scale"] = ("res_scale 1.0 assumed (LAM_Demo's EDSR, EDSR-PyTorch's baseline); the weights cannot "
+                                "tell: for EDSR-PyTorch's large model give res_scale 0.1")
+        return {"n_resblocks": len(blocks), "n_feats": n_feats, "scale": scale, "res_scale": res_scale,
+                "rgb_range": rgb_range}, why
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.sub_mean(x))

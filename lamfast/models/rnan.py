@@ -113,10 +113,15 @@ class RNAN(nn.Module):
 
     @classmethod
     def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> "RNAN":
+        return cls(**cls.infer(sd)[0])
+
+    @classmethod
+    def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
+        """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``."""
         require(sd, "body_nl_low.0.body.0.RA_MB.0.MB_RB1.0.g.weight", "body.0.body.0.RA_TB.0.body.0.body.0.weight",
                 "head.0.weight", "tail.1.weight")
         n = sd["head.0.weight"].shape[0]
-        return cls(scale=upsampler_scale(sd, "tail.0.", n), n_feats=n, n_resgroups=count(sd, "body.") + 1)
+        return {"scale": upsampler_scale(sd, "tail.0.", n), "n_feats": n, "n_resgroups": count(sd, "body.") + 1}, {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = self.head(self.sub_mean(x * 255.0))

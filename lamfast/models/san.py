@@ -227,11 +227,17 @@ class SAN(nn.Module):
 
     @classmethod
     def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> "SAN":
+        return cls(**cls.infer(sd)[0])
+
+    @classmethod
+    def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
+        """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``."""
         require(sd, "RG.0.rcab.0.conv_first.0.weight", "RG.0.soca.conv_du.0.weight", "non_local.non_local.g.0.weight",
                 "head.0.weight", "tail.1.weight", "gamma")
         n = sd["head.0.weight"].shape[0]
-        return cls(scale=upsampler_scale(sd, "tail.0.", n), n_feats=n, n_resgroups=count(sd, "RG."),
-                   n_resblocks=count(sd, "RG.0.rcab."), reduction=n // sd["RG.0.soca.conv_du.0.weight"].shape[0])
+        return {"scale": upsampler_scale(sd, "tail.0.", n), "n_feats": n, "n_resgroups": count(sd, "RG."),
+                "n_resblocks": count(sd, "RG.0.rcab."),
+                "reduction": n // sd["RG.0.soca.conv_du.0.weight"].shape[0]}, {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(self.sub_mean(x * 255.0))

@@ -16,8 +16,8 @@ class DetectionError(ValueError):
     """No architecture could be detected for a checkpoint (one-line message)."""
 
 
-def detect_with_spandrel(sd: Mapping[str, torch.Tensor]) -> tuple[nn.Module, str]:
-    """Build and load the spandrel model that fits ``sd``: (module, architecture name)."""
+def detect_with_spandrel(sd: Mapping[str, torch.Tensor]) -> tuple[nn.Module, str, list[str]]:
+    """Build and load the spandrel model that fits ``sd``: (module, architecture name, notes on what it read)."""
     try:
         from spandrel import ModelLoader
     except Exception as exc:  # ImportError, or torchvision failing inside spandrel's imports
@@ -31,4 +31,13 @@ def detect_with_spandrel(sd: Mapping[str, torch.Tensor]) -> tuple[nn.Module, str
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DetectionError(f"spandrel does not recognise this checkpoint ({first}); name the architecture with --arch") from None
-    return descriptor.model, f"spandrel:{descriptor.architecture.name}"
+    name = f"spandrel:{descriptor.architecture.name}"
+    notes = [f"detected architecture {name!r} with spandrel: scale x{descriptor.scale} read from the checkpoint"]
+    req = getattr(descriptor, "size_requirements", None)
+    multiple = getattr(req, "multiple_of", 1) or 1
+    if multiple > 1:
+        notes.append(f"{name} needs input sides that are multiples of {multiple} (spandrel's size requirement)")
+    notes.append(f"{name}: to set its hyperparameters yourself, name the class, e.g. "
+                 f"spandrel.architectures.{descriptor.architecture.id}:{type(descriptor.model).__name__}, "
+                 "with architecture keyword arguments")
+    return descriptor.model, name, notes

@@ -34,12 +34,17 @@ class TinySR(nn.Module):
         self._skip = bool(bicubic_skip)
 
     @classmethod
-    def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> "TinySR":
+    def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
+        """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``."""
         width = sd["head.weight"].shape[0]
         depth = len({k.split(".")[1] for k in sd if k.startswith("body.")})
         scale = int(round((sd["tail.weight"].shape[0] / 3) ** 0.5))
         skip = bool(sd["bicubic_skip"]) if "bicubic_skip" in sd else False
-        return cls(scale=scale, width=width, depth=depth, bicubic_skip=skip)
+        return {"scale": scale, "width": width, "depth": depth, "bicubic_skip": skip}, {}
+
+    @classmethod
+    def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> "TinySR":
+        return cls(**cls.infer(sd)[0])
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         # The reference checkpoint predates the buffer: default it to "no skip".
