@@ -78,3 +78,8 @@ def prepare_images(hr: Image.Image, scale: int) -> tuple[Image.Image, Image.Imag
     hr = hr.crop((0, 0, w, h))
     lr = hr.resize((w // scale, h // scale), Image.BICUBIC)
     return hr, lr
+
+
+def corner(image: Image.Image, size: int) -> Image.Image:
+    """The top-left ``size`` x ``size`` corner of a PIL image (the whole image when smaller)."""
+    return image.crop((0, 0, min(size, image.width), min(size, image.height)))

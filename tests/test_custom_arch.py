@@ -247,3 +247,21 @@ def test_archs_lists_what_spandrel_detects(capsys):
     assert main(["archs"]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("spandrel detects")][0]
     assert "RCAN" in line and "SwinIR" in line and "HAT" in line
+
+
+def test_run_reports_a_non_sr_model_against_the_image(tmp_path, capsys):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / "cls.py").write_text("import torch\nclass C(torch.nn.Module):\n    def __init__(self):\n"
+                                   "        super().__init__()\n        self.conv = torch.nn.Conv2d(3, 4, 3)\n"
+                                   "    def forward(self, x):\n        return self.conv(x).mean((2, 3))\n")
+    ns: dict = {}
+    exec((folder / "cls.py").read_text(), ns)  # noqa: S102
+    torch.save(ns["C"]().state_dict(), tmp_path / "c.pt")
+    images = tmp_path / "imgs"
+    images.mkdir()
+    _png(images, 20, "leaf.png")
+    code = main(["run", str(images), "--model", f"{folder / 'cls.py'}:C:{tmp_path / 'c.pt'}", "--fold", "2",
+                 "--no-progress", "--store", str(tmp_path / "s.sqlite")])
+    assert code == 1
+    assert "model on leaf.png: model must return a tensor" in capsys.readouterr().err

@@ -77,9 +77,12 @@ def _spandrel():
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_zoo_checkpoint_loads_with_no_flags(tmp_path, name):
     path = tmp_path / manifest(name)["checkpoint"]
-    torch.save(random_state_dict(name), path)
+    sd = random_state_dict(name)
+    # BasicSR's official RRDBNet file nests its weights under 'params', as the zoo's copy does
+    torch.save({"params": sd} if name == "rrdbnet" else sd, path)
     loaded = load_model(path)
     assert loaded.arch == EXPECTED[name][0]
+    assert any("scale" in n and ("x4" in n or "scale=4" in n) for n in loaded.notes), loaded.notes
     if not loaded.arch.startswith("spandrel:"):
         got = {k: list(v.shape) for k, v in loaded.model.state_dict().items()}
         assert got == manifest(name)["keys"]  # the zoo's layout exactly: nothing missing, nothing extra

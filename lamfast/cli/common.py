@@ -103,7 +103,3 @@ def check_output_dir(path, flag: str) -> None:
     if parent is not None and parent.is_dir() and not os.access(parent, os.W_OK):
         raise CLIError(f"{flag} {path}: {parent} is not writable")
 
-
-def corner(image, size: int):
-    """The top-left ``size`` x ``size`` corner of a PIL image (the whole image when smaller)."""
-    return image.crop((0, 0, min(size, image.width), min(size, image.height)))

@@ -22,9 +22,9 @@ def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     import lamfast
-    from lamfast.cli.common import (CLIError, check_output_dir, corner, lam_params, note, parse_arch_kwargs_flag,
+    from lamfast.cli.common import (CLIError, check_output_dir, lam_params, note, parse_arch_kwargs_flag,
                                     resolve_device, warn)
-    from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
+    from lamfast.imageio import ImageError, corner, prepare_images, read_rgb, to_tensor
     from lamfast.lam import LAMError, LAMNaNWarning, infer_scale
     from lamfast.lam.engine import compute
     from lamfast.lam.official_path import require_opencv

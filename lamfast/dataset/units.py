@@ -92,6 +92,7 @@ class UnitWorker:
         self.config = config
         self.specs = {model_id(s): s for s in model_specs}
         self._models: dict[str, Any] = {}
+        self._scales: dict[str, int] = {}
 
     def _model(self, mid: str):
         if mid not in self._models:
@@ -102,12 +103,21 @@ class UnitWorker:
                 loaded = load_model(path, arch=arch, unsafe_pickle=self.config.unsafe_pickle,
                                     rgb_range=self.config.rgb_range, device=self.config.device,
                                     arch_kwargs=json.loads(self.config.arch_kwargs or "{}"))
-                from lamfast.lam import infer_scale
-
-                self._models[mid] = (loaded.model, infer_scale(loaded.model, self.config.device), None)
+                self._models[mid] = (loaded.model, None)
             except (ValueError, OSError, RuntimeError, KeyError) as exc:
-                self._models[mid] = (None, None, f"model: {_first_line(exc)}")
+                self._models[mid] = (None, f"model: {_first_line(exc)}")
         return self._models[mid]
+
+    def _scale(self, mid: str, model, img) -> int:
+        """The model's SR factor, found once per model on (a corner of) the first image it meets,
+        so that a model failing there is reported against that image."""
+        if mid not in self._scales:
+            from lamfast.imageio import corner, to_tensor
+            from lamfast.lam import infer_scale
+
+            sample = to_tensor(img if self.config.lr_input else corner(img, 48))
+            self._scales[mid] = infer_scale(model, self.config.device, sample=sample)
+        return self._scales[mid]
 
     def __call__(self, unit: Unit) -> UnitRecord:
         from lamfast.imageio import prepare_images, read_rgb, to_tensor
@@ -121,11 +131,18 @@ class UnitWorker:
         base = {"unit_key": unit.key, "image": unit.image, "model": unit.model, "params_hash": unit.params_hash,
                 "params": json.dumps(cfg.params(), sort_keys=True)}
         try:
-            model, scale, model_error = self._model(unit.model)
+            model, model_error = self._model(unit.model)
             if model_error:
                 raise _UnitFailure(model_error)
             try:
                 img, _ = read_rgb(unit.image)
+            except ValueError as exc:
+                raise _UnitFailure(f"image: {_first_line(exc)}") from None
+            try:
+                scale = self._scale(unit.model, model, img)
+            except LAMError as exc:
+                raise _UnitFailure(f"model on {Path(unit.image).name}: {_first_line(exc)}") from None
+            try:
                 if cfg.lr_input:
                     lr = img
                 else:
