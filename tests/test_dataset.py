@@ -178,3 +178,36 @@ def test_store_file_that_is_not_sqlite(tmp_path, images, capsys):
     code = main(["run", str(images), "--store", str(bad), "--no-progress", "--fold", "3"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1 and "not a lamfast results store" in err[0]
+
+
+def test_a_rerun_keeps_earlier_failures_visible(images, tmp_path, capsys):
+    (images / "broken.png").write_bytes(b"not a png")
+    store = tmp_path / "s.sqlite"
+    args = ["run", str(images), "--store", str(store), "--windows", "grid:16:32", "--fold", "3", "--no-progress"]
+    assert main(args) == 1
+    capsys.readouterr()
+    assert main(args) == 1  # nothing recomputed, and the failure still counts
+    captured = capsys.readouterr()
+    assert "0 units done, 4 skipped" in captured.out
+    assert "1 failed (1 from earlier runs; --retry-failed redoes them)" in captured.out
+    assert "broken.png" in captured.err and "(earlier run)" in captured.err
+
+
+def test_the_failure_list_is_complete_or_says_how_many_more(tmp_path, capsys):
+    from lamfast.cli.dataset import FAILURES_SHOWN
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for i in range(FAILURES_SHOWN + 5):
+        (folder / f"b{i:02d}.png").write_bytes(b"nope")
+    code = main(["run", str(folder), "--store", str(tmp_path / "s.sqlite"), "--fold", "2", "--no-progress"])
+    assert code == FAILURES_SHOWN + 5
+    lines = [x for x in capsys.readouterr().err.splitlines() if x.startswith("lamfast: failed:")]
+    assert len(lines) == FAILURES_SHOWN and lines[-1] == "lamfast: failed: ... and 6 more (lamfast export lists every row)"
+
+
+def test_load_model_accepts_bundled():
+    from lamfast.models import load_model
+
+    loaded = load_model("bundled")
+    assert loaded.arch == "tinysr" and loaded.source.startswith("bundled")

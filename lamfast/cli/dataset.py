@@ -1,7 +1,9 @@
 """``lamfast run`` / ``export`` / ``report``: LAM over whole datasets.
 
-``lamfast run`` exits 0 when every unit succeeded; otherwise its exit status
-is the number of failed (image, model) units, capped at 125.
+``lamfast run`` exits 0 when every unit of its work set is in the store as
+a success; otherwise its exit status is the number of failed (image, model)
+units of the work set, counting those that failed in earlier runs and were
+skipped, capped at 125 (126 and up mean other things to shells).
 """
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ import json
 import sys
 
 from lamfast.cli.common import CLIError, add_lam_arguments, lam_params, parse_arch_kwargs_flag, resolve_device
+
+
+FAILURES_SHOWN = 20
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -33,13 +38,19 @@ def run_cmd(args: argparse.Namespace) -> int:
                        arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None)
     summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard, engine=args.engine,
                   progress=not args.no_progress, retry_failed=args.retry_failed, ray_actors=args.ray_actors)
-    print(f"{summary.units_done} units done, {summary.units_skipped} skipped (already in the store), "
-          f"{summary.units_failed} failed; {summary.windows_done} windows in {summary.seconds:.1f}s -> {args.store}")
-    for line in summary.failures[:10]:
+    failed = summary.units_failed_total
+    skipped = summary.units_skipped - summary.units_failed_before
+    text = f"{summary.units_done} units done, {skipped} skipped (already in the store), {failed} failed"
+    if summary.units_failed_before:
+        text += f" ({summary.units_failed_before} from earlier runs; --retry-failed redoes them)"
+    print(f"{text}; {summary.windows_done} windows in {summary.seconds:.1f}s -> {args.store}")
+    shown = summary.failures if len(summary.failures) <= FAILURES_SHOWN else summary.failures[:FAILURES_SHOWN - 1]
+    for line in shown:
         print(f"lamfast: failed: {line}", file=sys.stderr)
-    if summary.units_failed:
-        return min(summary.units_failed, 125)
-    return 0
+    if len(shown) < len(summary.failures):
+        print(f"lamfast: failed: ... and {len(summary.failures) - len(shown)} more (lamfast export lists every row)",
+              file=sys.stderr)
+    return min(failed, 125)
 
 
 def export_cmd(args: argparse.Namespace) -> int:

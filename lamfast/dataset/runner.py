@@ -29,11 +29,17 @@ class RunSummary:
     units_total: int = 0
     units_skipped: int = 0
     units_done: int = 0
-    units_failed: int = 0
+    units_failed: int = 0  # failed in this run
+    units_failed_before: int = 0  # of this run's work set, failed in an earlier run and not retried
     windows_done: int = 0
     windows_failed: int = 0
     seconds: float = 0.0
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # every failed unit of the work set, this run's first
+
+    @property
+    def units_failed_total(self) -> int:
+        """Failed units of this command's work set now in the store (this run's and earlier ones)."""
+        return self.units_failed + self.units_failed_before
 
 
 def discover_images(inputs: Iterable[str]) -> list[str]:
@@ -100,7 +106,9 @@ def run(
         retry_failed: also redo units that failed before.
         ray_actors: actors in the Ray pool (default: GPUs if any, else CPUs).
     Returns:
-        RunSummary with counts; failures are rows in the store, never exceptions.
+        RunSummary with counts; failures are rows in the store, never
+        exceptions. Units of the work set that failed in an earlier run and
+        were skipped count in ``units_failed_before`` and are listed too.
     """
     if not models:
         raise ValueError("no models given")
@@ -132,11 +140,18 @@ def run(
                 summary.units_done += 1
             else:
                 summary.units_failed += 1
-                summary.failures.append(f"{Path(record.image).name} × {record.model}: {record.error}")
+                summary.failures.insert(summary.units_failed - 1, f"{Path(record.image).name} × {record.model}: "
+                                                                  f"{record.error}")
             bar.update(1)
             bar.postfix(windows_per_s=f"{summary.windows_done / max(time.perf_counter() - start, 1e-9):.2f}",
                         failed=summary.units_failed)
 
+        # Units of this work set that failed before and are skipped now stay
+        # failures of this command: they count and they are listed.
+        todo_keys = {u.key for u in todo}
+        for key, (image, model, error) in db.failed_units({u.key for u in units} - todo_keys).items():
+            summary.units_failed_before += 1
+            summary.failures.append(f"{Path(image).name} × {model}: {error} (earlier run)")
         try:
             if engine == "ray":
                 from lamfast.dataset.ray_engine import run_units

@@ -133,5 +133,14 @@ class ResultStore:
                 row["attribution"] = decode_map(blob, shape) if blob is not None else None
             yield row
 
+    def failed_units(self, keys: set[str]) -> dict[str, tuple[str, str, str | None]]:
+        """Of ``keys``, the units stored as failed: key -> (image, model, error)."""
+        out = {}
+        for key, image, model, error in self.conn.execute(
+                "SELECT unit_key, image, model, error FROM units WHERE status != 'ok'"):
+            if key in keys:
+                out[key] = (image, model, error)
+        return out
+
     def counts(self) -> dict[str, int]:
         return {status: n for status, n in self.conn.execute("SELECT status, COUNT(*) FROM results GROUP BY status")}

@@ -112,8 +112,8 @@ def load_model(
     """Load an SR model for lamfast.
 
     Args:
-        modelpath: checkpoint (.pt/.pth/.ckpt or .safetensors); None for the
-            bundled model.
+        modelpath: checkpoint (.pt/.pth/.ckpt or .safetensors); None or
+            ``"bundled"`` for the bundled model.
         arch: registered architecture name, or a class as
             ``"path/to/file.py:ClassName"`` / ``"package.module:ClassName"``
             (importing the file runs its code); None to detect (lamfast's
@@ -128,6 +128,8 @@ def load_model(
         CheckpointError / DetectionError / ArchSpecError /
         ArchitectureGuessError (ValueErrors) with one-line messages.
     """
+    if modelpath is not None and str(modelpath) == "bundled" and not Path(str(modelpath)).exists():
+        modelpath = None  # the name the CLI accepts, for Python callers too
     if modelpath is None:
         if arch not in (None, "tinysr") or arch_kwargs:
             raise CheckpointError(f"architecture {arch!r} needs a checkpoint path (the bundled model is a tinysr)")
