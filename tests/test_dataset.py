@@ -211,3 +211,32 @@ def test_load_model_accepts_bundled():
 
     loaded = load_model("bundled")
     assert loaded.arch == "tinysr" and loaded.source.startswith("bundled")
+
+
+def test_export_types_hold_for_an_all_failed_store_and_maps_go_along(images, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow (test extra) writes Parquet")
+    import pyarrow as pa
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"nope")
+    failed = tmp_path / "f.sqlite"
+    run([str(bad)], ["bundled"], failed, CONFIG, progress=False)
+    export(failed, tmp_path / "f.parquet")
+    schema = pq.read_table(tmp_path / "f.parquet").schema
+    assert schema.field("di").type == pa.float64() and schema.field("h").type == pa.int64()
+    assert schema.field("error").type == pa.string()
+
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    with ResultStore(store) as db:
+        want = {r["key"]: r["attribution"] for r in db.rows(with_maps=True)}
+    export(store, tmp_path / "m.parquet", maps=True)
+    table = pq.read_table(tmp_path / "m.parquet").to_pylist()
+    for row in table:
+        got = np.asarray(row["attribution"], dtype=np.float32).reshape(row["attribution_shape"])
+        assert np.array_equal(got, want[row["key"]])
+    assert main(["export", str(store), "-o", str(tmp_path / "m.csv"), "--maps"]) == 0
+    with np.load(tmp_path / "m.maps.npz") as z:
+        keys = list(z["keys"])
+        assert len(keys) == 16 and all(np.array_equal(z[f"m{i}"], want[k]) for i, k in enumerate(keys))

@@ -56,7 +56,7 @@ def run_cmd(args: argparse.Namespace) -> int:
 def export_cmd(args: argparse.Namespace) -> int:
     from lamfast.dataset import export
 
-    n = export(args.store, args.output)
+    n = export(args.store, args.output, maps=args.maps)
     print(f"wrote {n} rows to {args.output}")
     return 0
 
@@ -96,6 +96,8 @@ def add_parser(sub) -> None:
     e = sub.add_parser("export", help="write a results store as CSV or Parquet")
     e.add_argument("store")
     e.add_argument("-o", "--output", required=True, help="file.csv or file.parquet")
+    e.add_argument("--maps", action="store_true",
+                   help="also the attribution maps: a list column in Parquet, or FILE.maps.npz next to a CSV")
     e.set_defaults(func=export_cmd)
 
     r = sub.add_parser("report", help="HTML report of a results store")

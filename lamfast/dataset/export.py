@@ -1,34 +1,69 @@
-"""``lamfast export``: the store's rows as CSV or Parquet (without the maps)."""
+"""``lamfast export``: the store's rows as CSV or Parquet, optionally with the maps.
+
+Columns have fixed types, so an export of a store whose every row failed
+(all ``di`` empty) still reads back as numbers where numbers belong. With
+``maps=True`` the attribution maps ([3,H,W] float32) go along: as a list
+column plus its shape in Parquet, or next to a CSV as ``<name>.maps.npz``
+(array ``keys`` names the rows; array ``m<i>`` is the map of ``keys[i]``).
+"""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
+import numpy as np
+
 from lamfast.dataset.store import COLUMNS, ResultStore
 
 EXPORT_COLUMNS = [c for c in COLUMNS if c not in ("attribution", "attribution_shape")]
+INT_COLUMNS = {"h", "w", "size", "nan_steps", "scale"}
+FLOAT_COLUMNS = {"di", "gini", "seconds"}
 
 
-def export(store: str | Path, out: str | Path) -> int:
-    """Write every row to ``out`` (.csv or .parquet); returns the row count."""
+def _arrow_type(pa, column: str):
+    if column in INT_COLUMNS:
+        return pa.int64()
+    if column in FLOAT_COLUMNS:
+        return pa.float64()
+    return pa.string()
+
+
+def export(store: str | Path, out: str | Path, maps: bool = False) -> int:
+    """Write every row to ``out`` (.csv or .parquet); returns the row count.
+
+    Args:
+        maps: also write the attribution maps (see the module docstring).
+    """
     out = Path(out)
     if not Path(store).is_file():
         raise ValueError(f"store not found: {store}")
+    if out.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"export format is chosen by the suffix: .csv or .parquet, got {out.name!r}")
     with ResultStore(store) as db:
-        rows = list(db.rows())
+        rows = list(db.rows(with_maps=maps))
     if out.suffix == ".csv":
         with open(out, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+            writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
-    elif out.suffix == ".parquet":
-        try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-        except ImportError:
-            raise ValueError("Parquet export needs pyarrow: pip install pyarrow") from None
-        table = pa.table({c: [r[c] for r in rows] for c in EXPORT_COLUMNS})
-        pq.write_table(table, out)
-    else:
-        raise ValueError(f"export format is chosen by the suffix: .csv or .parquet, got {out.name!r}")
+        if maps:
+            arrays = {"keys": np.array([r["key"] for r in rows if r.get("attribution") is not None])}
+            for i, r in enumerate(r for r in rows if r.get("attribution") is not None):
+                arrays[f"m{i}"] = r["attribution"]
+            np.savez_compressed(out.with_suffix(".maps.npz"), **arrays)
+        return len(rows)
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ValueError("Parquet export needs pyarrow: pip install pyarrow") from None
+    fields = [pa.field(c, _arrow_type(pa, c)) for c in EXPORT_COLUMNS]
+    columns = {c: [r[c] for r in rows] for c in EXPORT_COLUMNS}
+    if maps:
+        fields += [pa.field("attribution", pa.list_(pa.float32())), pa.field("attribution_shape", pa.list_(pa.int32()))]
+        columns["attribution"] = [None if r["attribution"] is None else r["attribution"].ravel() for r in rows]
+        columns["attribution_shape"] = [None if r["attribution"] is None else list(r["attribution"].shape)
+                                        for r in rows]
+    schema = pa.schema(fields)
+    pq.write_table(pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in fields}, schema=schema), out)
     return len(rows)
