@@ -240,3 +240,49 @@ def test_export_types_hold_for_an_all_failed_store_and_maps_go_along(images, tmp
     with np.load(tmp_path / "m.maps.npz") as z:
         keys = list(z["keys"])
         assert len(keys) == 16 and all(np.array_equal(z[f"m{i}"], want[k]) for i, k in enumerate(keys))
+
+
+def test_units_are_keyed_by_content(images, tmp_path, capsys):
+    from lamfast.models import bundled_model
+
+    ckpt = tmp_path / "tiny.pt"
+    torch.save(bundled_model().model.state_dict(), ckpt)
+    store = tmp_path / "s.sqlite"
+    args = ["run", str(images), "--model", f"tinysr:{ckpt}", "--store", str(store), "--windows", "grid:16:32",
+            "--fold", "3", "--no-progress"]
+    assert main(args) == 0
+    before = _rows(store)
+    capsys.readouterr()
+
+    target = sorted(images.iterdir())[0]
+    target.write_bytes(target.read_bytes())  # rewritten, same bytes: nothing to do
+    assert main(args) == 0
+    assert "0 units done, 4 skipped" in capsys.readouterr().out
+
+    from PIL import Image
+    Image.open(sorted(images.iterdir())[1]).save(target)  # another picture at the same path
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "1 units done, 3 skipped" in out and "1 recomputed because their image or checkpoint changed" in out
+    after = _rows(store)
+    assert set(after) == set(before)  # replaced in place, no stale rows left beside the new ones
+    changed = [k for k in after if after[k]["di"] != before[k]["di"]]
+    assert changed and all(str(target) in k for k in changed)
+
+    sd = torch.load(ckpt, weights_only=True)
+    sd["tail.bias"] = sd["tail.bias"] + 0.01
+    torch.save(sd, ckpt)  # new weights under the same file name: every unit of the model again
+    assert main(args) == 0
+    assert "4 units done, 0 skipped" in capsys.readouterr().out
+
+
+def test_a_store_from_before_content_hashes_still_resumes(images, tmp_path):
+    import sqlite3
+
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    with sqlite3.connect(store) as db:  # what an older lamfast wrote: no hash columns
+        db.execute("ALTER TABLE units DROP COLUMN image_sha")
+        db.execute("ALTER TABLE units DROP COLUMN model_sha")
+    summary = run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    assert summary.units_done == 0 and summary.units_skipped == 4

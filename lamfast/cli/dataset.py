@@ -43,6 +43,8 @@ def run_cmd(args: argparse.Namespace) -> int:
     text = f"{summary.units_done} units done, {skipped} skipped (already in the store), {failed} failed"
     if summary.units_failed_before:
         text += f" ({summary.units_failed_before} from earlier runs; --retry-failed redoes them)"
+    if summary.units_stale:
+        text += f"; {summary.units_stale} recomputed because their image or checkpoint changed"
     print(f"{text}; {summary.windows_done} windows in {summary.seconds:.1f}s -> {args.store}")
     shown = summary.failures if len(summary.failures) <= FAILURES_SHOWN else summary.failures[:FAILURES_SHOWN - 1]
     for line in shown:

@@ -17,7 +17,7 @@ from typing import Iterable
 
 
 from lamfast.dataset.store import ResultStore, UnitRecord
-from lamfast.dataset.units import RunConfig, Unit, UnitWorker, model_id
+from lamfast.dataset.units import RunConfig, Unit, UnitWorker, file_sha, model_id, model_sha
 from lamfast.progress import Progress
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
@@ -31,6 +31,7 @@ class RunSummary:
     units_done: int = 0
     units_failed: int = 0  # failed in this run
     units_failed_before: int = 0  # of this run's work set, failed in an earlier run and not retried
+    units_stale: int = 0  # in the store, but their image or checkpoint changed since: recomputed
     windows_done: int = 0
     windows_failed: int = 0
     seconds: float = 0.0
@@ -76,9 +77,18 @@ def in_shard(unit_key: str, shard: tuple[int, int] | None) -> bool:
 
 
 def plan(images: list[str], models: list[str], config: RunConfig, shard: tuple[int, int] | None) -> list[Unit]:
+    """The units of a work set, each with the content hashes of its image and model."""
     h = config.params_hash()
-    units = [Unit(img, model_id(m), h) for m in models for img in images]
-    return [u for u in units if in_shard(u.key, shard)]
+    keys = [(img, m) for m in models for img in images if in_shard(Unit(img, model_id(m), h).key, shard)]
+    image_shas = {img: file_sha(img) for img in dict.fromkeys(img for img, _ in keys)}
+    model_shas = {m: model_sha(m) for m in dict.fromkeys(m for _, m in keys)}
+    return [Unit(img, model_id(m), h, image_shas[img], model_shas[m]) for img, m in keys]
+
+
+def _is_current(unit: Unit, stored: tuple[str | None, str | None]) -> bool:
+    """A stored unit still stands for ``unit`` unless its image or model bytes changed since.
+    Units from stores older than the hashes (None) are trusted."""
+    return all(old is None or old == new for old, new in zip(stored, (unit.image_sha, unit.model_sha)))
 
 
 def run(
@@ -127,12 +137,15 @@ def run(
     with ResultStore(store) as db:
         units = plan(images, models, config, shard)
         done = db.finished_units(retry_failed=retry_failed)
-        todo = [u for u in units if u.key not in done]
+        todo = [u for u in units if u.key not in done or not _is_current(u, done[u.key])]
+        summary.units_stale = sum(1 for u in todo if u.key in done)
         summary.units_total, summary.units_skipped = len(units), len(units) - len(todo)
         bar = Progress(len(todo), "lamfast run", "image", enabled=progress and bool(todo))
 
+        shas = {u.key: (u.image_sha, u.model_sha) for u in todo}
+
         def commit(record: UnitRecord) -> None:
-            db.write_unit(record)
+            db.write_unit(record, *shas.get(record.unit_key, (None, None)))
             ok = sum(1 for r in record.rows if r["status"] == "ok")
             summary.windows_done += ok
             summary.windows_failed += sum(1 for r in record.rows if r["status"] != "ok" and r["h"] >= 0)

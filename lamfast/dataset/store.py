@@ -52,6 +52,8 @@ CREATE TABLE IF NOT EXISTS results (
 );
 CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
 """
+# Columns added after the first stores; added in place when missing.
+UNIT_COLUMNS_ADDED = (("image_sha", "TEXT"), ("model_sha", "TEXT"))
 
 COLUMNS = ("key", "unit_key", "image", "model", "h", "w", "size", "params_hash", "params", "status", "error", "di",
            "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings")
@@ -92,6 +94,10 @@ class ResultStore:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.executescript(SCHEMA)
+            have = {r[1] for r in self.conn.execute("PRAGMA table_info(units)")}
+            for name, kind in UNIT_COLUMNS_ADDED:
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE units ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.path} is not a lamfast results store ({exc})") from None
 
@@ -104,13 +110,14 @@ class ResultStore:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def finished_units(self, retry_failed: bool = False) -> set[str]:
-        """Unit keys already in the store (only successful ones with ``retry_failed``)."""
-        sql = "SELECT unit_key FROM units" + (" WHERE status = 'ok'" if retry_failed else "")
-        return {r[0] for r in self.conn.execute(sql)}
+    def finished_units(self, retry_failed: bool = False) -> dict[str, tuple[str | None, str | None]]:
+        """Unit keys already in the store (only successful ones with ``retry_failed``), each with
+        the (image_sha, model_sha) it was computed from (None in stores older than those columns)."""
+        sql = "SELECT unit_key, image_sha, model_sha FROM units" + (" WHERE status = 'ok'" if retry_failed else "")
+        return {key: (img, mod) for key, img, mod in self.conn.execute(sql)}
 
-    def write_unit(self, unit: UnitRecord) -> None:
-        """Commit a unit and all its rows in one transaction (replacing a failed earlier try)."""
+    def write_unit(self, unit: UnitRecord, image_sha: str | None = None, model_sha: str | None = None) -> None:
+        """Commit a unit and all its rows in one transaction (replacing an earlier try or a stale result)."""
         with self.conn:
             self.conn.execute("DELETE FROM results WHERE unit_key = ?", (unit.unit_key,))
             self.conn.executemany(
@@ -118,9 +125,10 @@ class ResultStore:
                 [tuple(row.get(c) for c in COLUMNS) for row in unit.rows],
             )
             self.conn.execute(
-                "INSERT OR REPLACE INTO units VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO units (unit_key, image, model, params_hash, status, error, windows, seconds, "
+                "finished_at, image_sha, model_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (unit.unit_key, unit.image, unit.model, unit.params_hash, unit.status, unit.error,
-                 sum(1 for r in unit.rows if r["status"] == "ok"), unit.seconds, time.time()),
+                 sum(1 for r in unit.rows if r["status"] == "ok"), unit.seconds, time.time(), image_sha, model_sha),
             )
 
     def rows(self, with_maps: bool = False) -> Iterator[dict[str, Any]]:

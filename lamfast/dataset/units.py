@@ -52,9 +52,18 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Unit:
+    """One (image, model) pair under one parameter set.
+
+    ``image_sha`` and ``model_sha`` hash what the files hold (the image's
+    bytes; the checkpoint's, and the architecture file's when one is named),
+    so a file replaced at the same path is recomputed.
+    """
+
     image: str
     model: str
     params_hash: str
+    image_sha: str | None = None
+    model_sha: str | None = None
 
     @property
     def key(self) -> str:
@@ -197,3 +206,35 @@ class _UnitFailure(Exception):
 def _first_line(exc: BaseException) -> str:
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+
+
+def file_sha(path: str | Path | None) -> str | None:
+    """sha256 of a file's bytes (None when it cannot be read: the unit then fails and says why)."""
+    if path is None:
+        return None
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()[:32]
+
+
+def model_sha(spec: str) -> str | None:
+    """Content hash of a model spec: its checkpoint's bytes (the bundled weights for
+    ``bundled``), and the architecture file's bytes for ``FILE.py:Class:CKPT``."""
+    from lamfast.models import BUNDLED_WEIGHTS, data_path
+
+    if spec == "bundled":
+        return file_sha(data_path(BUNDLED_WEIGHTS))
+    arch, path = split_model_spec(spec)
+    parts = [file_sha(path)]
+    if arch and ":" in arch:
+        target = arch.rpartition(":")[0]
+        if target.endswith(".py") or "/" in target:
+            parts.append(file_sha(target))
+    if any(p is None for p in parts):
+        return None
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
