@@ -286,3 +286,38 @@ def test_a_store_from_before_content_hashes_still_resumes(images, tmp_path):
         db.execute("ALTER TABLE units DROP COLUMN model_sha")
     summary = run([str(images)], ["bundled"], store, CONFIG, progress=False)
     assert summary.units_done == 0 and summary.units_skipped == 4
+
+
+def test_top_windows_are_paired_across_models(images, tmp_path):
+    from lamfast.imageio import prepare_images, read_rgb, to_tensor
+    from lamfast.lam.windows import top_edges
+    from lamfast.models import EDSR, bundled_model
+
+    torch.manual_seed(0)
+    edsr = tmp_path / "edsr.pt"
+    torch.save(EDSR(n_resblocks=1, n_feats=8, scale=4, rgb_range=1.0).state_dict(), edsr)
+    config = RunConfig(windows="top:4:16", lam=lamfast.LAMParams(fold=2))
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled", str(edsr)], store, config, progress=False)
+    by_model: dict = {}
+    for r in _rows(store).values():
+        by_model.setdefault(r["model"], {}).setdefault(r["image"], set()).add((r["h"], r["w"], r["size"]))
+    a, b = by_model.values()
+    assert a == b and all(len(v) == 4 for v in a.values())
+    img = sorted(a)[0]
+    hr, _ = prepare_images(read_rgb(img)[0], 4)
+    assert a[img] == set(top_edges(to_tensor(hr), 16, 4))  # from the HR image, not a model's output
+
+    ref = RunConfig(windows="top:4:16", lam=lamfast.LAMParams(fold=2), windows_from="bundled")
+    assert ref.params_hash() != config.params_hash()
+    store2 = tmp_path / "r.sqlite"
+    run([str(images)], ["bundled", str(edsr)], store2, ref, progress=False)
+    by_model2: dict = {}
+    for r in _rows(store2).values():
+        by_model2.setdefault(r["model"], {}).setdefault(r["image"], set()).add((r["h"], r["w"], r["size"]))
+    a2, b2 = by_model2.values()
+    assert a2 == b2
+    _, lr = prepare_images(read_rgb(img)[0], 4)
+    with torch.no_grad():
+        sr = bundled_model().model(to_tensor(lr)[None])[0]
+    assert a2[img] == set(top_edges(sr, 16, 4))

@@ -35,7 +35,8 @@ def run_cmd(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     config = RunConfig(windows=args.windows, lam=params, lr_input=args.lr_input, rgb_range=args.rgb_range,
                        crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device),
-                       arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None)
+                       arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None,
+                       windows_from=args.windows_from)
     summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard, engine=args.engine,
                   progress=not args.no_progress, retry_failed=args.retry_failed, ray_actors=args.ray_actors)
     failed = summary.units_failed_total
@@ -78,6 +79,9 @@ def add_parser(sub) -> None:
                    help="'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a registered name or your own "
                         "class as FILE.py:Class or module:Class (importing it runs its code) (repeatable; default "
                         "bundled)")
+    p.add_argument("--windows-from", default=None, metavar="MODEL",
+                   help="choose top:K windows on this model's SR output (a --model spec) instead of the HR "
+                        "image's edges; either way every model gets the same windows of an image")
     p.add_argument("--arch-kwargs", default=None, metavar="JSON",
                    help="keyword arguments for the architectures, a JSON object (part of the results' key)")
     p.add_argument("--store", default="lamfast_results.sqlite", help="SQLite results file (default lamfast_results.sqlite)")

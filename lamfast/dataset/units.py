@@ -37,11 +37,19 @@ class RunConfig:
     unsafe_pickle: bool = False
     device: str = "cpu"
     arch_kwargs: str | None = None  # JSON object, for every model of the run
+    # Where data-dependent windows (top:K) are chosen, once per image for
+    # every model: None = the HR image's edges; else a model spec whose SR
+    # output is used (the reference model).
+    windows_from: str | None = None
 
     def params(self) -> dict[str, Any]:
         # The keys and values of the first stores: a store written before
         # LAMParams existed resumes with the same unit keys.
         out = {"windows": self.windows, **self.lam.defining(), "lr_input": self.lr_input, "rgb_range": self.rgb_range}
+        if self.windows.startswith("top:"):
+            # top:K once picked per model from its own SR output; paired
+            # windows are another result, so they get another key.
+            out["windows_from"] = model_id(self.windows_from) if self.windows_from else "hr"
         if self.arch_kwargs:  # only when given, so earlier stores keep their keys
             out["arch_kwargs"] = json.loads(self.arch_kwargs)
         return out
@@ -100,8 +108,11 @@ class UnitWorker:
     def __init__(self, config: RunConfig, model_specs: list[str]):
         self.config = config
         self.specs = {model_id(s): s for s in model_specs}
+        if config.windows_from:
+            self.specs.setdefault(model_id(config.windows_from), config.windows_from)
         self._models: dict[str, Any] = {}
         self._scales: dict[str, int] = {}
+        self._chosen: dict[tuple[str, int], list] = {}  # (image, scale) -> its windows, shared by the models
 
     def _model(self, mid: str):
         if mid not in self._models:
@@ -128,11 +139,47 @@ class UnitWorker:
             self._scales[mid] = infer_scale(model, self.config.device, sample=sample)
         return self._scales[mid]
 
+    def _windows(self, cfg: RunConfig, unit: Unit, x: torch.Tensor, hr, scale: int) -> list:
+        """The unit's windows in SR pixels: the same for every model of the same scale.
+
+        Data-dependent specs (``top:K``) pick them from the HR image's edges
+        (the bicubic upscale of an LR input), or from the reference model's
+        SR output; never from the model being explained.
+        """
+        from PIL import Image
+
+        from lamfast.imageio import to_tensor
+        from lamfast.lam.windows import parse_spec, resolve
+
+        spec = parse_spec(cfg.windows)
+        if spec["kind"] != "top":
+            return resolve(spec, torch.empty(0, x.shape[-2] * scale, x.shape[-1] * scale))
+        key = (unit.image, scale)
+        if key not in self._chosen:
+            if cfg.windows_from:
+                ref, error = self._model(model_id(cfg.windows_from))
+                if error:
+                    raise _UnitFailure(f"reference model for the windows: {error}")
+                with torch.no_grad():
+                    try:
+                        sr = ref(x[None].to(cfg.device).clone())[0]
+                    except Exception as exc:  # noqa: BLE001
+                        raise _UnitFailure(f"reference model for the windows failed: {_first_line(exc)}") from None
+                if tuple(sr.shape[-2:]) != (x.shape[-2] * scale, x.shape[-1] * scale):
+                    raise _UnitFailure(f"the reference model's output {tuple(sr.shape[-2:])} is not this model's "
+                                       f"x{scale} size: windows cannot be paired")
+            else:
+                base = hr if hr is not None else Image.fromarray(
+                    (x.permute(1, 2, 0).numpy() * 255).round().astype("uint8")).resize(
+                    (x.shape[-1] * scale, x.shape[-2] * scale), Image.BICUBIC)
+                sr = to_tensor(base)
+            self._chosen[key] = resolve(spec, sr.float().cpu())
+        return list(self._chosen[key])
+
     def __call__(self, unit: Unit) -> UnitRecord:
         from lamfast.imageio import prepare_images, read_rgb, to_tensor
         from lamfast.lam import LAMError
         from lamfast.lam.engine import compute
-        from lamfast.lam.windows import parse_spec, resolve
 
         start = time.perf_counter()
         cfg = self.config
@@ -153,27 +200,19 @@ class UnitWorker:
                 raise _UnitFailure(f"model on {Path(unit.image).name}: {_first_line(exc)}") from None
             try:
                 if cfg.lr_input:
-                    lr = img
+                    lr, hr = img, None
                 else:
-                    _, lr = prepare_images(img, scale)
+                    hr, lr = prepare_images(img, scale)
             except ValueError as exc:
                 raise _UnitFailure(f"image: {_first_line(exc)}") from None
             x = to_tensor(lr)
-            spec = parse_spec(cfg.windows)
-            chosen: list = []
-
-            def windows_of(sr: torch.Tensor) -> list:
-                # Chosen on the SR output the engine computes anyway.
-                chosen.extend(resolve(spec, sr))
-                if not chosen:
-                    raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the "
-                                       f"{sr.shape[-2]}x{sr.shape[-1]} SR image")
-                return chosen
-
+            windows = self._windows(cfg, unit, x, hr, scale)
+            if not windows:
+                raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the "
+                                   f"{x.shape[-2] * scale}x{x.shape[-1] * scale} SR image")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # NaN losses are recorded per row
-                results = compute(model, x, windows_of, cfg.lam, device=cfg.device, errors="return", crop=cfg.crop)
-            windows = chosen
+                results = compute(model, x, windows, cfg.lam, device=cfg.device, errors="return", crop=cfg.crop)
             for (h, w, s), r in zip(windows, results):
                 row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
                 if isinstance(r, LAMError):
