@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import html
+import json
 import shutil
 import subprocess
 import tempfile
@@ -134,30 +136,104 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def test_html_report_in_headless_chromium(images, tmp_path):
+def _selftest(browser: str, index: Path) -> list[dict]:
+    """Open index.html#selftest in headless Chromium: its script clicks every header of every table
+    (ascending, then descending) and writes what each column then holds into <pre id="selftest">."""
+    profile = tempfile.mkdtemp()
+    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+                          "--dump-dom", index.as_uri() + "#selftest"], capture_output=True, text=True,
+                         timeout=180).stdout
+    start = dom.rindex('<pre id="selftest">') + len('<pre id="selftest">')
+    return json.loads(html.unescape(dom[start:dom.index("</pre>", start)]))
+
+
+def _is_sorted(values: list[str], ascending: bool) -> bool:
+    def key(v):
+        try:
+            return (0, float(v), "")
+        except ValueError:
+            return (1, 0.0, v)
+
+    keys = [key(v) for v in values]
+    numeric = all(k[0] == 0 for k in keys)
+    if not numeric:
+        keys = [v for v in values]
+        return all((a <= b) if ascending else (a >= b) for a, b in zip(keys, keys[1:])) or \
+            all((a.lower() <= b.lower()) if ascending else (a.lower() >= b.lower()) for a, b in zip(keys, keys[1:]))
+    nums = [k[1] for k in keys]
+    return all((a <= b) if ascending else (a >= b) for a, b in zip(nums, nums[1:]))
+
+
+def test_html_report_compares_models_in_headless_chromium(images, tmp_path):
+    from lamfast.models import EDSR
+
     weird = images / "<b>evil & name<i>.png"
     shutil.copy(images / "img00.png", weird)
+    (images / "broken.png").write_bytes(b"nope")
+    torch.manual_seed(0)
+    edsr = tmp_path / "edsr.pt"
+    torch.save(EDSR(n_resblocks=1, n_feats=8, scale=4, rgb_range=1.0).state_dict(), edsr)
     store = tmp_path / "s.sqlite"
-    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    config = RunConfig(windows="top:3:16", lam=lamfast.LAMParams(fold=3))
+    run([str(images)], ["bundled", str(edsr)], store, config, progress=False)
+    run([str(images)], ["bundled"], store, RunConfig(windows="top:3:16", lam=lamfast.LAMParams(fold=4)),
+        progress=False)
     index = write_report(store, tmp_path / "report")
     text = index.read_text()
     assert "<b>evil" not in text and "&lt;b&gt;evil &amp; name&lt;i&gt;" in text
-    assert 'id="summary"' in text or "id='summary'" in text
+    assert text.count("<h2 id='set-") == 2  # two parameter sets, never pooled
+    assert "id='pairs-" in text and "95% CI" in text and "LAM figure" in text
     browser = _chromium()
     if browser is None:
         pytest.skip("Chromium is not installed here (scripts/test.sh installs Debian's chromium where apt-get can)")
-    profile = tempfile.mkdtemp()
-    dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", index.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
-    assert "<table id=\"summary\"" in dom and "<table id=\"windows\"" in dom
-    assert dom.count("<tr>") >= 1 + 20  # header rows + 20 window rows
-    assert dom.count("<img ") == 20
+    results = _selftest(browser, index)
+    tables = {r["table"] for r in results}
+    assert {"windows", "failures"} <= tables and sum(t.startswith("models-") for t in tables) == 2
+    assert sum(t.startswith("pairs-") for t in tables) == 1
+    for r in results:
+        assert r["order"] == r["expected"], r
+        assert len(r["values"]) >= 1 and _is_sorted(r["values"], r["order"] == "asc"), r
+    di = [r for r in results if r["table"].startswith("models-") and r["col"] == 2]  # mean DI
+    assert all(len(set(r["values"])) > 1 for r in di if len(r["values"]) > 1)  # a real order was checked
     shot = tmp_path / "shot.png"
-    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=1200,1600",
+    subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp()}", "--window-size=1200,1600",
                     f"--screenshot={shot}", index.as_uri()], capture_output=True, timeout=120)
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
     assert pixels.std() > 10  # text, tables and images, not a blank page
     assert (pixels < 128).mean() > 0.01
+
+
+def test_report_pages_and_sorts_thousands_of_windows(tmp_path):
+    """2,100 windows: the windows table shows pages of 100, and a sort orders all rows, not one page."""
+    from lamfast.dataset.report import PAGE_ROWS
+    from lamfast.dataset.store import UnitRecord, encode_map
+
+    rng = np.random.default_rng(0)
+    store = tmp_path / "s.sqlite"
+    blob, shape = encode_map(rng.random((3, 8, 8)).astype(np.float32))
+    params = json.dumps({"fold": 50})
+    with ResultStore(store) as db:
+        for u in range(70):
+            key = f"img{u}.png|m{u % 2}|p"
+            rows = [{"key": f"{key}|{i}", "unit_key": key, "image": f"img{u}.png", "model": f"m{u % 2}",
+                     "h": i, "w": i, "size": 16, "params_hash": "p", "params": params, "status": "ok",
+                     "di": float(rng.random() * 10), "gini": 0.5, "nan_steps": 0, "scale": 4, "attribution": blob,
+                     "attribution_shape": shape, "seconds": 0.1, "timings": "{}"} for i in range(30)]
+            db.write_unit(UnitRecord(key, f"img{u}.png", f"m{u % 2}", "p", "ok", rows=rows))
+    with ResultStore(store) as db:
+        dis = [r["di"] for r in db.rows()]
+    index = write_report(store, tmp_path / "report")
+    browser = _chromium()
+    if browser is None:
+        pytest.skip("Chromium is not installed here")
+    results = [r for r in _selftest(browser, index) if r["table"] == "windows"]
+    assert results and all(len(r["values"]) == PAGE_ROWS for r in results)
+    di_col = [r for r in results if r["col"] == 6]
+    assert float(di_col[0]["values"][0]) == pytest.approx(min(dis), abs=1e-4)  # the sort spans every page
+    assert float(di_col[1]["values"][0]) == pytest.approx(max(dis), abs=1e-4)
+    image_col = [r for r in results if r["col"] == 0]
+    assert image_col[0]["values"][0] == "img0.png" and image_col[1]["values"][0] == "img9.png"
+    assert len(dis) == 2100
 
 
 def test_run_cli_rejects_a_bad_shard(images, tmp_path, capsys):
