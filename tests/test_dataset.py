@@ -397,3 +397,10 @@ def test_top_windows_are_paired_across_models(images, tmp_path):
     with torch.no_grad():
         sr = bundled_model().model(to_tensor(lr)[None])[0]
     assert a2[img] == set(top_edges(sr, 16, 4))
+
+
+def test_the_progress_bar_counts_windows_when_the_spec_fixes_them():
+    from lamfast.dataset.runner import windows_per_unit
+
+    assert windows_per_unit("top:8:16") == 8 and windows_per_unit("random:5:16:3") == 5
+    assert windows_per_unit("list:0,0;16,16:8") == 2 and windows_per_unit("grid:16") is None

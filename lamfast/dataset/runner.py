@@ -76,6 +76,20 @@ def in_shard(unit_key: str, shard: tuple[int, int] | None) -> bool:
     return int(hashlib.sha1(unit_key.encode()).hexdigest(), 16) % n == k
 
 
+def windows_per_unit(spec: str) -> int | None:
+    """Windows each unit runs when the spec fixes it (top:K, random:N, list), else None (grid)."""
+    from lamfast.lam.windows import parse_spec
+
+    parsed = parse_spec(spec)
+    if parsed["kind"] == "top":
+        return parsed["k"]
+    if parsed["kind"] == "random":
+        return parsed["n"]
+    if parsed["kind"] == "list":
+        return len(parsed["windows"])
+    return None
+
+
 def plan(images: list[str], models: list[str], config: RunConfig, shard: tuple[int, int] | None) -> list[Unit]:
     """The units of a work set, each with the content hashes of its image and model."""
     h = config.params_hash()
@@ -140,7 +154,11 @@ def run(
         todo = [u for u in units if u.key not in done or not _is_current(u, done[u.key])]
         summary.units_stale = sum(1 for u in todo if u.key in done)
         summary.units_total, summary.units_skipped = len(units), len(units) - len(todo)
-        bar = Progress(len(todo), "lamfast run", "image", enabled=progress and bool(todo))
+        # The bar counts windows where the spec fixes them per image (so the
+        # ETA weighs units by their work), else images.
+        per_unit = windows_per_unit(config.windows)
+        bar = Progress(len(todo) * (per_unit or 1), "lamfast run", "window" if per_unit else "image",
+                       enabled=progress and bool(todo))
 
         shas = {u.key: (u.image_sha, u.model_sha) for u in todo}
 
@@ -155,7 +173,7 @@ def run(
                 summary.units_failed += 1
                 summary.failures.insert(summary.units_failed - 1, f"{Path(record.image).name} × {record.model}: "
                                                                   f"{record.error}")
-            bar.update(1)
+            bar.update(per_unit if per_unit else 1)
             bar.postfix(windows_per_s=f"{summary.windows_done / max(time.perf_counter() - start, 1e-9):.2f}",
                         failed=summary.units_failed)
 
