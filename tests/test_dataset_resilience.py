@@ -104,3 +104,63 @@ def test_ray_engine_matches_local_and_resumes(images, tmp_path):
     done_first = int(first.stdout.split()[0])
     assert f"{12 - done_first} units done, {done_first} skipped" in second.stdout  # resume skips shard 0's units
     assert _snapshot(remote) == _snapshot(local)
+
+
+def _ray_processes() -> set[int]:
+    """PIDs of Ray's own processes (raylet, GCS, agents, workers) on this machine."""
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if any(tag in cmd for tag in ("raylet", "gcs_server", "ray::", "dashboard/agent", "runtime_env/agent",
+                                      "ray/_private/workers", "log_monitor")):
+            found.add(int(proc.name))
+    return found
+
+
+def _wait_until_gone(before: set[int], seconds: float = 30.0) -> set[int]:
+    deadline = time.time() + seconds
+    left = _ray_processes() - before
+    while left and time.time() < deadline:
+        time.sleep(0.5)
+        left = _ray_processes() - before
+    return left
+
+
+def test_ray_missing_is_said_before_anything_is_written(images, tmp_path, monkeypatch):
+    import sys
+
+    from lamfast.dataset import run
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    store = tmp_path / "s.sqlite"
+    with pytest.raises(ValueError, match="Ray Data"):
+        run([str(images)], ["bundled"], store, engine="ray", progress=False)
+    assert not store.exists()
+
+
+def test_ray_run_is_quiet_and_leaves_no_ray_process(images, tmp_path):
+    pytest.importorskip("ray.data", reason="Ray Data is the optional [ray] extra")
+    env = {**os.environ, "LAMFAST_RAY_CPUS": "2", "RAY_USAGE_STATS_ENABLED": "0"}
+    before = _ray_processes()
+    store = tmp_path / "r.sqlite"
+    done = subprocess.run(_cmd(images, store, "--engine", "ray"), capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert [line for line in done.stderr.splitlines() if line.strip()] == [], done.stderr[-2000:]
+    assert not _wait_until_gone(before), "Ray processes outlived the command"
+
+    # Ctrl-C in the middle: exit 130, the finished units stay, no Ray process left
+    store2 = tmp_path / "i.sqlite"
+    proc = subprocess.Popen(_cmd(images, store2, "--engine", "ray"), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and _units_done(store2) < 1 and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (130, 0), err[-2000:]  # 0 only if it had just finished
+    assert not _wait_until_gone(before), "Ray processes outlived the interrupted command"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 
 from lamfast.cli.common import CLIError, add_lam_arguments, lam_params, parse_arch_kwargs_flag, resolve_device
@@ -27,6 +28,10 @@ def _shard(text: str) -> tuple[int, int]:
     return k, n
 
 
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run_cmd(args: argparse.Namespace) -> int:
     from lamfast.dataset import RunConfig, run
 
@@ -37,8 +42,15 @@ def run_cmd(args: argparse.Namespace) -> int:
                        crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device),
                        arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None,
                        windows_from=args.windows_from)
-    summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard, engine=args.engine,
-                  progress=not args.no_progress, retry_failed=args.retry_failed, ray_actors=args.ray_actors)
+    # SIGTERM (a scheduler's cancel) unwinds like Ctrl-C: the unit in flight is
+    # dropped, the store closes, and a Ray runtime this run started shuts down.
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard,
+                      engine=args.engine, progress=not args.no_progress, retry_failed=args.retry_failed,
+                      ray_actors=args.ray_actors, verbose=args.verbose)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     failed = summary.units_failed_total
     skipped = summary.units_skipped - summary.units_failed_before
     text = f"{summary.units_done} units done, {skipped} skipped (already in the store), {failed} failed"
@@ -94,6 +106,7 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default=None)
     p.add_argument("--shard", type=_shard, default=None, help="k/n: this process takes shard k of n")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--verbose", action="store_true", help="let Ray's log lines through (default: STORE.ray.log)")
     p.add_argument("--ray-actors", type=int, default=None, help="actors in the Ray pool (default: GPUs, else CPUs)")
     p.add_argument("--retry-failed", action="store_true", help="redo units that failed before")
     p.add_argument("--no-progress", action="store_true")

@@ -1,14 +1,23 @@
 """``--engine ray``: the same units on a Ray Data actor pool.
 
-One actor per GPU where the cluster has GPUs, CPU actors otherwise. Actors
-compute units with the same :class:`~lamfast.dataset.runner.UnitWorker` as
-the local engine; the driver commits each finished unit into the store, so
-resume semantics are identical. Ray is optional: ``pip install lamfast[ray]``.
+One actor per GPU where the cluster has GPUs, CPU actors otherwise
+(``map_batches`` with a callable class, ``concurrency``, ``num_gpus`` /
+``num_cpus``). Actors compute units with the same
+:class:`~lamfast.dataset.units.UnitWorker` as the local engine; the driver
+commits each finished unit into the store, so resume semantics are
+identical. Ray is optional: ``pip install lamfast[ray]``.
+
+Ray's own log lines go to a file (``log_file``) unless ``verbose``, so they
+do not mix into the progress bar. A Ray runtime this module started is shut
+down when the run ends, fails or is interrupted, so no Ray process outlives
+the command.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import sys
 from dataclasses import replace
 from typing import Iterator
 
@@ -31,20 +40,73 @@ class _UnitActor:
         return {"record": [pickle.dumps(r) for r in records]}
 
 
-def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: int | None = None) -> Iterator[UnitRecord]:
-    """Compute ``units`` on Ray, yielding each finished UnitRecord (order not kept)."""
+def require_ray() -> None:
+    """ValueError (one line) when Ray Data cannot be imported; call it before any work."""
     try:
-        import ray
-        import ray.data
+        import ray  # noqa: F401
+        import ray.data  # noqa: F401
     except ImportError as exc:
-        raise ValueError(f"--engine ray needs Ray Data: pip install 'lamfast[ray]' ({exc})") from None
+        raise ValueError(f"the Ray engine needs Ray Data: pip install 'lamfast[ray]' ({exc})") from None
+
+
+@contextlib.contextmanager
+def _stderr_into(log_file: str | None):
+    """File descriptor 2 goes to ``log_file`` (or nowhere) inside the block: what C++ code and
+    child processes write there, which Python's logging cannot reach."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(log_file or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, 2)
+    os.close(target)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _quiet_ray_logs(log_file: str | None) -> None:
+    """Ray's Python loggers write to ``log_file`` only (or stay silent below ERROR without one)."""
+    import logging
+
+    for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+        logger = logging.getLogger(name)
+        logger.handlers = [logging.FileHandler(log_file)] if log_file else []
+        logger.setLevel(logging.INFO if log_file else logging.ERROR)
+        logger.propagate = False
+
+
+def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: int | None = None,
+              verbose: bool = False, log_file: str | None = None) -> Iterator[UnitRecord]:
+    """Compute ``units`` on Ray, yielding each finished UnitRecord (order not kept)."""
+    require_ray()
+    import ray
+    import ray.data
+
     if not units:
         return
-    if not ray.is_initialized():
-        import logging
+    started = not ray.is_initialized()
+    # For the whole run, file descriptor 2 goes to the log: Ray's processes
+    # inherit it, and the driver's C++ core worker writes there too. The
+    # caller's progress bar writes through its own copy of the terminal.
+    with (_stderr_into(log_file) if not verbose else contextlib.nullcontext()):
+        if started:
+            import logging
 
-        ray.init(include_dashboard=False, log_to_driver=False, ignore_reinit_error=True, logging_level=logging.ERROR,
-                 num_cpus=int(os.environ.get("LAMFAST_RAY_CPUS", os.cpu_count() or 1)))
+            ray.init(include_dashboard=False, log_to_driver=verbose, ignore_reinit_error=True,
+                     logging_level=logging.INFO if verbose else logging.ERROR, configure_logging=verbose,
+                     num_cpus=int(os.environ.get("LAMFAST_RAY_CPUS", os.cpu_count() or 1)))
+            if not verbose:
+                _quiet_ray_logs(log_file)
+        try:
+            yield from _run(ray, units, config, models, actors)
+        finally:
+            if started:
+                ray.shutdown()
+
+
+def _run(ray, units: list[Unit], config: RunConfig, models: list[str], actors: int | None) -> Iterator[UnitRecord]:
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     cpus = max(1, int(resources.get("CPU", 1)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +117,7 @@ def run(
     progress: bool = True,
     retry_failed: bool = False,
     ray_actors: int | None = None,
+    verbose: bool = False,
 ) -> RunSummary:
     """Run LAM over a dataset into ``store`` (SQLite), resuming where it stopped.
 
@@ -129,6 +131,7 @@ def run(
         progress: tqdm bar with windows/s and ETA.
         retry_failed: also redo units that failed before.
         ray_actors: actors in the Ray pool (default: GPUs if any, else CPUs).
+        verbose: let Ray's log lines through (default: into ``<store>.ray.log``).
     Returns:
         RunSummary with counts; failures are rows in the store, never
         exceptions. Units of the work set that failed in an earlier run and
@@ -143,6 +146,10 @@ def run(
     from lamfast.lam.windows import parse_spec
 
     parse_spec(config.windows)  # fail fast on a bad spec
+    if engine == "ray":
+        from lamfast.dataset.ray_engine import require_ray
+
+        require_ray()  # before the store is created or a bar drawn
     images = discover_images(inputs)
     if not images:
         raise ValueError("no images found in the inputs")
@@ -157,8 +164,11 @@ def run(
         # The bar counts windows where the spec fixes them per image (so the
         # ETA weighs units by their work), else images.
         per_unit = windows_per_unit(config.windows)
+        # With a quiet Ray, stderr's descriptor goes to Ray's log for the run;
+        # the bar keeps a copy of the terminal.
+        bar_stream = os.fdopen(os.dup(2), "w") if engine == "ray" and not verbose else None
         bar = Progress(len(todo) * (per_unit or 1), "lamfast run", "window" if per_unit else "image",
-                       enabled=progress and bool(todo))
+                       enabled=progress and bool(todo), **({"file": bar_stream} if bar_stream else {}))
 
         shas = {u.key: (u.image_sha, u.model_sha) for u in todo}
 
@@ -187,14 +197,21 @@ def run(
             if engine == "ray":
                 from lamfast.dataset.ray_engine import run_units
 
-                for record in run_units(todo, config, models, actors=ray_actors):
-                    commit(record)
+                records = run_units(todo, config, models, actors=ray_actors, verbose=verbose,
+                                    log_file=str(Path(store).with_suffix(".ray.log")))
+                try:
+                    for record in records:
+                        commit(record)
+                finally:
+                    records.close()  # shuts down the Ray runtime it started, also on Ctrl-C
             else:
                 worker = UnitWorker(config, models)
                 for unit in todo:
                     commit(worker(unit))
         finally:
             bar.close()
+            if bar_stream is not None:
+                bar_stream.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
