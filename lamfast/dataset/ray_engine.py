@@ -93,10 +93,18 @@ def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: i
     with (_stderr_into(log_file) if not verbose else contextlib.nullcontext()):
         if started:
             import logging
+            import signal
+            import threading
 
+            # ray.init installs its own SIGTERM handler (sys.exit(15)); the
+            # caller's, if any, stays in charge of how the command stops.
+            main_thread = threading.current_thread() is threading.main_thread()
+            sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
             ray.init(include_dashboard=False, log_to_driver=verbose, ignore_reinit_error=True,
                      logging_level=logging.INFO if verbose else logging.ERROR, configure_logging=verbose,
                      num_cpus=int(os.environ.get("LAMFAST_RAY_CPUS", os.cpu_count() or 1)))
+            if main_thread and sigterm is not None:
+                signal.signal(signal.SIGTERM, sigterm)
             if not verbose:
                 _quiet_ray_logs(log_file)
         try:
