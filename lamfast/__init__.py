@@ -5,7 +5,8 @@
   engine, objective, windows, receptive-field crops); metrics
   :func:`gini` / :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
   :mod:`lamfast.viz`, models and checkpoints in :mod:`lamfast.models`;
-  whole datasets: :mod:`lamfast.dataset`.
+  whole datasets: :mod:`lamfast.dataset`; effective receptive fields:
+  :func:`erf` (:mod:`lamfast.erf`).
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
 - Classifiers: :mod:`lamfast.cam` (Grad-CAM family), :mod:`lamfast.attr`
   (gradient and path methods), :mod:`lamfast.attention` (ViT attention),
@@ -15,6 +16,7 @@
 """
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
+from lamfast.erf import erf
 from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, lam, lam_windows
 from lamfast.metrics import diffusion_index, gini
 from lamfast.models import load_model, register_model
@@ -28,6 +30,7 @@ __all__ = [
     "__version__",
     "blur_path",
     "diffusion_index",
+    "erf",
     "ext_available",
     "ext_status",
     "gini",

@@ -17,12 +17,12 @@ from lamfast.cli.common import CLIError
 
 def build_parser() -> argparse.ArgumentParser:
     from lamfast._version import __version__
-    from lamfast.cli import archs, classify, dataset, info, lam, selfcheck
+    from lamfast.cli import archs, classify, dataset, erf, info, lam, selfcheck
 
     parser = argparse.ArgumentParser(prog="lamfast", description="Fast, exact attribution for PyTorch image models.")
     parser.add_argument("--version", action="version", version=f"lamfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (lam, dataset, classify, archs, info, selfcheck):
+    for module in (lam, dataset, erf, classify, archs, info, selfcheck):
         module.add_parser(sub)
     return parser
 
