@@ -121,20 +121,26 @@ def erf(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], *, batc
 
 
 def erf_figure(results: dict[str, ERFResult], panel: int = 256) -> Image.Image:
-    """One panel per model, ``log10(x + 1)`` on one colour scale (the largest value over all models)."""
+    """One panel per model: ``log10(x + 1)`` normalised to [0, 1] per model, as RepLKNet rescales it for
+    comparing models, all drawn with one colour scale (seismic, 0 dark blue to 1 dark red; the bar on the right)."""
     from lamfast.viz import seismic
 
-    shown = {name: shown_map(r.map) for name, r in results.items()}
-    peak = max(float(m.max()) for m in shown.values()) or 1.0
-    title_h, gap = 18, 8
-    canvas = Image.new("RGB", (len(shown) * (panel + gap) - gap, panel + title_h), "white")
+    title_h, gap, bar_w = 18, 8, 14
+    canvas = Image.new("RGB", (len(results) * (panel + gap) + bar_w + 24, panel + title_h), "white")
     draw = ImageDraw.Draw(canvas)
-    for i, (name, m) in enumerate(shown.items()):
-        rgb = seismic(0.5 + 0.5 * (m / peak).float())
-        img = Image.fromarray(rgb).resize((panel, panel), Image.NEAREST)
+    for i, (name, r) in enumerate(results.items()):
+        m = shown_map(r.map)
+        peak = float(m.max())
+        m = m / peak if peak > 0 else m
+        img = Image.fromarray(seismic(m.float())).resize((panel, panel), Image.NEAREST)
         x = i * (panel + gap)
         canvas.paste(img, (x, title_h))
         draw.text((x + 2, 2), name[-40:], fill=(0, 0, 0))
+    x = len(results) * (panel + gap)
+    bar = seismic(torch.linspace(1.0, 0.0, panel)[:, None].expand(panel, bar_w))
+    canvas.paste(Image.fromarray(bar), (x, title_h))
+    draw.text((x + bar_w + 2, title_h), "1", fill=(0, 0, 0))
+    draw.text((x + bar_w + 2, title_h + panel - 12), "0", fill=(0, 0, 0))
     return canvas
 
 

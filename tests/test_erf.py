@@ -85,11 +85,11 @@ def test_erf_refuses_what_it_cannot_average():
         erf(classifier, torch.rand(1, 3, 8, 8))
 
 
-def test_figure_has_one_panel_per_model_on_one_scale():
+def test_figure_has_one_panel_per_model_and_a_colour_bar():
     a = lamfast.erf(_net(1, dtype=torch.float32), torch.rand(2, 3, 16, 16))
     b = lamfast.erf(_net(3, dtype=torch.float32), torch.rand(2, 3, 16, 16))
     img = erf_figure({"a": a, "b": b}, panel=64)
-    assert img.size == (64 * 2 + 8, 64 + 18)
+    assert img.size == (2 * (64 + 8) + 14 + 24, 64 + 18)
 
 
 def test_cli_two_models(tmp_path, capsys):
