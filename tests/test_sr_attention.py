@@ -1,0 +1,99 @@
+"""Window and channel attention inside SR transformers (spandrel's SwinIR and HAT, random init)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lamfast.attention import SRAttentionError, attention_grid, attention_overlays, sr_attention
+
+from conftest import import_with_torchvision_shim
+
+
+def _swinir():
+    import_with_torchvision_shim("spandrel")
+    from spandrel.architectures.SwinIR import SwinIR
+
+    torch.manual_seed(0)
+    return SwinIR(upscale=2, img_size=16, window_size=4, depths=[2, 2], num_heads=[2, 2], embed_dim=16,
+                  mlp_ratio=2, upsampler="pixelshuffle").eval()
+
+
+def _hat():
+    import_with_torchvision_shim("spandrel")
+    from spandrel.architectures.HAT import HAT
+
+    torch.manual_seed(0)
+    return HAT(upscale=2, img_size=16, window_size=4, depths=[2], num_heads=[2], embed_dim=16, mlp_ratio=2,
+               upsampler="pixelshuffle", compress_ratio=2, squeeze_factor=4, overlap_ratio=0.5).eval()
+
+
+def test_window_attention_rows_are_the_ones_the_model_used():
+    """Each head's map sums to 1 over exactly the query's (shifted) window, which holds the query."""
+    model = _swinir()
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(1))
+    res = sr_attention(model, image, location=(5, 9))
+    assert len(res.window) == 4  # 2 stages x 2 blocks
+    shifts = [layer.shift for layer in res.window]
+    assert shifts == [0, 2, 0, 2]
+    for layer in res.window:
+        assert layer.maps.shape == (2, 16, 16)
+        torch.testing.assert_close(layer.maps.sum(dim=(1, 2)), torch.ones(2))
+        support = layer.maps[0] > 0
+        assert int(support.sum()) <= 16 and bool(support[5, 9])
+        if layer.shift == 0:  # the plain 4x4 window of (5, 9): rows 4..7, columns 8..11
+            want = torch.zeros(16, 16, dtype=torch.bool)
+            want[4:8, 8:12] = True
+            assert torch.equal(support, want)
+        else:  # shifted by 2: (5, 9) sits at (3, 7) of the rolled grid, window (0, 1); rolled back by 2
+            want = torch.zeros(16, 16, dtype=torch.bool)
+            rows = [(0 * 4 + i + 2) % 16 for i in range(4)]
+            cols = [(1 * 4 + i + 2) % 16 for i in range(4)]
+            want[torch.tensor(rows)[:, None], torch.tensor(cols)[None, :]] = True
+            assert bool((support & ~want).sum() == 0)  # inside the shifted window (the mask may cut it)
+
+
+def test_window_attention_reproduces_the_block_output():
+    """Attention row x values, through the projection, equals the attention module's output for that token."""
+    model = _swinir()
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(2))
+    block = model.layers[0].residual_group.blocks[0]
+    seen = {}
+    block.attn.register_forward_hook(lambda m, i, o: seen.update(x=i[0].detach(), out=o.detach()))
+    res = sr_attention(model, image, location=(6, 3))
+    layer = res.window[0]
+    ws = 4
+    x = seen["x"]  # [nW, N, C], windows in row-major order
+    win = (6 // ws) * (16 // ws) + 3 // ws
+    token = (6 % ws) * ws + 3 % ws
+    attn = block.attn
+    B_, N, C = x.shape
+    v = attn.qkv(x).reshape(B_, N, 3, attn.num_heads, C // attn.num_heads).permute(2, 0, 3, 1, 4)[2][win]
+    rows = torch.stack([layer.maps[h, (6 // ws) * ws:(6 // ws + 1) * ws, 0:ws].reshape(-1) for h in range(2)])
+    mixed = torch.einsum("hn,hnd->hd", rows, v).reshape(-1)
+    torch.testing.assert_close(attn.proj(mixed), seen["out"][win, token], rtol=1e-5, atol=1e-6)
+
+
+def test_hat_window_and_channel_attention_and_figures():
+    from PIL import Image
+
+    model = _hat()
+    image = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(3))
+    res = sr_attention(model, image, window=(12, 16, 8), scale=2)
+    assert res.location == (8, 10)
+    assert len(res.window) == 2 and all(layer.maps.shape == (2, 16, 16) for layer in res.window)
+    assert len(res.channel) == 2  # one CAB per HAB block
+    for _, gate in res.channel:
+        assert gate.shape == (16,) and bool(((gate > 0) & (gate < 1)).all())
+    lr = Image.fromarray((image.permute(1, 2, 0).numpy() * 255).astype("uint8"))
+    grid = attention_grid(res, lr, zoom=2)
+    assert grid.size == (3 * (32 + 2), 2 * (32 + 14 + 2))  # 2 heads + fused, 2 layers
+    assert attention_overlays(res, lr, zoom=2).size == (2 * (32 + 2), 32)
+
+
+def test_models_without_attention_and_bad_locations_are_one_line():
+    from lamfast.models import bundled_model
+
+    with pytest.raises(SRAttentionError, match="no window attention"):
+        sr_attention(bundled_model().model, torch.rand(3, 8, 8))
+    with pytest.raises(SRAttentionError, match="outside"):
+        sr_attention(_swinir(), torch.rand(3, 16, 16), location=(16, 0))
