@@ -97,3 +97,32 @@ def test_models_without_attention_and_bad_locations_are_one_line():
         sr_attention(bundled_model().model, torch.rand(3, 8, 8))
     with pytest.raises(SRAttentionError, match="outside"):
         sr_attention(_swinir(), torch.rand(3, 16, 16), location=(16, 0))
+
+
+def test_cli_sr_window_and_channel(tmp_path, capsys):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from lamfast.cli import main
+
+    model = _hat()
+    ckpt = tmp_path / "hat.pth"
+    torch.save(model.state_dict(), ckpt)
+    img = tmp_path / "lr.png"
+    Image.fromarray((np.random.default_rng(0).random((16, 16, 3)) * 255).astype(np.uint8)).save(img)
+    out = tmp_path / "att"
+    assert main(["attention", str(img), "--method", "sr-window", "--modelpath", str(ckpt), "--lr-input",
+                 "--location", "3,4", "--output-dir", str(out)]) == 0
+    info = json.loads((out / "attention.json").read_text())
+    assert info["location"] == [3, 4] and len(info["layers"]) == 2
+    assert (out / "attention_grid.png").is_file() and (out / "attention_overlays.png").is_file()
+    assert main(["attention", str(img), "--method", "sr-channel", "--modelpath", str(ckpt), "--lr-input",
+                 "--output-dir", str(out)]) == 0
+    assert len(json.loads((out / "attention.json").read_text())["layers"]) == 2
+    capsys.readouterr()
+    assert main(["attention", str(img), "--method", "sr-window", "--lr-input", "--output-dir",
+                 str(tmp_path / "none")]) != 0  # the bundled TinySR has no attention
+    err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("lamfast: error")]
+    assert len(err) == 1 and "no window attention" in err[0]

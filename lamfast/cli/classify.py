@@ -171,8 +171,76 @@ def attr_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def sr_attention_cmd(args: argparse.Namespace) -> int:
+    """``lamfast attention IMG --method sr-window|sr-channel --modelpath CKPT``: inside an SR transformer."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from lamfast.attention import SRAttentionError, attention_grid, attention_overlays, sr_attention
+    from lamfast.cli.common import check_output_dir, note, parse_arch_kwargs_flag
+    from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
+    from lamfast.lam import LAMError, infer_scale
+    from lamfast.models import load_model
+    from lamfast.overlay import jet
+
+    out_dir = Path(args.output_dir)
+    check_output_dir(out_dir, "--output-dir")
+    location = None
+    if args.location:
+        try:
+            location = tuple(int(v) for v in args.location.split(","))
+            assert len(location) == 2
+        except (ValueError, AssertionError):
+            raise CLIError(f"--location takes ROW,COL in LR pixels, got {args.location!r}") from None
+    arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
+    if not args.img:
+        raise CLIError("give an image")
+    try:
+        img, _ = read_rgb(args.img)
+    except (ImageError, ValueError, OSError) as exc:
+        raise CLIError(f"{Path(args.img).name}: {exc}") from None
+    device = resolve_device(args.device)
+    loaded = load_model(args.modelpath, arch=args.arch, device=device, arch_kwargs=arch_kwargs)
+    for line in loaded.notes:
+        note(line)
+    try:
+        scale = infer_scale(loaded.model, device, sample=to_tensor(img))
+        lr = img if args.lr_input else prepare_images(img, scale)[1]
+        res = sr_attention(loaded.model, to_tensor(lr), location=location)
+    except (LAMError, ImageError, SRAttentionError) as exc:
+        raise CLIError(f"{Path(args.img).name}: {exc}") from None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    if args.method.lower() == "sr-window":
+        if not res.window:
+            raise CLIError(f"{loaded.arch} has no window attention (SwinIR/HAT-style) to record")
+        attention_grid(res, lr).save(out_dir / "attention_grid.png")
+        attention_overlays(res, lr).save(out_dir / "attention_overlays.png")
+        written += ["attention_grid.png", "attention_overlays.png"]
+        info = [{"layer": w.name, "window_size": w.window_size, "shift": w.shift, "heads": int(w.maps.shape[0])}
+                for w in res.window]
+    else:
+        if not res.channel:
+            raise CLIError(f"{loaded.arch} has no channel attention (CAB/RCAN-style) to record")
+        strip = np.stack([jet(g[None, :].clamp(0, 1))[0] for _, g in res.channel])
+        Image.fromarray(np.kron(strip, np.ones((8, 8, 1), dtype=np.uint8))).save(out_dir / "channel_attention.png")
+        written.append("channel_attention.png")
+        info = [{"layer": name, "gates": [round(float(v), 6) for v in g]} for name, g in res.channel]
+    (out_dir / "attention.json").write_text(json.dumps({"model": loaded.arch, "image": str(args.img),
+                                                        "location": list(res.location), "method": args.method,
+                                                        "layers": info}, indent=2) + "\n")
+    print(f"{args.method}: {len(info)} layers at LR location {res.location} -> "
+          + ", ".join(str(out_dir / f) for f in [*written, "attention.json"]))
+    return 0
+
+
 def attention_cmd(args: argparse.Namespace) -> int:
     import numpy as np
+
+    if args.method.lower() in ("sr-window", "sr-channel"):
+        return sr_attention_cmd(args)
 
     from lamfast import attention
     from lamfast.overlay import jet
@@ -231,10 +299,19 @@ def add_parser(sub) -> None:
     a.add_argument("--n-steps", type=int, default=50)
     a.set_defaults(func=attr_cmd, save_path="attr.png")
 
-    t = sub.add_parser("attention", help="ViT attention map (CLS attention, rollout, Chefer)")
+    t = sub.add_parser("attention", help="ViT attention map (CLS attention, rollout, Chefer), or window and "
+                       "channel attention inside an SR transformer (sr-window, sr-channel)")
     t.add_argument("img")
     _common(t)
-    t.add_argument("--method", default="rollout", help="cls, rollout or chefer")
+    t.add_argument("--method", default="rollout", help="cls, rollout or chefer (classifiers); sr-window or "
+                   "sr-channel (SR models: --modelpath)")
+    g = t.add_argument_group("SR models (--method sr-window / sr-channel)")
+    g.add_argument("--modelpath", help="SR checkpoint (SwinIR, HAT, RCAN, ...; weights-only load)")
+    g.add_argument("--arch", help="architecture name or FILE.py:Class (default: detect)")
+    g.add_argument("--arch-kwargs", default=None, metavar="JSON")
+    g.add_argument("--lr-input", action="store_true", help="IMG is the LR input already")
+    g.add_argument("--location", default=None, metavar="ROW,COL", help="LR pixel to look from (default: centre)")
+    g.add_argument("--output-dir", default="attention_results", help="where the SR figures go")
     t.add_argument("--num-extra-tokens", type=int, default=None, help="default: the model's num_prefix_tokens")
     t.add_argument("--discard-ratio", type=float, default=0.9)
     t.set_defaults(func=attention_cmd, save_path="attention.png")
