@@ -126,3 +126,28 @@ def test_cli_sr_window_and_channel(tmp_path, capsys):
                  str(tmp_path / "none")]) != 0  # the bundled TinySR has no attention
     err = [x for x in capsys.readouterr().err.splitlines() if x.startswith("lamfast: error")]
     assert len(err) == 1 and "no window attention" in err[0]
+
+
+@pytest.mark.parametrize("nesting", ["bare", "params", "state_dict"])
+def test_the_guides_flags(tmp_path, capsys, nesting):
+    """--image_path --model_path --arch --patch_size --image_size --output_dir, as the guide runs them."""
+    import numpy as np
+    from PIL import Image
+
+    from lamfast.cli import main
+
+    timm = import_with_torchvision_shim("timm")
+    torch.manual_seed(0)
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=64)
+    sd = vit.state_dict()
+    ckpt = tmp_path / "vit.pth"
+    torch.save(sd if nesting == "bare" else {nesting: sd}, ckpt)
+    img = tmp_path / "photo.png"
+    Image.fromarray((np.random.default_rng(0).random((80, 96, 3)) * 255).astype(np.uint8)).save(img)
+    out = tmp_path / "viz"
+    assert main(["attention", "--image_path", str(img), "--model_path", str(ckpt), "--arch", "vit_tiny",
+                 "--patch_size", "16", "--image_size", "64", "--output_dir", str(out)]) == 0
+    for name in ("gradcam_overlay.png", "patch_attention_overlay.png"):
+        assert Image.open(out / name).size == (96, 80)  # over the image as read
+    assert Image.open(out / "patch_grid.png").size == (64, 64)  # 4x4 patches of 16 px
+    assert "patch grid" in capsys.readouterr().out

@@ -236,11 +236,85 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def guide_cmd(args: argparse.Namespace) -> int:
+    """The attention-visualisation guide's flags (``--image_path --model_path --arch --patch_size
+    --image_size --output_dir``) for a ViT: writes gradcam_overlay.png, patch_attention_overlay.png
+    and patch_grid.png into the output dir."""
+    import numpy as np
+
+    from lamfast import attention
+    from lamfast.cam import GradCAM, vit_reshape
+    from lamfast.cli.common import check_output_dir
+    from lamfast.models.checkpoint import fit_state_dict, read_checkpoint
+    from lamfast.overlay import jet
+
+    out_dir = Path(args.guide_output_dir)
+    check_output_dir(out_dir, "--output_dir")
+    if not args.arch:
+        raise CLIError("--arch names the ViT (e.g. vit_small, or a timm model name)")
+    if args.patch_size < 1 or args.image_size < args.patch_size:
+        raise CLIError(f"--patch_size {args.patch_size} and --image_size {args.image_size} do not make a patch grid")
+    name = args.arch
+    if name in ("vit_tiny", "vit_small", "vit_base", "vit_large"):  # the guide's DINO-style names
+        name = f"{name}_patch{args.patch_size}_224"  # timm's name; the size is set with img_size
+    try:
+        import timm
+    except Exception as exc:  # ImportError, or torchvision failing inside timm
+        raise CLIError(f"--arch {args.arch} needs timm, which is unavailable ({str(exc).splitlines()[0]})") from None
+    sd = None
+    if args.model_path:
+        sd, notes = read_checkpoint(args.model_path)  # weights-only; params / state_dict / bare
+        for line in notes:
+            note(line)
+    kwargs = {"img_size": args.image_size}
+    if sd is not None and not any(k.startswith("head.") for k in sd):
+        kwargs["num_classes"] = 0  # a backbone checkpoint (DINO): no classifier head
+    try:
+        model = timm.create_model(name, pretrained=False, **kwargs)
+    except Exception as exc:
+        raise CLIError(f"--arch {args.arch} ({name}): {str(exc).splitlines()[0]}") from None
+    if sd is not None:
+        fit_state_dict(model, sd, name)
+    else:
+        note(f"{name} has random weights (pass --model_path for trained ones)")
+    device = resolve_device(args.device)
+    model = model.to(device).eval()
+    cfg = getattr(model, "pretrained_cfg", {}) or {}
+    raw, x = _image(args.image_path, (args.image_size, args.image_size), cfg.get("mean"), cfg.get("std"), device)
+    extra = getattr(model, "num_prefix_tokens", 1)
+    if getattr(model, "num_classes", 0):
+        target, _ = _target(model, x, args.target_category)
+        targets: list = [target]
+        what = f"class {target}"
+    else:
+        targets = [lambda features: features.sum()]  # a backbone: the embedding's sum
+        what = "the embedding"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with GradCAM(model, [model.blocks[-1].norm1], reshape_transform=vit_reshape(extra)) as cam:
+            heat = cam(x, targets)[0]
+        grid = attention.cls_attention(model, x, num_extra_tokens=extra)[0]
+    except (ValueError, AttributeError) as exc:
+        raise CLIError(f"--arch {args.arch}: {str(exc).splitlines()[0]}") from None
+    _save_overlay(raw, heat, str(out_dir / "gradcam_overlay.png"), "Grad-CAM")
+    g = grid / grid.max().clamp_min(1e-12)
+    _save_overlay(raw, g, str(out_dir / "patch_attention_overlay.png"), "patch attention")
+    _save(np.kron(jet(g), np.ones((args.patch_size, args.patch_size, 1), dtype=np.uint8)),
+          str(out_dir / "patch_grid.png"))
+    print(f"{name}: Grad-CAM of {what}, CLS attention on a {tuple(grid.shape)} patch grid -> {out_dir}/"
+          "gradcam_overlay.png, patch_attention_overlay.png, patch_grid.png")
+    return 0
+
+
 def attention_cmd(args: argparse.Namespace) -> int:
     import numpy as np
 
+    if args.image_path:
+        return guide_cmd(args)
     if args.method.lower() in ("sr-window", "sr-channel"):
         return sr_attention_cmd(args)
+    if not args.img:
+        raise CLIError("an image path is required")
 
     from lamfast import attention
     from lamfast.overlay import jet
@@ -301,7 +375,7 @@ def add_parser(sub) -> None:
 
     t = sub.add_parser("attention", help="ViT attention map (CLS attention, rollout, Chefer), or window and "
                        "channel attention inside an SR transformer (sr-window, sr-channel)")
-    t.add_argument("img")
+    t.add_argument("img", nargs="?")
     _common(t)
     t.add_argument("--method", default="rollout", help="cls, rollout or chefer (classifiers); sr-window or "
                    "sr-channel (SR models: --modelpath)")
@@ -312,6 +386,13 @@ def add_parser(sub) -> None:
     g.add_argument("--lr-input", action="store_true", help="IMG is the LR input already")
     g.add_argument("--location", default=None, metavar="ROW,COL", help="LR pixel to look from (default: centre)")
     g.add_argument("--output-dir", default="attention_results", help="where the SR figures go")
+    g = t.add_argument_group("the attention-visualisation guide's flags (a ViT; writes gradcam_overlay.png, "
+                             "patch_attention_overlay.png and patch_grid.png)")
+    g.add_argument("--image_path", help="the image (switches to the guide's mode)")
+    g.add_argument("--model_path", help="checkpoint: {'params': ...}, {'state_dict': ...} or bare; weights-only")
+    g.add_argument("--patch_size", type=int, default=16)
+    g.add_argument("--image_size", type=int, default=224)
+    g.add_argument("--output_dir", dest="guide_output_dir", default="attention_viz", help="default ./attention_viz")
     t.add_argument("--num-extra-tokens", type=int, default=None, help="default: the model's num_prefix_tokens")
     t.add_argument("--discard-ratio", type=float, default=0.9)
     t.set_defaults(func=attention_cmd, save_path="attention.png")
