@@ -161,10 +161,34 @@ def test_bad_targets(targets, match):
         cam(_x(3), targets)
 
 
-def test_ablation_cam_takes_one_layer():
+def test_ablation_cam_takes_several_layers():
+    """Each layer is ablated on its own; the maps combine as for every method (mean of the
+    per-layer maps, min-max scaled), so two layers give exactly that of the two one-layer maps."""
+    import torch.nn.functional as F
+
+    from lamfast.cam.base import minmax_per_image
+
     net = _net()
-    with cams.AblationCAM(net, [net[5], net[3]]) as cam, pytest.raises(CAMError, match="one target layer"):
-        cam(_x(1))
+    x = _x(2)
+    with cams.AblationCAM(net, [net[5], net[3]]) as cam:
+        both = cam(x, [1])
+    per_layer = []
+    for layer in (net[5], net[3]):
+        with cams.AblationCAM(net, [layer]) as cam:
+            per_layer.append(cam(x, [1]))
+    want = minmax_per_image(torch.stack(per_layer, dim=1).clamp_min(0).mean(dim=1))
+    torch.testing.assert_close(both, want, rtol=1e-5, atol=1e-6)
+
+
+def test_cam_methods_keep_no_per_call_state():
+    """Everything a method needs reaches its hook as arguments: after a call the object holds no tensors."""
+    net = _net()
+    for name in ("GradCAM", "ScoreCAM", "AblationCAM"):
+        with getattr(cams, name)(net, [net[5]]) as cam:
+            cam(_x(2), [0])
+            held = [k for k, v in vars(cam).items() if isinstance(v, torch.Tensor) or (
+                isinstance(v, list) and any(isinstance(t, torch.Tensor) for t in v))]
+            assert held == [], (name, held)
 
 
 def test_empty_layers_and_bad_input():

@@ -1,5 +1,6 @@
 """Ablation-CAM (Desai & Ramaswamy, 2020): a channel's weight is the relative drop of the
-target score when that channel of the target layer is ablated. No gradients.
+target score when that channel of the target layer is ablated. No gradients. Several
+target layers are ablated one after the other, each map averaged as in the other methods.
 
 The layer's cached output is replayed with one channel ablated per batch row,
 so only the layers above the target run again. Ablation sets the channel to 0
@@ -17,13 +18,13 @@ class AblationCAM(BaseCAM):
     uses_gradients = False
     batch_size = 32
 
-    def cam_weights(self, activations: torch.Tensor, grads) -> torch.Tensor:
-        if len(self.target_layers) != 1:
-            raise CAMError("AblationCAM takes one target layer at a time")
+    def cam_weights(self, activations: torch.Tensor, grads, *, inputs: torch.Tensor, layer: torch.nn.Module,
+                    targets: list, logits: torch.Tensor, **context) -> torch.Tensor:
         if self.reshape_transform is not None:
             raise CAMError("AblationCAM replays the layer's raw output: reshape_transform is not supported")
-        x, score_fns, layer = self._input, self._score_fns, self.target_layers[0]
-        cached = self._raw_outputs[0]
+        # Each target layer comes here with its own output; layers are ablated one at a time.
+        x, score_fns = inputs, targets
+        cached = activations.to(next((p.dtype for p in self.model.parameters()), activations.dtype))
         B, C = cached.shape[:2]
         replay: dict = {}
 
@@ -38,7 +39,7 @@ class AblationCAM(BaseCAM):
                     act = cached[b]
                     low = act.min()
                     value = torch.zeros((), dtype=act.dtype, device=act.device) if low == 0 else low - 1e7
-                    original = fn(self._logits[b])
+                    original = fn(logits[b])
                     drops = []
                     for c0 in range(0, C, self.batch_size):
                         k = min(self.batch_size, C - c0)

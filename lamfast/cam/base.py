@@ -83,18 +83,33 @@ class BaseCAM:
         self.model = model
         self.target_layers = list(target_layers)
         self.reshape_transform = reshape_transform
-        self._activations: list[torch.Tensor] = []
+        self._activations: list[torch.Tensor] = []  # filled during one forward, emptied right after
+        self._layers: list[nn.Module] = []
         self._handles = [layer.register_forward_hook(self._capture) for layer in self.target_layers]
 
     # -- the hooks a method overrides -------------------------------------------------------------
 
-    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
-        """Channel weights [B,C] (Grad-CAM style methods override this)."""
+    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor | None, *, inputs: torch.Tensor,
+                    layer: nn.Module, targets: list, logits: torch.Tensor) -> torch.Tensor:
+        """Channel weights [B,C] (Grad-CAM style methods override this).
+
+        Everything a method may need comes in, as pytorch-grad-cam's
+        ``get_cam_weights`` passes it; nothing is read from the object:
+
+        Args:
+            activations: [B,C,h,w] the layer's output (after reshape_transform), float32.
+            grads: like activations, d score / d activations; None for gradient-free methods.
+            inputs: [B,3,H,W] the batch the model ran on.
+            layer: the target layer these activations come from.
+            targets: one score function per image, logits row [classes] -> scalar.
+            logits: [B, classes] the model's output on ``inputs`` (detached).
+        """
         raise NotImplementedError
 
-    def cam_image(self, activations: torch.Tensor, grads: torch.Tensor | None, eigen_smooth: bool) -> torch.Tensor:
-        """The per-layer map [B,h,w] before ReLU; default: weighted channel sum."""
-        weighted = self.cam_weights(activations, grads)[:, :, None, None] * activations
+    def cam_image(self, activations: torch.Tensor, grads: torch.Tensor | None, eigen_smooth: bool,
+                  **context) -> torch.Tensor:
+        """The per-layer map [B,h,w] before ReLU; default: weighted channel sum. ``context``: see :meth:`cam_weights`."""
+        weighted = self.cam_weights(activations, grads, **context)[:, :, None, None] * activations
         return projection_2d(weighted) if eigen_smooth else weighted.sum(dim=1)
 
     # -- machinery ---------------------------------------------------------------------------------
@@ -104,6 +119,7 @@ class BaseCAM:
             raise CAMError(f"target layer {type(module).__name__} returns {type(output).__name__}, not a tensor")
         if not (torch.is_grad_enabled() and self.uses_gradients):
             self._activations.append(output)
+            self._layers.append(module)
             return output
         # The first target layer to run becomes a leaf, so the backward stops
         # there; deeper target layers stay in the graph above it. The model
@@ -111,13 +127,8 @@ class BaseCAM:
         # cannot touch what the map is made of.
         stored = output if output.requires_grad else output.detach().requires_grad_(True)
         self._activations.append(stored)
+        self._layers.append(module)
         return stored.clone()
-
-    # Score-CAM and Ablation-CAM re-run the model: they read these, set by forward().
-    _input: torch.Tensor
-    _logits: torch.Tensor
-    _score_fns: list
-    _raw_outputs: list
 
     def _targets(self, targets, logits: torch.Tensor) -> list[Callable[[torch.Tensor], torch.Tensor]]:
         B, classes = logits.shape[0], logits.shape[-1]
@@ -149,15 +160,14 @@ class BaseCAM:
     def forward(self, input_tensor: torch.Tensor, targets=None, eigen_smooth: bool = False) -> torch.Tensor:
         if not isinstance(input_tensor, torch.Tensor) or input_tensor.dim() != 4:
             raise CAMError(f"input_tensor must be [B,C,H,W], got {getattr(input_tensor, 'shape', type(input_tensor))}")
-        self._activations = []
+        self._activations, self._layers = [], []
         with attribution_state(self.model), torch.set_grad_enabled(self.uses_gradients):
             logits = self.model(input_tensor)
             if logits.dim() != 2:
                 raise CAMError(f"model must return logits [B,classes], got {tuple(logits.shape)}")
             score_fns = self._targets(targets, logits)
-            acts = list(self._activations)
-            self._input, self._logits, self._score_fns, self._raw_outputs = input_tensor, logits.detach(), score_fns, [
-                a.detach() for a in acts]
+            acts, layers = list(self._activations), list(self._layers)
+            self._activations, self._layers = [], []  # the call's tensors are not kept on the object
             grads: list[torch.Tensor | None] = [None] * len(acts)
             if self.uses_gradients:
                 score = torch.stack([fn(logits[b]) for b, fn in enumerate(score_fns)]).sum()
@@ -168,12 +178,15 @@ class BaseCAM:
         size = input_tensor.shape[-2:]
         per_layer = []
         with torch.no_grad():
-            for a, g in zip(acts, grads):
+            for a, g, layer in zip(acts, grads, layers):
                 a = self._reshape(a.detach()).float()
                 g = self._reshape(g).float() if g is not None else None
-                cam = self.cam_image(a, g, eigen_smooth).clamp_min(0)
+                cam = self.cam_image(a, g, eigen_smooth, inputs=input_tensor, layer=layer, targets=score_fns,
+                                     logits=logits.detach()).clamp_min(0)
                 cam = minmax_per_image(cam)
                 per_layer.append(F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False))
+            # Score-CAM and Ablation-CAM run the model again inside their hooks: drop what that captured.
+            self._activations, self._layers = [], []
             if len(per_layer) == 1:  # already >= 0: bilinear weights are convex, so the ReLU and mean are no-ops
                 return minmax_per_image(per_layer[0][:, 0])
             return minmax_per_image(torch.cat(per_layer, dim=1).clamp_min(0).mean(dim=1))

@@ -5,5 +5,5 @@ from lamfast.cam.base import BaseCAM
 
 
 class GradCAM(BaseCAM):
-    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor, **context) -> torch.Tensor:
         return grads.mean(dim=(2, 3))

@@ -5,7 +5,7 @@ from lamfast.cam.base import BaseCAM
 
 
 class GradCAMPlusPlus(BaseCAM):
-    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor, **context) -> torch.Tensor:
         g2 = grads * grads
         g3 = g2 * grads
         sum_act = activations.sum(dim=(2, 3), keepdim=True)

@@ -5,6 +5,6 @@ from lamfast.cam.base import BaseCAM, projection_2d
 
 
 class LayerCAM(BaseCAM):
-    def cam_image(self, activations: torch.Tensor, grads: torch.Tensor, eigen_smooth: bool) -> torch.Tensor:
+    def cam_image(self, activations: torch.Tensor, grads: torch.Tensor, eigen_smooth: bool, **context) -> torch.Tensor:
         weighted = grads.clamp_min(0) * activations
         return projection_2d(weighted) if eigen_smooth else weighted.sum(dim=1)

@@ -12,8 +12,9 @@ class ScoreCAM(BaseCAM):
     uses_gradients = False
     batch_size = 16
 
-    def cam_weights(self, activations: torch.Tensor, grads) -> torch.Tensor:
-        x, score_fns = self._input, self._score_fns
+    def cam_weights(self, activations: torch.Tensor, grads, *, inputs: torch.Tensor, targets: list,
+                    **context) -> torch.Tensor:
+        x, score_fns = inputs, targets
         # pytorch-grad-cam upsamples with UpsamplingBilinear2d, i.e. align_corners=True
         up = F.interpolate(activations.to(x.device), size=x.shape[-2:], mode="bilinear", align_corners=True)
         flat = up.flatten(2)

@@ -5,6 +5,6 @@ from lamfast.cam.base import BaseCAM
 
 
 class XGradCAM(BaseCAM):
-    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    def cam_weights(self, activations: torch.Tensor, grads: torch.Tensor, **context) -> torch.Tensor:
         sum_act = activations.sum(dim=(2, 3), keepdim=True)
         return (grads * activations / (sum_act + 1e-7)).sum(dim=(2, 3))
