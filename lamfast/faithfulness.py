@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamfast.modelstate import attribution_state
+from lamfast.targets import target_indices
 from lamfast.ops.blur_path import gaussian_taps
 
 
@@ -52,11 +53,9 @@ def _auc(curve: torch.Tensor) -> torch.Tensor:
 
 
 def _targets(model, images, target):
-    if target is None:
-        with attribution_state(model), torch.no_grad():
-            return model(images).argmax(-1)
-    t = torch.as_tensor(target, device=images.device).long()
-    return t.expand(images.shape[0]) if t.dim() == 0 else t
+    with attribution_state(model), torch.no_grad():
+        logits = model(images)
+    return target_indices(target, images.shape[0], logits=logits)  # None: each image's prediction
 
 
 def deletion_auc(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target=None, step: int | None = None,

@@ -67,11 +67,15 @@ def test_noise_tunnel(nt_type, dtype, device):
 
 
 def test_bad_input():
+    from lamfast.targets import TargetError
+
     net, x = _net(), _x(2)
-    with pytest.raises(AttrError, match="out of range"):
+    with pytest.raises(TargetError, match="out of range"):
         Saliency(net).attribute(x, target=9)
-    with pytest.raises(AttrError, match="2 entries"):
+    with pytest.raises(TargetError, match="2 targets for a batch of 3"):
         Saliency(net).attribute(_x(3), target=[1, 2])
+    with pytest.raises(TargetError, match="not callables"):
+        Saliency(net).attribute(x, target=[lambda row: row[0]])
     with pytest.raises(AttrError, match="method must be"):
         IntegratedGradients(net).attribute(x, target=1, method="simpson")
     with pytest.raises(AttrError, match="nt_type"):

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import lamfast.cam as cams
-from lamfast.cli.classify import load_classifier
+from lamfast.models.classifier import load_classifier
 from lamfast.models import data_path
 from lamfast.shapes import make_shapes
 

@@ -157,14 +157,15 @@ def test_hooks_are_removed_and_model_restored():
 )
 def test_bad_targets(targets, match):
     net = _net()
-    with cams.GradCAM(net, [net[4]]) as cam, pytest.raises(CAMError, match=match):
+    from lamfast.targets import TargetError
+
+    with cams.GradCAM(net, [net[4]]) as cam, pytest.raises(TargetError, match=match):
         cam(_x(3), targets)
 
 
 def test_ablation_cam_takes_several_layers():
     """Each layer is ablated on its own; the maps combine as for every method (mean of the
     per-layer maps, min-max scaled), so two layers give exactly that of the two one-layer maps."""
-    import torch.nn.functional as F
 
     from lamfast.cam.base import minmax_per_image
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from lamfast.attention.recorder import AttentionRecorder
 from lamfast.modelstate import attribution_state
+from lamfast.targets import target_indices
 
 
 def _prefix(model: nn.Module, num_extra_tokens: int | None) -> int:
@@ -99,9 +100,7 @@ def gradient_weighted(model: nn.Module, x: torch.Tensor, target=None,
     with attribution_state(model), torch.enable_grad(), AttentionRecorder(model, grads=True) as rec:
         leaf = x.detach().requires_grad_(True)  # the graph must reach the attention weights
         logits = model(leaf)
-        t = logits.argmax(-1) if target is None else torch.as_tensor(target, device=x.device).long().expand(x.shape[0])
-        if bool(((t < 0) | (t >= logits.shape[-1])).any()):
-            raise ValueError(f"target out of range for a model with {logits.shape[-1]} classes")
+        t = target_indices(target, x.shape[0], logits=logits.detach())  # None: each image's prediction
         logits.gather(1, t[:, None]).sum().backward(inputs=[leaf])
     maps, grads = rec.maps, rec.grads
     B, N = maps[0].shape[0], maps[0].shape[-1]

@@ -18,11 +18,5 @@ class Combined:
 
     def attribute(self, inputs: torch.Tensor, target: TargetSpec = None, **kwargs) -> torch.Tensor:
         attr = self.attribution.attribute(inputs, target=target, **kwargs)
-        if target is None:
-            targets = None
-        elif isinstance(target, int):
-            targets = [target]
-        else:
-            targets = [int(t) for t in (target.tolist() if isinstance(target, torch.Tensor) else target)]
-        maps = self.cam(inputs, targets)
+        maps = self.cam(inputs, target)  # one target contract (lamfast.targets): no translation
         return attr * maps[:, None].to(attr.dtype)

@@ -10,15 +10,15 @@ gradients).
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence, Union
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lamfast.modelstate import attribution_state
+from lamfast.targets import TargetSpec, resolve_targets
 
-Target = Union[int, Callable[[torch.Tensor], torch.Tensor]]
 
 
 class CAMError(ValueError):
@@ -130,27 +130,6 @@ class BaseCAM:
         self._layers.append(module)
         return stored.clone()
 
-    def _targets(self, targets, logits: torch.Tensor) -> list[Callable[[torch.Tensor], torch.Tensor]]:
-        B, classes = logits.shape[0], logits.shape[-1]
-        if targets is None:
-            return [_class_score(int(c)) for c in logits.argmax(dim=-1).tolist()]
-        targets = list(targets)
-        if len(targets) == 1:
-            targets = targets * B  # one target serves every image (not just the first)
-        if len(targets) != B:
-            raise CAMError(f"got {len(targets)} targets for a batch of {B} images (give 1 or {B})")
-        out = []
-        for t in targets:
-            if isinstance(t, bool) or not (isinstance(t, int) or callable(t)):
-                raise CAMError(f"a target is a class index or a callable, got {t!r}")
-            if isinstance(t, int):
-                if not 0 <= t < classes:
-                    raise CAMError(f"target class {t} is out of range for a model with {classes} classes")
-                out.append(_class_score(t))
-            else:
-                out.append(t)
-        return out
-
     def _reshape(self, t: torch.Tensor) -> torch.Tensor:
         t = self.reshape_transform(t) if self.reshape_transform is not None else t
         if t.dim() != 4:
@@ -165,7 +144,7 @@ class BaseCAM:
             logits = self.model(input_tensor)
             if logits.dim() != 2:
                 raise CAMError(f"model must return logits [B,classes], got {tuple(logits.shape)}")
-            score_fns = self._targets(targets, logits)
+            score_fns = resolve_targets(targets, logits)
             acts, layers = list(self._activations), list(self._layers)
             self._activations, self._layers = [], []  # the call's tensors are not kept on the object
             grads: list[torch.Tensor | None] = [None] * len(acts)
@@ -191,14 +170,15 @@ class BaseCAM:
                 return minmax_per_image(per_layer[0][:, 0])
             return minmax_per_image(torch.cat(per_layer, dim=1).clamp_min(0).mean(dim=1))
 
-    def __call__(self, input_tensor: torch.Tensor, targets: Sequence[Target] | None = None, aug_smooth: bool = False,
+    def __call__(self, input_tensor: torch.Tensor, targets: TargetSpec = None, aug_smooth: bool = False,
                  eigen_smooth: bool = False) -> torch.Tensor:
         """Maps [B,H,W] in [0,1] on the input's device.
 
         Args:
             input_tensor: [B,3,H,W].
-            targets: None (argmax per image), class indices or callables on
-                one image's logits; a single target serves the whole batch.
+            targets: see :mod:`lamfast.targets`: None (argmax per image), a class
+                index, or class indices / callables on one image's logits, one per
+                image or one for the whole batch.
             aug_smooth: average over horizontal flips × brightness 0.9, 1, 1.1
                 (pytorch-grad-cam's test-time augmentation, 6 passes).
             eigen_smooth: first principal component instead of the channel sum.
@@ -226,6 +206,3 @@ class BaseCAM:
     def __exit__(self, *exc) -> None:
         self.release()
 
-
-def _class_score(index: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    return lambda logits: logits[index]

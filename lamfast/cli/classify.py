@@ -13,42 +13,20 @@ from pathlib import Path
 
 from lamfast.cli.common import CLIError, note, resolve_device
 
-BUNDLED_CLASSIFIER = "shapes_cnn.pt"
 
 
 def load_classifier(spec: str, checkpoint: str | None, device):
-    """(model, input size, mean, std) for ``--model``."""
-    import torch
+    """:func:`lamfast.models.classifier.load_classifier`, its notes printed, its errors naming the flags."""
+    from lamfast.models.classifier import load_classifier as load
 
-    from lamfast.models import data_path
-    from lamfast.models.checkpoint import fit_state_dict, read_checkpoint
-    from lamfast.models.classifier import ShapesCNN
-
-    if spec == "bundled":
-        model = ShapesCNN()
-        sd = torch.load(str(data_path(BUNDLED_CLASSIFIER)), map_location="cpu", weights_only=True)
-        fit_state_dict(model, sd, "shapes-cnn")
-        return model.to(device).eval(), (64, 64), None, None
-    if spec.startswith("timm:"):
-        try:
-            import timm
-        except Exception as exc:  # ImportError, or torchvision failing inside timm
-            raise CLIError(f"--model {spec} needs timm, which is unavailable ({str(exc).splitlines()[0]})") from None
-        try:
-            model = timm.create_model(spec[5:], pretrained=False)
-        except Exception as exc:
-            raise CLIError(f"--model {spec}: {str(exc).splitlines()[0]}") from None
-        if checkpoint:
-            sd, notes = read_checkpoint(checkpoint)
-            for line in notes:
-                note(line)
-            fit_state_dict(model, sd, spec)
-        else:
-            note(f"{spec} has random weights (pass --checkpoint for trained ones)")
-        cfg = getattr(model, "pretrained_cfg", {}) or {}
-        size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
-        return model.to(device).eval(), size, cfg.get("mean"), cfg.get("std")
-    raise CLIError(f"--model must be 'bundled' or 'timm:NAME', got {spec!r}")
+    notes: list[str] = []
+    try:
+        loaded = load(spec, checkpoint, device, notes)
+    except ValueError as exc:
+        raise CLIError(f"--model {spec}: {exc}" if not str(exc).startswith(spec) else f"--model {exc}") from None
+    for line in notes:
+        note(line)
+    return loaded
 
 
 def class_label(spec: str, index: int) -> str:
@@ -100,15 +78,16 @@ def _save(array, path: str) -> None:
 def _target(model, x, category):
     import torch
 
+    from lamfast.targets import TargetError, target_indices
+
     with torch.no_grad():
         logits = model(x)
     if not bool(torch.isfinite(logits).all()):
         raise CLIError("the model's output holds NaN or Inf for this image (check the model and its weights)")
-    if category is None:
-        return int(logits.argmax(-1)[0]), logits
-    if not 0 <= category < logits.shape[-1]:
-        raise CLIError(f"--target-category {category} is out of range for a model with {logits.shape[-1]} classes")
-    return category, logits
+    try:
+        return int(target_indices(category, 1, logits=logits)[0]), logits
+    except TargetError as exc:
+        raise CLIError(f"--target-category: {exc}") from None
 
 
 def cam_cmd(args: argparse.Namespace) -> int:

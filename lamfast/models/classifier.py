@@ -1,13 +1,19 @@
-"""The bundled shapes classifier (``scripts/train_tiny_classifier.py``)."""
+"""Classifiers: the bundled shapes CNN (``scripts/train_tiny_classifier.py``) and timm models.
+
+:func:`load_classifier` is what the classifier commands use; it is a library
+function, so its errors name no command-line flag. The shapes CNN is not an
+SR architecture and is not in the SR registry.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import nn
 
-from lamfast.models.registry import register_model
+BUNDLED_CLASSIFIER = "shapes_cnn.pt"
 
 
-@register_model("shapes-cnn", "small CNN for the procedural shapes data (lamfast.shapes)")
 class ShapesCNN(nn.Module):
     """Four conv-BN-ReLU stages and a linear head: [B,3,64,64] -> [B,4] logits.
 
@@ -26,3 +32,47 @@ class ShapesCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+def load_classifier(spec: str, checkpoint: str | None = None, device: Any = "cpu",
+                    notes: list[str] | None = None) -> tuple[nn.Module, tuple[int, int], Any, Any]:
+    """A classifier in eval mode on ``device``, with its input size and normalisation.
+
+    Args:
+        spec: ``"bundled"`` (the shapes CNN) or ``"timm:NAME"`` (random init unless ``checkpoint``).
+        checkpoint: weights for a timm model, loaded weights-only (nested dicts and prefixes undone).
+        device: where to put it.
+        notes: a list that receives one line per thing worth telling the user.
+    Returns:
+        (model, (H, W) input size, mean or None, std or None).
+    Raises:
+        ValueError (one line): an unknown spec, timm missing, an unknown timm model, a checkpoint that does not fit.
+    """
+    from lamfast.models import data_path
+    from lamfast.models.checkpoint import fit_state_dict, read_checkpoint
+
+    notes = notes if notes is not None else []
+    if spec == "bundled":
+        model = ShapesCNN()
+        sd = torch.load(str(data_path(BUNDLED_CLASSIFIER)), map_location="cpu", weights_only=True)
+        fit_state_dict(model, sd, "shapes-cnn")
+        return model.to(device).eval(), (64, 64), None, None
+    if spec.startswith("timm:"):
+        try:
+            import timm
+        except Exception as exc:  # ImportError, or torchvision failing inside timm
+            raise ValueError(f"{spec} needs timm, which is unavailable ({str(exc).splitlines()[0]})") from None
+        try:
+            model = timm.create_model(spec[5:], pretrained=False)
+        except Exception as exc:  # noqa: BLE001 - timm's own error, in one line
+            raise ValueError(f"{spec}: {str(exc).splitlines()[0]}") from None
+        if checkpoint:
+            sd, more = read_checkpoint(checkpoint)
+            notes += more
+            fit_state_dict(model, sd, spec)
+        else:
+            notes.append(f"{spec} has random weights (give a checkpoint for trained ones)")
+        cfg = getattr(model, "pretrained_cfg", {}) or {}
+        size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
+        return model.to(device).eval(), size, cfg.get("mean"), cfg.get("std")
+    raise ValueError(f"a classifier is 'bundled' or 'timm:NAME', got {spec!r}")
