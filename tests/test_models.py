@@ -64,7 +64,7 @@ def test_safetensors(tmp_path):
 def test_full_pickle_needs_explicit_flag(tmp_path):
     model = _tiny()
     torch.save(model, tmp_path / "whole.pth")
-    with pytest.raises(CheckpointError, match="--unsafe-pickle"):
+    with pytest.raises(CheckpointError, match="unsafe_pickle=True"):
         load_model(tmp_path / "whole.pth")
     loaded = load_model(tmp_path / "whole.pth", unsafe_pickle=True)
     assert _same_output(loaded.model, model)

@@ -18,7 +18,7 @@ def get_layer(model: nn.Module, name: str) -> nn.Module:
             else:
                 module = getattr(module, part)
         except (AttributeError, IndexError):
-            raise CAMError(f"unknown layer {name!r} (list the layers with --preview-model)") from None
+            raise CAMError(f"unknown layer {name!r} (lamfast.cam.layers.list_layers(model) lists them)") from None
         if not isinstance(module, nn.Module):
             raise CAMError(f"{name!r} is not a module of the model")
     return module
@@ -29,11 +29,11 @@ def default_target_layers(model: nn.Module, vit_like: bool = False) -> list[nn.M
     blocks = getattr(model, "blocks", None)
     if vit_like or (blocks is not None and len(blocks) and hasattr(blocks[-1], "norm1")):
         if blocks is None or not len(blocks) or not hasattr(blocks[-1], "norm1"):
-            raise CAMError("--vit-like needs a model with blocks[-1].norm1; name the layer with --target-layers")
+            raise CAMError("a ViT-like model needs blocks[-1].norm1; pass the target layers explicitly")
         return [blocks[-1].norm1]
     stages = [m for _, m in model.named_children() if any(isinstance(c, nn.Conv2d) for c in m.modules())]
     if not stages:
-        raise CAMError("no convolutional stage found; name the layer with --target-layers")
+        raise CAMError("no convolutional stage found; pass the target layers explicitly")
     return [stages[-1]]
 
 

@@ -17,7 +17,7 @@ def vit_reshape(num_extra_tokens: int = 1):
         if side * side != tokens.shape[1]:
             raise ValueError(
                 f"vit_reshape: {tokens.shape[1]} patch tokens after dropping {num_extra_tokens} extra do not form a "
-                "square grid (check --num-extra-tokens)"
+                "square grid (check num_extra_tokens)"
             )
         return tokens.reshape(t.shape[0], side, side, t.shape[2]).permute(0, 3, 1, 2)
 

@@ -15,6 +15,9 @@ import sys
 from lamfast.cli.common import CLIError
 
 
+LIBRARY_TO_FLAG = {"unsafe_pickle=True": "--unsafe-pickle", "(check num_extra_tokens)": "(check --num-extra-tokens)"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lamfast._version import __version__
     from lamfast.cli import archs, classify, dataset, erf, info, lam, selfcheck
@@ -43,6 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except (CLIError, ValueError, OSError, RuntimeError, KeyError) as exc:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        # Library errors name keyword arguments; on the command line they are flags.
+        for keyword, flag in LIBRARY_TO_FLAG.items():
+            message = message.replace(keyword, flag)
         print(f"lamfast: error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -104,8 +104,11 @@ def cam_cmd(args: argparse.Namespace) -> int:
     method = args.method.lower()
     if method not in METHODS:
         raise CLIError(f"unknown method {args.method!r}; choose from {', '.join(METHODS)}")
-    layers = [get_layer(model, n) for n in args.target_layers] if args.target_layers else default_target_layers(
-        model, args.vit_like)
+    try:
+        layers = [get_layer(model, n) for n in args.target_layers] if args.target_layers else default_target_layers(
+            model, args.vit_like)
+    except ValueError as exc:
+        raise CLIError(f"{exc} (--preview-model lists the layers; --target-layers names them)") from None
     reshape = vit_reshape(args.num_extra_tokens) if args.vit_like else None
     raw, x = _image(args.img, size, mean, std, device)
     target, logits = _target(model, x, args.target_category)

@@ -63,7 +63,7 @@ def read_checkpoint(path: str | Path, unsafe_pickle: bool = False) -> tuple[dict
             if not unsafe_pickle and "weights_only" in str(exc):
                 raise CheckpointError(
                     f"{path.name} is a full pickle checkpoint (loading it can run code from the file); "
-                    "pass --unsafe-pickle (unsafe_pickle=True) only if you trust it"
+                    "pass unsafe_pickle=True only if you trust it"
                 ) from None
             raise CheckpointError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
         except Exception as exc:  # corrupt zip, truncated file, not a torch file

@@ -24,13 +24,13 @@ def detect_with_spandrel(sd: Mapping[str, torch.Tensor]) -> tuple[nn.Module, str
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DetectionError(
             f"automatic architecture detection needs the spandrel package, which is unavailable ({first}); "
-            "install it (pip install spandrel) or name the architecture with --arch"
+            "install it (pip install spandrel) or name the architecture"
         ) from None
     try:
         descriptor = ModelLoader().load_from_state_dict(dict(sd))
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DetectionError(f"spandrel does not recognise this checkpoint ({first}); name the architecture with --arch") from None
+        raise DetectionError(f"spandrel does not recognise this checkpoint ({first}); name the architecture") from None
     name = f"spandrel:{descriptor.architecture.name}"
     notes = [f"detected architecture {name!r} with spandrel: scale x{descriptor.scale} read from the checkpoint"]
     req = getattr(descriptor, "size_requirements", None)
