@@ -47,3 +47,15 @@ def test_all_methods_raise_the_same_error():
     with pytest.raises(TargetError):
         faithfulness.deletion_auc(net, x, torch.rand(2, 8, 8), target=7)
     assert hasattr(attention, "gradient_weighted")
+
+
+def test_load_classifier_is_a_library_function_and_not_an_sr_architecture():
+    import lamfast.models.classifier as classifier
+    from lamfast.models import list_architectures
+
+    model, size, mean, std = classifier.load_classifier("bundled")
+    assert size == (64, 64) and not model.training
+    assert "shapes-cnn" not in list_architectures()
+    with pytest.raises(ValueError, match="'bundled' or 'timm:NAME'") as info:
+        classifier.load_classifier("resnet")
+    assert "--" not in str(info.value)

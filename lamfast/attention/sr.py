@@ -188,7 +188,8 @@ def attention_grid(result: SRAttention, lr, zoom: int = 4, max_layers: int = 12)
             cell = Image.blend(base, heat, 0.6)
             x, y = k * (cell_w + 2), i * (cell_h + label + 2)
             canvas.paste(cell, (x, y + label))
-            title = f"{layer.name[-28:]} h{k}" if k < len(layer.maps) else "fused"
+            # short labels: layer i (its shift), head k or the fused map; layer names are in result.window
+            title = (f"L{i} s{layer.shift} h{k}" if k < len(layer.maps) else f"L{i} fused")
             draw.text((x + 1, y), title, fill=(0, 0, 0))
     return canvas
 
