@@ -22,6 +22,10 @@ def _extension():
     cuda_sources = sorted(glob.glob("csrc/cuda/*.cu"))
     debug = os.environ.get("LAMFAST_DEBUG_BUILD", "0") == "1"
     cxx = ["-O0", "-g"] if debug else ["-O3"]
+    # No FMA contraction: the LAM objective kernel must round its squared
+    # differences as torch does (an exact zero decides the NaN steps), and
+    # the multi-versioned loops (csrc/cpu/simd.h) would otherwise contract.
+    cxx.append("-ffp-contract=off")
     if sys.platform.startswith("linux"):
         # at::parallel_for is inlined into our kernels: without OpenMP it runs serially.
         cxx.append("-fopenmp")
