@@ -26,6 +26,9 @@ def _extension():
     # differences as torch does (an exact zero decides the NaN steps), and
     # the multi-versioned loops (csrc/cpu/simd.h) would otherwise contract.
     cxx.append("-ffp-contract=off")
+    # sqrt never needs errno here (its arguments are sums of squares), and
+    # with errno GCC cannot vectorise a loop that calls it.
+    cxx.append("-fno-math-errno")
     if sys.platform.startswith("linux"):
         # at::parallel_for is inlined into our kernels: without OpenMP it runs serially.
         cxx.append("-fopenmp")

@@ -20,4 +20,6 @@ TORCH_LIBRARY(lamfast, m) {
   m.def("blur_path(Tensor image, int fold=50, float sigma=1.2, int l=9) -> (Tensor, Tensor)");
   m.def("path_accumulate(Tensor(a!) acc, Tensor grads, Tensor deriv) -> ()");
   m.def("kde_map(Tensor saliency) -> Tensor");
+  m.def("lam_objective(Tensor y, int[] windows, bool robust=False) -> (Tensor, Tensor)");
+  m.def("lam_objective_backward(Tensor grad, Tensor y, int[] windows, bool robust=False) -> Tensor");
 }

@@ -82,4 +82,25 @@ inline void check_kde_map_args(const at::Tensor& saliency) {
   TORCH_CHECK_VALUE(saliency.size(-1) >= 1 && saliency.size(-2) >= 1, "kde_map: saliency must have H, W >= 1");
 }
 
+// Returns K, the number of windows per output: windows holds (h, w, size)
+// for each of K x N (window, output) pairs, window-major.
+inline int64_t check_lam_objective_args(const at::Tensor& y, at::IntArrayRef windows) {
+  TORCH_CHECK_VALUE(y.dim() == 4, "lam_objective: y must be [N, C, sH, sW], got ", num(y.dim()), " dims");
+  TORCH_CHECK_VALUE(y.scalar_type() == at::kFloat || y.scalar_type() == at::kDouble,
+                    "lam_objective: y must be float32 or float64, got ", y.scalar_type());
+  const int64_t N = y.size(0);
+  TORCH_CHECK_VALUE(N >= 1 && y.size(2) >= 1 && y.size(3) >= 1, "lam_objective: y must have N, sH, sW >= 1, got ",
+                    shape(y.sizes()));
+  const int64_t n = static_cast<int64_t>(windows.size());
+  TORCH_CHECK_VALUE(n >= 3 * N && n % (3 * N) == 0,
+                    "lam_objective: windows must hold (h, w, size) for K >= 1 windows of each of the ", num(N),
+                    " outputs, got ", num(n), " numbers");
+  for (int64_t i = 0; i < n; i += 3) {
+    TORCH_CHECK_VALUE(windows[i] >= 0 && windows[i + 1] >= 0 && windows[i + 2] >= 1,
+                      "lam_objective: a window needs h, w >= 0 and size >= 1, got (", num(windows[i]), ", ",
+                      num(windows[i + 1]), ", ", num(windows[i + 2]), ")");
+  }
+  return n / (3 * N);
+}
+
 }  // namespace lamfast

@@ -12,7 +12,7 @@
   (gradient and path methods), :mod:`lamfast.attention` (ViT attention),
   :mod:`lamfast.faithfulness` (deletion / insertion AUC).
 - Ops (C++ kernels with pure-torch twins), see :mod:`lamfast.ops`:
-  :func:`blur_path`, :func:`path_accumulate`, :func:`kde_map`.
+  :func:`blur_path`, :func:`path_accumulate`, :func:`kde_map`, :func:`lam_objective`.
 """
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
@@ -20,7 +20,7 @@ from lamfast.erf import erf
 from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, lam, lam_windows
 from lamfast.metrics import diffusion_index, gini
 from lamfast.models import load_model, register_model
-from lamfast.ops import blur_path, kde_map, path_accumulate
+from lamfast.ops import blur_path, kde_map, lam_objective, path_accumulate
 
 __all__ = [
     "LAMError",
@@ -35,6 +35,7 @@ __all__ = [
     "ext_status",
     "gini",
     "kde_map",
+    "lam_objective",
     "lam",
     "lam_windows",
     "load_model",

@@ -29,10 +29,20 @@ def _samples(device):
             (rand(3, 8, 8, dtype=torch.float64),),
             (torch.zeros(4, 4, device=device),),
         ],
+        "lam_objective": [
+            (rand(2, 3, 9, 8).requires_grad_(), [1, 2, 4, 1, 2, 4], False),
+            (rand(2, 3, 7, 7, dtype=torch.float64).requires_grad_(), [0, 0, 3, 2, 1, 9, 1, 1, 2, 0, 0, 6], True),
+            (rand(1, 1, 1, 5), [0, 0, 2], False),
+        ],
+        "lam_objective_backward": [
+            (rand(1, 2), rand(2, 3, 9, 8), [1, 2, 4, 1, 2, 4], False),
+            (rand(2, 2, dtype=torch.float64), rand(2, 3, 7, 7, dtype=torch.float64), [0, 0, 3, 2, 1, 9, 1, 1, 2, 0, 0, 6],
+             True),
+        ],
     }
 
 
-@pytest.mark.parametrize("name", ["blur_path", "path_accumulate", "kde_map"])
+@pytest.mark.parametrize("name", ["blur_path", "path_accumulate", "kde_map", "lam_objective", "lam_objective_backward"])
 def test_opcheck(device, name):
     op = getattr(torch.ops.lamfast, name).default
     for args in _samples(device)[name]:

@@ -28,7 +28,7 @@ from torch import nn
 
 from lamfast.lam.crop import CropInfo, crop_paths, local_window, parse_crop, plan_crops
 from lamfast.lam.errors import LAMError
-from lamfast.lam.objective import Window, exact_ties, segment_objectives, window_objectives
+from lamfast.lam.objective import Window, segment_objectives_and_ties, window_objectives
 from lamfast.lam.params import LAMParams
 from lamfast.lam.result import LAMResult, make_result
 from lamfast.lam.official_path import official_blur_path, require_opencv
@@ -71,11 +71,11 @@ def _run_crops(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
     ties = torch.zeros(len(boxes), dtype=torch.long, device=image.device) if track_ties else None
 
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
-        y = model(points)
-        if ties is not None:
-            with torch.no_grad():
-                ties.index_add_(0, chunk.lead_index, exact_ties(y).long())
-        return segment_objectives(y, [(a, b, local[lead]) for lead, a, b in chunk.segments()], params.mode)
+        value, tied = segment_objectives_and_ties(model(points), [(a, b, local[lead]) for lead, a, b in chunk.segments()],
+                                                  params.mode, ties=ties is not None)
+        if tied is not None:
+            ties.index_add_(0, chunk.lead_index, tied.long())
+        return value
 
     res = integrate_path(objective, path_c, deriv_c, batch_size=params.batch_size, on_chunk=on_chunk)
     return res.total[0], res.nan_steps[0], ties, res.batch_size

@@ -17,43 +17,42 @@ from typing import Sequence
 
 import torch
 
+from lamfast.ops.lam_objective import (
+    exact_ties,
+    lam_objective,
+    squared_gradient,
+    sqrt_zero_subgradient,
+    uses_kernel,
+    window_source,
+    window_value,
+)
+
 Window = tuple[int, int, int]
 
-
-def squared_gradient(y: torch.Tensor) -> torch.Tensor:
-    """``hg[:,:,:,:-1] + wg[:,:,:-1,:]`` of outputs [N,C,sH,sW]: [N,C,sH-1,sW-1]."""
-    hg = (y[:, :, :-1, :] - y[:, :, 1:, :]).pow(2)
-    wg = (y[:, :, :, :-1] - y[:, :, :, 1:]).pow(2)
-    return hg[:, :, :, :-1] + wg[:, :, :-1, :]
+__all__ = [
+    "Window", "exact_ties", "squared_gradient", "sqrt_zero_subgradient", "window_objectives", "window_objective",
+    "segment_objectives", "segment_objectives_and_ties", "edge_strength",
+]
 
 
-def sqrt_zero_subgradient(x: torch.Tensor) -> torch.Tensor:
-    """sqrt whose gradient at 0 is 0 instead of inf (no NaN from 0 * inf)."""
-    positive = x > 0
-    return torch.where(positive, torch.where(positive, x, torch.ones_like(x)).pow(0.5), torch.zeros_like(x))
-
-
-def _window_source(y: torch.Tensor, mode: str) -> torch.Tensor:
-    sq = squared_gradient(y)
-    return sq if mode == "robust" else sq.pow(0.5)
-
-
-def _window_value(source: torch.Tensor, window: Window, mode: str) -> torch.Tensor:
-    h, w, s = window
-    part = source[:, :, h : h + s, w : w + s]
-    if mode == "robust":
-        part = sqrt_zero_subgradient(part)
-    return part.sum(dim=(1, 2, 3))
+def _fused(y: torch.Tensor, mode: str) -> bool:
+    # official mode keeps torch's own formulation: its results must equal
+    # the official code's bit for bit, sums included.
+    return mode != "official" and uses_kernel(y)
 
 
 def window_objectives(y: torch.Tensor, windows: Sequence[Window], mode: str) -> torch.Tensor:
     """Every window's objective on every output: [N,C,sH,sW] -> [K, N].
 
     The squared differences (and in compat the sqrt) are computed once and
-    shared by the K windows.
+    shared by the K windows; on CPU in one fused pass
+    (:func:`lamfast.ops.lam_objective`).
     """
-    source = _window_source(y, mode)
-    return torch.stack([_window_value(source, win, mode) for win in windows])
+    robust = mode == "robust"
+    if _fused(y, mode):
+        return lam_objective(y, [tuple(win) for win in windows], robust)[0]
+    source = window_source(y, robust)
+    return torch.stack([window_value(source, win, robust) for win in windows])
 
 
 def window_objective(y: torch.Tensor, h: int, w: int, size: int, mode: str) -> torch.Tensor:
@@ -61,23 +60,33 @@ def window_objective(y: torch.Tensor, h: int, w: int, size: int, mode: str) -> t
     return window_objectives(y, [(h, w, size)], mode)[0]
 
 
-def segment_objectives(y: torch.Tensor, segments: Sequence[tuple[int, int, Window]], mode: str) -> torch.Tensor:
-    """Each output's own window: [N,C,sH,sW] -> [N].
+def segment_objectives_and_ties(y: torch.Tensor, segments: Sequence[tuple[int, int, Window]], mode: str,
+                                ties: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Each output's own window, and (if ``ties``) which outputs tie exactly.
 
     Args:
+        y: [N,C,sH,sW].
         segments: ``(start, stop, window)``: outputs ``start:stop`` use
             ``window``; together they cover 0..N in order.
+    Returns:
+        (objectives [N], ties [N] bool or None).
     """
-    source = _window_source(y, mode)
-    return torch.cat([_window_value(source[a:b], win, mode) for a, b, win in segments])
+    robust = mode == "robust"
+    if _fused(y, mode):
+        per_output = [tuple(win) for a, b, win in segments for _ in range(b - a)]
+        value, tied = lam_objective(y, [per_output], robust)
+        return value[0], (tied if ties else None)
+    source = window_source(y, robust)
+    value = torch.cat([window_value(source[a:b], win, robust) for a, b, win in segments])
+    if not ties:
+        return value, None
+    with torch.no_grad():
+        return value, exact_ties(y)
 
 
-def exact_ties(y: torch.Tensor) -> torch.Tensor:
-    """[N] bool: outputs [N,C,sH,sW] with a zero squared gradient anywhere.
-
-    Those are the outputs whose compat objective has NaN input gradients.
-    """
-    return (squared_gradient(y) == 0).flatten(1).any(dim=1)
+def segment_objectives(y: torch.Tensor, segments: Sequence[tuple[int, int, Window]], mode: str) -> torch.Tensor:
+    """Each output's own window: [N,C,sH,sW] -> [N] (see :func:`segment_objectives_and_ties`)."""
+    return segment_objectives_and_ties(y, segments, mode, ties=False)[0]
 
 
 def edge_strength(sr: torch.Tensor) -> torch.Tensor:

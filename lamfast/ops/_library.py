@@ -22,6 +22,8 @@ SCHEMAS: dict[str, str] = {
     "blur_path": "blur_path(Tensor image, int fold=50, float sigma=1.2, int l=9) -> (Tensor, Tensor)",
     "path_accumulate": "path_accumulate(Tensor(a!) acc, Tensor grads, Tensor deriv) -> ()",
     "kde_map": "kde_map(Tensor saliency) -> Tensor",
+    "lam_objective": "lam_objective(Tensor y, int[] windows, bool robust=False) -> (Tensor, Tensor)",
+    "lam_objective_backward": "lam_objective_backward(Tensor grad, Tensor y, int[] windows, bool robust=False) -> Tensor",
 }
 
 _LIBS: list[torch.library.Library] = []

@@ -1,0 +1,143 @@
+"""One measuring process of ``test_bench_ext.py``; prints one JSON object.
+
+    python benchmarks/ext_worker.py ops THREADS          # every op vs its plain-torch baselines
+    python benchmarks/ext_worker.py lam CASE RUNS        # one whole-LAM case, RUNS timed runs after a warm-up
+
+The extension is on or off for the whole process (``LAMFAST_DISABLE_EXT``),
+so compiled and twin LAM runs are separate processes, interleaved by the
+caller. Setting torch's thread count here is the benchmark's own choice for
+its own process; the library never does it.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+
+import lamfast
+from lamfast.ops.baselines import op_contenders
+from lamfast.ops.lam_objective import flatten_windows
+
+SIZES = (32, 64, 128, 256, 512)
+DTYPES = (torch.float32, torch.float64)
+FOLD = 50  # blur_path and path_accumulate steps: the LAM default
+OBJ_OUTPUTS = 16  # lam_objective: outputs per call, a chunk of path points
+ROUNDS = 5
+MIN_MEASURE_S = 0.02
+
+
+# ---- timing ----------------------------------------------------------------
+
+def _calls_per_measure(fn: Callable[[], object]) -> int:
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    return max(1, int(MIN_MEASURE_S / once))
+
+
+def interleaved(contenders: dict[str, Callable[[], object]]) -> dict[str, dict]:
+    """Median and spread of each contender's per-call time, all measured in turn each round."""
+    from torch.utils.benchmark import Timer
+
+    numbers = {name: _calls_per_measure(fn) for name, fn in contenders.items()}
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(ROUNDS):
+        for name, fn in contenders.items():
+            times[name].append(Timer("fn()", globals={"fn": fn}).timeit(numbers[name]).mean)
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t)} for name, t in times.items()}
+
+
+def _err(a, b) -> float:
+    if isinstance(a, (tuple, list)):
+        return max(_err(x, y) for x, y in zip(a, b))
+    a, b = a.double(), b.double()
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1.0)).item()
+
+
+def op_cases(size: int, dtype: torch.dtype):
+    """(op, shape label, compiled call, {baseline: call}) for one size and dtype."""
+    gen = torch.Generator().manual_seed(size)
+
+    def rand(*shape, randn=False):
+        fn = torch.randn if randn else torch.rand
+        return fn(*shape, generator=gen, dtype=torch.float64).to(dtype)
+
+    yield ("blur_path", f"3x{size}x{size} fold {FOLD}", *op_contenders("blur_path", image=rand(3, size, size), fold=FOLD))
+    yield ("path_accumulate", f"{FOLD}x3x{size}x{size}",
+           *op_contenders("path_accumulate", acc=torch.zeros(3, size, size, dtype=dtype),
+                          grads=rand(FOLD, 3, size, size, randn=True), deriv=rand(FOLD, 3, size, size, randn=True)))
+    for batch in (1, 8):
+        yield ("kde_map", f"{batch}x{size}x{size}", *op_contenders("kde_map", saliency=rand(batch, size, size) ** 8))
+    windows = flatten_windows([(size // 4, size // 4, max(1, size // 8))], OBJ_OUTPUTS)
+    yield ("lam_objective", f"{OBJ_OUTPUTS}x3x{size}x{size} fwd+bwd",
+           *op_contenders("lam_objective", y=rand(OBJ_OUTPUTS, 3, size, size), windows=windows))
+
+
+def run_ops(threads: int) -> dict:
+    torch.set_num_threads(threads)
+    rows = []
+    for size in SIZES:
+        for dtype in DTYPES:
+            for op, shape, compiled, baselines in op_cases(size, dtype):
+                reference = compiled()
+                errors = {name: _err(fn(), reference) for name, fn in baselines.items()}
+                times = interleaved({"compiled": compiled, **baselines})
+                best = min(baselines, key=lambda name: times[name]["median_s"])
+                rows.append({
+                    "op": op, "size": size, "shape": shape, "dtype": str(dtype).replace("torch.", ""),
+                    "threads": threads, "times": times, "baseline_err_vs_compiled": errors, "best_baseline": best,
+                    "speedup_vs_best": times[best]["median_s"] / times["compiled"]["median_s"],
+                })
+                print(f"{op:16s} {shape:28s} {rows[-1]['dtype']:8s} t{threads} "
+                      f"x{rows[-1]['speedup_vs_best']:.2f} vs {best}", file=sys.stderr, flush=True)
+    return {"threads": threads, "extension": lamfast.ext_available(), "rows": rows}
+
+
+# ---- whole LAM -------------------------------------------------------------
+
+def lam_case(name: str):
+    """(call, description) of one whole-LAM case."""
+    if name == "edsr_4x32_64_off":
+        from lamfast.models import EDSR
+
+        torch.manual_seed(0)
+        model = EDSR(n_resblocks=4, n_feats=32, scale=4, rgb_range=1.0).eval()
+        image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+        return (lambda: lamfast.lam(model, image, 120, 100, 16, fold=20, crop="off"),
+                "EDSR 4 blocks x 32, x4, 64² LR, fold 20, crop off")
+    if name == "tinysr_160_crop":
+        from lamfast.imageio import read_rgb, to_tensor
+        from lamfast.models import bundled_model, data_path
+
+        model = bundled_model().model
+        image = to_tensor(read_rgb(str(data_path("astronaut.png")))[0].crop((48, 16, 208, 176)))
+        return (lambda: lamfast.lam(model, image, 300, 300, 16),
+                "bundled TinySR x4, 160² LR (astronaut), fold 50, crops on")
+    raise SystemExit(f"unknown case {name!r}")
+
+
+def run_lam(name: str, runs: int) -> dict:
+    call, description = lam_case(name)
+    result = call()  # warm-up: allocator, thread pool, reach cache
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return {"case": name, "description": description, "extension": lamfast.ext_available(), "times_s": times,
+            "di": result.di, "batch_size": result.batch_size, "crop": None if result.crop.box is None else list(result.crop.box)}
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "ops":
+        out = run_ops(int(sys.argv[2]))
+    elif sys.argv[1] == "lam":
+        out = run_lam(sys.argv[2], int(sys.argv[3]))
+    else:
+        raise SystemExit(__doc__)
+    print(json.dumps(out))
