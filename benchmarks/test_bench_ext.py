@@ -15,7 +15,8 @@ Each measurement is its own process (``ext_worker.py``): the extension is
 chosen per process. Compiled and twin processes alternate, round by round,
 and the ratios are medians of per-round ratios with their spread.
 ``LAMFAST_BENCH_EXT_RESULTS=path`` writes every figure to that JSON file
-(``benchmarks/results/ext_cpu_2cores.json`` was made so).
+(``benchmarks/results/ext_cpu_2cores.json`` was made so, in 31 minutes on
+2 cores; ``LAMFAST_BENCH_EXT_ROUNDS`` sets the rounds, default 5).
 """
 from __future__ import annotations
 

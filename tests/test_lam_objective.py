@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import lamfast
+from lamfast.lam.objective import exact_ties as objective_exact_ties
 from lamfast.lam.objective import segment_objectives_and_ties, window_objectives
 from lamfast.ops.lam_objective import (
     exact_ties,
@@ -74,6 +75,8 @@ def test_exact_ties_and_nan_pattern_match_twin(device, dtype, robust):
     y = ((torch.rand(4, 3, 16, 16, dtype=dtype, generator=torch.Generator().manual_seed(1)) * 4).round() / 4).to(device)
     ties, dy = _compare(y, [(2, 3, 5), (1, 1, 3)], robust)
     assert ties.all()
+    y[1:] = torch.rand(3, 3, 16, 16, dtype=dtype, generator=torch.Generator().manual_seed(8)).to(device)
+    assert torch.equal(objective_exact_ties(y), exact_ties(y)) and objective_exact_ties(y).tolist() == [True] + [False] * 3
     assert torch.isnan(dy).any() != robust
 
 

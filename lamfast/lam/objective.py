@@ -17,8 +17,8 @@ from typing import Sequence
 
 import torch
 
+from lamfast.ops.lam_objective import exact_ties as exact_ties_torch
 from lamfast.ops.lam_objective import (
-    exact_ties,
     lam_objective,
     squared_gradient,
     sqrt_zero_subgradient,
@@ -33,6 +33,18 @@ __all__ = [
     "Window", "exact_ties", "squared_gradient", "sqrt_zero_subgradient", "window_objectives", "window_objective",
     "segment_objectives", "segment_objectives_and_ties", "edge_strength",
 ]
+
+
+def exact_ties(y: torch.Tensor) -> torch.Tensor:
+    """[N] bool: outputs [N,C,sH,sW] with a zero squared gradient anywhere.
+
+    Those are the outputs whose compat objective has NaN input gradients.
+    Not differentiable. The kernel computes them bit for bit as torch does.
+    """
+    with torch.no_grad():
+        if uses_kernel(y):
+            return lam_objective(y, [(0, 0, 1)])[1]
+        return exact_ties_torch(y)
 
 
 def _fused(y: torch.Tensor, mode: str) -> bool:
@@ -80,8 +92,7 @@ def segment_objectives_and_ties(y: torch.Tensor, segments: Sequence[tuple[int, i
     value = torch.cat([window_value(source[a:b], win, robust) for a, b, win in segments])
     if not ties:
         return value, None
-    with torch.no_grad():
-        return value, exact_ties(y)
+    return value, exact_ties_torch(y.detach())
 
 
 def segment_objectives(y: torch.Tensor, segments: Sequence[tuple[int, int, Window]], mode: str) -> torch.Tensor:
