@@ -52,7 +52,7 @@ import lamfast  # noqa: E402
 from lamfast.models import EDSR  # noqa: E402
 
 from lam_cost import official_cost_loop  # noqa: E402
-from torchvision_shim import import_with_torchvision_shim  # noqa: E402
+from lamfast.optional import import_optional  # noqa: E402
 
 GIB = float(1 << 30)
 
@@ -297,7 +297,7 @@ def bench_dataset(device, quick: bool, workdir: Path) -> dict:
 
 
 def resnet50(device):
-    timm = import_with_torchvision_shim("timm")
+    timm = import_optional("timm", "the benchmark")
     torch.manual_seed(0)
     return timm.create_model("resnet50", pretrained=False).eval().to(device)
 
@@ -306,7 +306,7 @@ def bench_cam(device, quick: bool) -> dict:
     batch, size, rounds = (2, 64, 2) if quick else (32, 224, 7)
     import lamfast.cam as cams
 
-    pgc = import_with_torchvision_shim("pytorch_grad_cam")
+    pgc = import_optional("pytorch_grad_cam", "the benchmark")
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     model = resnet50(device)

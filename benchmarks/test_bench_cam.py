@@ -20,7 +20,7 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from torchvision_shim import import_with_torchvision_shim  # noqa: E402
+from lamfast.optional import import_optional  # noqa: E402
 
 import lamfast.cam as cams  # noqa: E402
 from lamfast.attr import IntegratedGradients  # noqa: E402
@@ -34,7 +34,7 @@ METHODS = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "EigenCAM", "EigenGradCAM",
 
 @pytest.fixture(scope="module")
 def resnet():
-    timm = import_with_torchvision_shim("timm")
+    timm = import_optional("timm", "the benchmark")
     torch.manual_seed(0)
     model = timm.create_model("resnet18", pretrained=False).eval()
     x = torch.rand(8, 3, 224, 224, generator=torch.Generator().manual_seed(0))
@@ -77,7 +77,7 @@ def test_cam(benchmark, resnet, method, impl):
         benchmark.pedantic(cam, args=(x, [0]), **CAM_ROUNDS)
         cam.release()
     else:
-        pgc = import_with_torchvision_shim("pytorch_grad_cam")
+        pgc = import_optional("pytorch_grad_cam", "the benchmark")
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
         cam = getattr(pgc, method)(model, [model.layer4])
@@ -115,7 +115,7 @@ def test_cam_ratios_interleaved(benchmark, resnet):
     """The CAM targets measured as paired ratios (see ``interleaved.py``)."""
     from interleaved import report, time_rounds
 
-    pgc = import_with_torchvision_shim("pytorch_grad_cam")
+    pgc = import_optional("pytorch_grad_cam", "the benchmark")
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     model, x = resnet

@@ -67,7 +67,7 @@ def dataset(tmp_path_factory):
 def test_engine(benchmark, dataset, tmp_path, engine):
     if engine == "ray":
         pytest.importorskip("ray.data", reason="Ray Data is the optional [ray] extra")
-    env = {**os.environ, "LAMFAST_RAY_CPUS": "2", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     counter = iter(range(100))
 
     def once():
@@ -108,7 +108,7 @@ def test_comparison_windows_per_s(benchmark, comparison, tmp_path, engine):
     if engine == "ray":
         pytest.importorskip("ray.data", reason="Ray Data is the optional [ray] extra")
     folder, models = comparison
-    env = {**os.environ, "LAMFAST_RAY_CPUS": "2", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     counter = iter(range(100))
 
     def once():

@@ -17,7 +17,8 @@
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
 from lamfast.erf import erf
-from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, lam, lam_windows
+from lamfast import lam  # the package, callable as lam(model, image, h, w): see lamfast.lam
+from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, lam_windows
 from lamfast.metrics import diffusion_index, gini
 from lamfast.models import load_model, register_model
 from lamfast.ops import blur_path, kde_map, lam_objective, path_accumulate

@@ -21,6 +21,8 @@ from torch import nn
 
 from lamfast.modelstate import attribution_state, model_device
 
+from lamfast.errors import LamfastError
+
 THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 
 
@@ -91,15 +93,15 @@ def erf(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], *, batc
     else:
         images = list(images)
         if not images:
-            raise ValueError("erf needs at least one image")
+            raise LamfastError("erf needs at least one image")
         sizes = {tuple(im.shape) for im in images}
         if len(sizes) != 1:
-            raise ValueError(f"erf averages maps over images of one size, got sizes {sorted(sizes)}")
+            raise LamfastError(f"erf averages maps over images of one size, got sizes {sorted(sizes)}")
         stack = torch.stack(images)
     if stack.dim() != 4 or stack.shape[0] == 0:
-        raise ValueError(f"images must be [N,C,H,W] with N >= 1, got {tuple(stack.shape)}")
+        raise LamfastError(f"images must be [N,C,H,W] with N >= 1, got {tuple(stack.shape)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        raise LamfastError(f"batch_size must be an integer >= 1, got {batch_size!r}")
     if device is not None:
         model.to(device)
     dev = model_device(model)
@@ -112,7 +114,7 @@ def erf(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], *, batc
                 out = model(x.clone())
                 if not isinstance(out, torch.Tensor) or out.dim() != 4:
                     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                    raise ValueError(f"erf needs a model returning a [B,C,H,W] map, got {shape}")
+                    raise LamfastError(f"erf needs a model returning a [B,C,H,W] map, got {shape}")
                 centre = torch.relu(out[:, :, out.shape[2] // 2, out.shape[3] // 2]).sum()
                 (grad,) = torch.autograd.grad(centre, x)
             total += torch.relu(grad).sum(dim=(0, 1)).double()

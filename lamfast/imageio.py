@@ -12,8 +12,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from lamfast.errors import LamfastError, first_line
 
-class ImageError(ValueError):
+
+class ImageError(LamfastError):
     """An image cannot be used (one-line message)."""
 
 
@@ -47,7 +49,7 @@ def read_rgb(path: str | Path) -> tuple[Image.Image, list[str]]:
     except UnidentifiedImageError:
         raise ImageError(f"not an image file (or an unsupported format): {path}") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"cannot read image {path}: {str(exc).splitlines()[0] if str(exc) else 'corrupt file'}") from None
+        raise ImageError(f"cannot read image {path}: {first_line(exc)}") from None
     if img.width < 1 or img.height < 1:
         raise ImageError(f"image {path} is empty")
     return img, notes

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from lamfast.errors import LamfastError
+
 
 def gini(saliency: torch.Tensor) -> torch.Tensor:
     """Gini coefficient of each map, exactly as the official LAM ``gini``.
@@ -18,12 +20,12 @@ def gini(saliency: torch.Tensor) -> torch.Tensor:
         ValueError: fewer than 2 dims, an empty map, or non-finite values.
     """
     if not isinstance(saliency, torch.Tensor) or saliency.dim() < 2:
-        raise ValueError(f"gini: saliency must be a tensor [*lead, H, W], got {getattr(saliency, 'shape', type(saliency))}")
+        raise LamfastError(f"gini: saliency must be a tensor [*lead, H, W], got {getattr(saliency, 'shape', type(saliency))}")
     if saliency.shape[-1] * saliency.shape[-2] == 0:
-        raise ValueError(f"gini: saliency must not be empty, got shape {tuple(saliency.shape)}")
+        raise LamfastError(f"gini: saliency must not be empty, got shape {tuple(saliency.shape)}")
     x = saliency.detach().to(torch.float64).flatten(-2)
     if not bool(torch.isfinite(x).all()):
-        raise ValueError("gini: saliency contains NaN or inf")
+        raise LamfastError("gini: saliency contains NaN or inf")
     low = x.amin(dim=-1, keepdim=True)
     x = torch.where(low < 0, x - low, x) + 1e-7
     x, _ = torch.sort(x, dim=-1)

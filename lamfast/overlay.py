@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lamfast.errors import LamfastError
+
 
 def jet(values: torch.Tensor) -> np.ndarray:
     """The classic jet colour map of [H,W] values in [0,1]: [H,W,3] uint8."""
@@ -35,7 +37,7 @@ def normalise_attribution(attr: torch.Tensor, outlier_perc: float = 2.0) -> torc
         [H,W] in [0,1]; all zeros for an all-zero map.
     """
     if not 0 <= outlier_perc <= 100:
-        raise ValueError(f"outlier_perc must be in [0, 100], got {outlier_perc}")
+        raise LamfastError(f"outlier_perc must be in [0, 100], got {outlier_perc}")
     a = (attr.sum(0) if attr.dim() == 3 else attr).abs().double()
     values = a.flatten().sort().values
     cumulative = values.cumsum(0)

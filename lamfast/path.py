@@ -23,6 +23,8 @@ from torch import nn
 
 from lamfast.ops import path_accumulate
 
+from lamfast.errors import LamfastError
+
 # On CPU a chunk only pays while its activations stay small: for an
 # EDSR-sized model at 64² (about 0.1 GB of activations per path point),
 # 2-core measurements gave 0.36 s per point at chunk 1 and 0.41 s at chunk
@@ -179,7 +181,9 @@ def _objective_grads(value: torch.Tensor, inputs: torch.Tensor, grad_batch: int,
                                            retain_graph=not last)
                 yield k0, g
                 continue
-            except RuntimeError:
+            except torch.OutOfMemoryError:
+                raise  # not a missing batching rule: the caller's batch size is too large
+            except RuntimeError:  # an op of the model without a batching rule
                 state["batched"] = False
         grads = []
         for i in range(len(group)):
@@ -261,9 +265,9 @@ def integrate_path(
         ValueError: shapes that do not fit, or batch_size < 1.
     """
     if path.shape != deriv.shape or path.dim() != 5:
-        raise ValueError(f"integrate_path: path {tuple(path.shape)} and deriv {tuple(deriv.shape)} must match, [L,S,C,H,W]")
+        raise LamfastError(f"integrate_path: path {tuple(path.shape)} and deriv {tuple(deriv.shape)} must match, [L,S,C,H,W]")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
-        raise ValueError(f"integrate_path: batch_size must be an integer >= 1, got {batch_size!r}")
+        raise LamfastError(f"integrate_path: batch_size must be an integer >= 1, got {batch_size!r}")
     L, S = path.shape[:2]
     item = path.shape[2:]
     items = L * S

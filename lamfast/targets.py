@@ -16,11 +16,13 @@ from typing import Any, Callable, Sequence, Union
 
 import torch
 
+from lamfast.errors import LamfastError
+
 Target = Union[int, Callable[[torch.Tensor], torch.Tensor]]
 TargetSpec = Union[None, int, Sequence[Target], torch.Tensor]
 
 
-class TargetError(ValueError):
+class TargetError(LamfastError):
     """A target that does not fit the model or the batch (one-line message)."""
 
 

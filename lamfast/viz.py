@@ -16,6 +16,8 @@ from PIL import Image, ImageDraw
 from lamfast.imageio import to_pil
 from lamfast.ops import kde_map
 
+from lamfast.errors import LamfastError
+
 # matplotlib's "seismic" colour stops (equally spaced), so matplotlib is not needed.
 _SEISMIC = ((0.0, 0.0, 0.3), (0.0, 0.0, 1.0), (1.0, 1.0, 1.0), (1.0, 0.0, 0.0), (0.5, 0.0, 0.0))
 
@@ -82,7 +84,7 @@ def grid(panels: list[Image.Image]) -> Image.Image:
     """Panels side by side (the official ``make_pil_grid``); all must share one size."""
     sizes = {p.size for p in panels}
     if len(sizes) != 1:
-        raise ValueError(f"grid: panels must share one size, got {sorted(sizes)}")
+        raise LamfastError(f"grid: panels must share one size, got {sorted(sizes)}")
     w, h = panels[0].size
     out = Image.new("RGB", (w * len(panels), h))
     for i, p in enumerate(panels):

@@ -97,7 +97,17 @@ def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 __all__ = ["ATTR_TOLERANCE", "DEVICES", "DTYPES", "EXT_DISABLED_BY_ENV", "LAM_TOLERANCE", "compiled", "max_rel_diff", "lamfast"]
 
 
-from torchvision_shim import import_with_torchvision_shim  # noqa: E402,F401  (re-exported for tests)
+def optional_module(module: str):
+    """An optional package (spandrel, timm, grad-cam) through lamfast's own import, as users get it:
+    with its torchvision compatibility step where torchvision cannot load (:mod:`lamfast.optional`)."""
+    import warnings
+
+    from lamfast.errors import LamfastNote
+    from lamfast.optional import import_optional
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LamfastNote)
+        return import_optional(module, "this test")
 
 
 def reference_model(reference: dict):

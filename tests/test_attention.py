@@ -6,12 +6,12 @@ import torch
 
 from lamfast.attention import AttentionRecorder, cls_attention, gradient_weighted, rollout, swin_window_attention
 
-from conftest import import_with_torchvision_shim
+from conftest import optional_module
 
 
 @pytest.fixture(scope="module")
 def vit():
-    timm = import_with_torchvision_shim("timm")
+    timm = optional_module("timm")
     torch.manual_seed(0)
     return timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=5, img_size=64).eval()
 
@@ -68,7 +68,7 @@ def test_gradient_weighted(vit):
 
 
 def test_swin_window_attention():
-    timm = import_with_torchvision_shim("timm")
+    timm = optional_module("timm")
     torch.manual_seed(0)
     swin = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, num_classes=5, img_size=112,
                              depths=(1, 1, 1, 1)).eval()

@@ -9,14 +9,14 @@ from torch import nn
 import lamfast.cam as cams
 from lamfast.cam.base import CAMError, projection_2d
 
-from conftest import ATTR_TOLERANCE, import_with_torchvision_shim
+from conftest import ATTR_TOLERANCE, optional_module
 
 SHARED = ["GradCAM", "GradCAMPlusPlus", "XGradCAM", "EigenCAM", "EigenGradCAM", "LayerCAM", "HiResCAM"]
 
 
 @pytest.fixture(scope="module")
 def pgc():
-    return import_with_torchvision_shim("pytorch_grad_cam")
+    return optional_module("pytorch_grad_cam")
 
 
 def _numpy_projection_with_lamfast_sign(original):
@@ -143,10 +143,13 @@ def test_callable_targets():
 def test_hooks_are_removed_and_model_restored():
     net = _net()
     net.train()
+    seen = []
+    net[4].register_forward_hook(lambda *a: seen.append(sum(len(m._forward_hooks) for m in net.modules())))
     before = [len(m._forward_hooks) for m in net.modules()]
     with cams.GradCAM(net, [net[4], net[2]]) as cam:
         cam(_x(1))
-        assert sum(len(m._forward_hooks) for m in net.modules()) == 2
+        assert seen == [3]  # during the call: the two CAM hooks and the probe
+        assert [len(m._forward_hooks) for m in net.modules()] == before  # between calls: none
     assert [len(m._forward_hooks) for m in net.modules()] == before
     assert net.training and all(p.requires_grad and p.grad is None for p in net.parameters())
 
@@ -181,6 +184,46 @@ def test_ablation_cam_takes_several_layers():
     torch.testing.assert_close(both, want, rtol=1e-5, atol=1e-6)
 
 
+class _BatchTiedHead(nn.Module):
+    """Upper layers that reshape by the batch size read at the top: the one-row replay cannot serve them."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.act = nn.ReLU()
+        self.head = nn.Linear(8 * 8 * 10, 5)
+
+    def forward(self, x):
+        n = x.shape[0]
+        y = self.act(self.conv(x))
+        return self.head(nn.functional.avg_pool2d(y, 4).reshape(n, -1))
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_ablation_cam_runs_the_layers_below_once_and_checks_it(monkeypatch, tied):
+    """The layers below the target run on one row, not on the batch of ablations, when that gives the
+    plain replay's numbers (checked on each image's first batch); a model whose upper layers depend on
+    the input's batch size falls back to the plain replay. Both equal the plain replay to 1e-6."""
+    net = _BatchTiedHead().eval() if tied else _net()
+    bottom, layer = (net.conv, net.act) if tied else (net[0], net[5])
+    rows = []
+    bottom.register_forward_pre_hook(lambda m, a: rows.append(a[0].shape[0]))
+    x = _x(2)
+    monkeypatch.setattr(cams.AblationCAM, "batch_size", 4)
+    with cams.AblationCAM(net, [layer]) as cam:
+        fast = cam(x, [1, 3])
+        replay = cam.last_replay
+    monkeypatch.setattr(cams.AblationCAM, "_one_row_agrees", lambda *a: False)
+    rows_fast, rows[:] = list(rows), []
+    with cams.AblationCAM(net, [layer]) as cam:
+        plain = cam(x, [1, 3])
+    torch.testing.assert_close(fast, plain, rtol=1e-6, atol=1e-6)
+    assert replay == ("whole model per row" if tied else "one row below the layer")
+    if not tied:  # 16 channels in batches of 4, 2 images: 2 + (4 + 1 + 3) + 4 rows against 2 + 2 * 16
+        assert (sum(rows_fast), sum(rows)) == (14, 34)
+
+
 def test_cam_methods_keep_no_per_call_state():
     """Everything a method needs reaches its hook as arguments: after a call the object holds no tensors."""
     net = _net()
@@ -190,6 +233,21 @@ def test_cam_methods_keep_no_per_call_state():
             held = [k for k, v in vars(cam).items() if isinstance(v, torch.Tensor) or (
                 isinstance(v, list) and any(isinstance(t, torch.Tensor) for t in v))]
             assert held == [], (name, held)
+
+
+@pytest.mark.parametrize("name", ["GradCAM", "ScoreCAM", "AblationCAM"])
+def test_cam_without_with_records_only_during_its_call(name):
+    """A CAM object used without ``with`` must not keep hooks on the model: forwards of the model
+    outside a call record nothing (before the fix, 100 forwards left 100 tensors on the object)."""
+    net = _net()
+    cam = getattr(cams, name)(net, [net[5]])
+    first = cam(_x(2), [0])
+    for _ in range(100):
+        net(_x(2))
+    held = sum(len(v) for v in vars(cam).values() if isinstance(v, list) and v and isinstance(v[0], torch.Tensor))
+    assert held == 0
+    assert not net[5]._forward_hooks  # the model is as it was
+    torch.testing.assert_close(cam(_x(2), [0]), first)  # and the object still works
 
 
 def test_empty_layers_and_bad_input():
@@ -202,7 +260,7 @@ def test_empty_layers_and_bad_input():
 
 @pytest.fixture(scope="module")
 def timm_models():
-    timm = import_with_torchvision_shim("timm")
+    timm = optional_module("timm")
     torch.manual_seed(0)
     vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=7, img_size=64).eval()
     swin = timm.create_model("swin_tiny_patch4_window7_224", pretrained=False, num_classes=7, img_size=112,

@@ -9,7 +9,7 @@ from PIL import Image
 from lamfast.cli import main
 from lamfast.shapes import make_shapes
 
-from conftest import import_with_torchvision_shim
+from conftest import optional_module
 
 
 @pytest.fixture()
@@ -46,7 +46,7 @@ def test_attr_methods(tmp_path, shape_png, method):
 
 
 def test_attention_on_a_timm_vit(tmp_path, shape_png, capsys):
-    import_with_torchvision_shim("timm")
+    optional_module("timm")
     out = tmp_path / "att.png"
     for method in ("cls", "rollout", "chefer"):
         assert main(["attention", str(shape_png), "--model", "timm:vit_tiny_patch16_224", "--method", method,

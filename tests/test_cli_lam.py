@@ -121,7 +121,7 @@ def _cases(tmp_path):
         "non-image file": (["--imgpath", str(text)], "not an image file"),
         "window partly outside": (["--h", "250"], "outside"),
         "window fully outside": (["--w", "1000"], "outside"),
-        "window too small": (["--window_size", "1"], "window_size"),
+        "window too small": (["--window_size", "1"], "--window-size"),
         "not an integer multiple": (["--modelpath", _checkpoint(tmp_path, NotIntegerScale()), "--arch",
                                      "test-not-integer"], "integer multiple"),
         "not 3 channels": (["--modelpath", _checkpoint(tmp_path, OneChannel(), "o.pth"), "--arch",

@@ -23,7 +23,7 @@ from lamfast.lam.crop import crop_boxes, footprint, objective_rows
 from lamfast.lam.reach import MARGIN
 from lamfast.models import EDSR, TinySR
 
-from conftest import NearestSR, import_with_torchvision_shim, lam_tolerance
+from conftest import NearestSR, optional_module, lam_tolerance
 
 
 def _image(size, seed=0, dtype=torch.float32, device="cpu"):
@@ -288,7 +288,7 @@ def test_crop_check_catches_what_the_probe_cannot(model_cls):
 
 
 def test_spandrel_models():
-    import_with_torchvision_shim("spandrel")
+    optional_module("spandrel")
     from spandrel.architectures.RCAN import RCAN
     from spandrel.architectures.SwinIR import SwinIR
 

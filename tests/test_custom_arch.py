@@ -193,7 +193,7 @@ def test_output_dir_that_is_a_file_fails_before_the_model_loads(tmp_path, capsys
     target.write_text("x")
     assert main(["lam", "--output_dir", str(target), "--no-progress"]) != 0
     err = _err(capsys)
-    assert len(err) == 1 and "--output_dir" in err[0] and "not a directory" in err[0]
+    assert len(err) == 1 and "--output-dir" in err[0] and "not a directory" in err[0]
 
 
 def test_a_classifier_given_as_sr_model_is_reported_against_the_users_image(tmp_path, capsys):
@@ -241,9 +241,9 @@ def _ckpt(tmp_path):
 
 
 def test_archs_lists_what_spandrel_detects(capsys):
-    from conftest import import_with_torchvision_shim
+    from conftest import optional_module
 
-    import_with_torchvision_shim("spandrel")
+    optional_module("spandrel")
     assert main(["archs"]) == 0
     line = [x for x in capsys.readouterr().out.splitlines() if x.startswith("spandrel detects")][0]
     assert "RCAN" in line and "SwinIR" in line and "HAT" in line

@@ -94,11 +94,11 @@ def test_ray_engine_matches_local_and_resumes(images, tmp_path):
     pytest.importorskip("ray.data", reason="Ray Data is the optional [ray] extra")
     local, remote = tmp_path / "local.sqlite", tmp_path / "ray.sqlite"
     subprocess.run(_cmd(images, local), check=True, capture_output=True, timeout=600)
-    env = {**os.environ, "LAMFAST_RAY_CPUS": "2", "RAY_USAGE_STATS_ENABLED": "0"}
-    first = subprocess.run(_cmd(images, remote, "--engine", "ray", "--shard", "0/2"), capture_output=True,
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    first = subprocess.run(_cmd(images, remote, "--engine", "ray", "--ray-cpus", "2", "--shard", "0/2"), capture_output=True,
                            text=True, timeout=600, env=env)
     assert first.returncode == 0, first.stderr[-2000:]
-    second = subprocess.run(_cmd(images, remote, "--engine", "ray"), capture_output=True, text=True, timeout=600,
+    second = subprocess.run(_cmd(images, remote, "--engine", "ray", "--ray-cpus", "2"), capture_output=True, text=True, timeout=600,
                             env=env)
     assert second.returncode == 0, second.stderr[-2000:]
     done_first = int(first.stdout.split()[0])
@@ -145,10 +145,10 @@ def test_ray_missing_is_said_before_anything_is_written(images, tmp_path, monkey
 
 def test_ray_run_is_quiet_and_leaves_no_ray_process(images, tmp_path):
     pytest.importorskip("ray.data", reason="Ray Data is the optional [ray] extra")
-    env = {**os.environ, "LAMFAST_RAY_CPUS": "2", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     before = _ray_processes()
     store = tmp_path / "r.sqlite"
-    done = subprocess.run(_cmd(images, store, "--engine", "ray"), capture_output=True, text=True, timeout=600, env=env)
+    done = subprocess.run(_cmd(images, store, "--engine", "ray", "--ray-cpus", "2"), capture_output=True, text=True, timeout=600, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert [line for line in done.stderr.splitlines() if line.strip()] == [], done.stderr[-2000:]
     assert not _wait_until_gone(before), "Ray processes outlived the command"
@@ -156,7 +156,7 @@ def test_ray_run_is_quiet_and_leaves_no_ray_process(images, tmp_path):
     # Ctrl-C, then a scheduler's SIGTERM, in the middle: exit 130, no Ray process left
     for sig in (signal.SIGINT, signal.SIGTERM):
         store2 = tmp_path / f"i{int(sig)}.sqlite"
-        proc = subprocess.Popen(_cmd(images, store2, "--engine", "ray"), stdout=subprocess.PIPE,
+        proc = subprocess.Popen(_cmd(images, store2, "--engine", "ray", "--ray-cpus", "2"), stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, env=env)
         deadline = time.time() + 300
         while time.time() < deadline and _units_done(store2) < 1 and proc.poll() is None:
@@ -166,3 +166,68 @@ def test_ray_run_is_quiet_and_leaves_no_ray_process(images, tmp_path):
         assert proc.returncode in (130, 0), err[-2000:]  # 0 only if it had just finished
         assert "Traceback" not in err
         assert not _wait_until_gone(before), f"Ray processes outlived the command stopped by {sig.name}"
+
+
+class _FakeRay:
+    """Just enough of Ray for :func:`lamfast.dataset.ray_engine.run_units`: records what it is asked."""
+
+    def __init__(self, resources):
+        import types
+
+        self.resources, self.calls, self.initialised = resources, {}, False
+        self.data = types.SimpleNamespace(
+            DataContext=types.SimpleNamespace(get_current=lambda: types.SimpleNamespace()),
+            from_items=lambda items, **kw: self)
+
+    def is_initialized(self):
+        return self.initialised
+
+    def init(self, **kwargs):
+        self.calls["init"] = kwargs
+        self.initialised = True
+
+    def shutdown(self):
+        self.initialised = False
+
+    def cluster_resources(self):
+        return self.resources
+
+    def map_batches(self, fn, **kwargs):
+        self.calls["map_batches"] = kwargs
+        return self
+
+    def iter_rows(self):
+        return iter(())
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_ray_engine_keeps_the_users_device_and_loggers(monkeypatch, tmp_path, device):
+    """On a cluster with GPUs a CPU run stays on CPU actors (before the fix, every run became cuda);
+    Ray's loggers are as they were after the run; the CPUs are a parameter, not an environment variable."""
+    import logging
+    import sys
+
+    from lamfast.dataset import RunConfig
+    from lamfast.dataset.ray_engine import RAY_LOGGERS, run_units
+    from lamfast.dataset.units import Unit
+
+    fake = _FakeRay({"GPU": 2.0, "CPU": 8.0})
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setitem(sys.modules, "ray.data", fake.data)
+    marker = logging.StreamHandler()
+    logging.getLogger("ray").addHandler(marker)
+    before = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level, logging.getLogger(n).propagate)
+              for n in RAY_LOGGERS}
+    units = [Unit(f"img{i}.png", "bundled", "h") for i in range(4)]
+    list(run_units(units, RunConfig(device=device), ["bundled"], log_file=str(tmp_path / "ray.log"), cpus=3))
+    kwargs = fake.calls["map_batches"]
+    config = kwargs["fn_constructor_kwargs"]["config"]
+    if device == "cpu":
+        assert (kwargs["num_gpus"], kwargs["num_cpus"], kwargs["concurrency"], config.device) == (0, 1, 4, "cpu")
+    else:
+        assert (kwargs["num_gpus"], kwargs["concurrency"], config.device) == (1, 2, "cuda")
+    assert fake.calls["init"]["num_cpus"] == 3
+    after = {n: (list(logging.getLogger(n).handlers), logging.getLogger(n).level, logging.getLogger(n).propagate)
+             for n in RAY_LOGGERS}
+    logging.getLogger("ray").removeHandler(marker)
+    assert after == before and marker in after["ray"][0]

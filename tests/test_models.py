@@ -9,7 +9,7 @@ import lamfast
 from lamfast.models import EDSR, CheckpointError, RangeAdapter, TinySR, load_model
 from lamfast.models.registry import list_architectures
 
-from conftest import import_with_torchvision_shim
+from conftest import optional_module
 
 
 def _tiny():
@@ -64,7 +64,7 @@ def test_safetensors(tmp_path):
 def test_full_pickle_needs_explicit_flag(tmp_path):
     model = _tiny()
     torch.save(model, tmp_path / "whole.pth")
-    with pytest.raises(CheckpointError, match="unsafe_pickle=True"):
+    with pytest.raises(CheckpointError, match="with unsafe_pickle only"):
         load_model(tmp_path / "whole.pth")
     loaded = load_model(tmp_path / "whole.pth", unsafe_pickle=True)
     assert _same_output(loaded.model, model)
@@ -144,7 +144,7 @@ def test_register_model_decorator(tmp_path):
 
 
 def test_spandrel_detection(tmp_path):
-    import_with_torchvision_shim("spandrel")
+    optional_module("spandrel")
     from spandrel.architectures.ESRGAN import ESRGAN
     from spandrel.architectures.RCAN import RCAN
 

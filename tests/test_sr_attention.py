@@ -6,11 +6,11 @@ import torch
 
 from lamfast.attention import SRAttentionError, attention_grid, attention_overlays, sr_attention
 
-from conftest import import_with_torchvision_shim
+from conftest import optional_module
 
 
 def _swinir():
-    import_with_torchvision_shim("spandrel")
+    optional_module("spandrel")
     from spandrel.architectures.SwinIR import SwinIR
 
     torch.manual_seed(0)
@@ -19,7 +19,7 @@ def _swinir():
 
 
 def _hat():
-    import_with_torchvision_shim("spandrel")
+    optional_module("spandrel")
     from spandrel.architectures.HAT import HAT
 
     torch.manual_seed(0)
@@ -136,7 +136,7 @@ def test_the_guides_flags(tmp_path, capsys, nesting):
 
     from lamfast.cli import main
 
-    timm = import_with_torchvision_shim("timm")
+    timm = optional_module("timm")
     torch.manual_seed(0)
     vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=64)
     sd = vit.state_dict()

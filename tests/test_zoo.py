@@ -16,7 +16,7 @@ import torch
 import lamfast
 from lamfast.models import load_model
 
-from conftest import import_with_torchvision_shim
+from conftest import optional_module
 
 ZOO = Path(__file__).parent / "data" / "zoo"
 # manifest -> (architecture lamfast reports, the zoo's input range inside the model)
@@ -71,7 +71,7 @@ def official_loop(model, path, deriv, h, w, d):
 
 @pytest.fixture(scope="module", autouse=True)
 def _spandrel():
-    import_with_torchvision_shim("spandrel")
+    optional_module("spandrel")
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lamfast.errors import LamfastError
+
 
 def attention_modules(model: nn.Module) -> list[nn.Module]:
     """timm-style attention modules (``fused_attn`` + ``attn_drop``), in forward order of definition."""
@@ -27,7 +29,7 @@ class AttentionRecorder:
     def __init__(self, model: nn.Module, grads: bool = False):
         self.modules = attention_modules(model)
         if not self.modules:
-            raise ValueError("no timm-style attention modules (with fused_attn and attn_drop) found in the model")
+            raise LamfastError("no timm-style attention modules (with fused_attn and attn_drop) found in the model")
         self.want_grads = grads
         self.maps: list[torch.Tensor] = []
         self.grads: dict[int, torch.Tensor] = {}

@@ -30,8 +30,10 @@ from torch import nn
 
 from lamfast.modelstate import attribution_state, model_device
 
+from lamfast.errors import LamfastError
 
-class SRAttentionError(ValueError):
+
+class SRAttentionError(LamfastError):
     """The model has no attention of the recorded kinds, or the location is outside the image."""
 
 

@@ -15,6 +15,8 @@ from lamfast.attention.recorder import AttentionRecorder
 from lamfast.modelstate import attribution_state
 from lamfast.targets import target_indices
 
+from lamfast.errors import LamfastError
+
 
 def _prefix(model: nn.Module, num_extra_tokens: int | None) -> int:
     return num_extra_tokens if num_extra_tokens is not None else int(getattr(model, "num_prefix_tokens", 1))
@@ -25,7 +27,8 @@ def _grid(row: torch.Tensor, prefix: int) -> torch.Tensor:
     patches = row[..., prefix:]
     side = math.isqrt(patches.shape[-1])
     if side * side != patches.shape[-1]:
-        raise ValueError(f"{patches.shape[-1]} patch tokens do not form a square grid (check num_extra_tokens)")
+        raise LamfastError(f"{patches.shape[-1]} patch tokens do not form a square grid (check {{param}})",
+                           param="num_extra_tokens")
     return patches.reshape(*patches.shape[:-1], side, side)
 
 
@@ -36,7 +39,7 @@ def _fuse(attn: torch.Tensor, head_fusion: str) -> torch.Tensor:
         return attn.amax(dim=1)
     if head_fusion == "min":
         return attn.amin(dim=1)
-    raise ValueError(f"head_fusion must be 'mean', 'max' or 'min', got {head_fusion!r}")
+    raise LamfastError(f"head_fusion must be 'mean', 'max' or 'min', got {head_fusion!r}")
 
 
 def record(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
@@ -70,7 +73,7 @@ def rollout(model: nn.Module, x: torch.Tensor, head_fusion: str = "mean", discar
     normalises rows correctly.
     """
     if not 0 <= discard_ratio < 1:
-        raise ValueError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
+        raise LamfastError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
     maps = record(model, x)
     B, N = maps[0].shape[0], maps[0].shape[-1]
     eye = torch.eye(N, device=x.device, dtype=maps[0].dtype)

@@ -7,10 +7,12 @@ from torch import nn
 from lamfast.modelstate import attribution_state
 from lamfast.targets import TargetError, TargetSpec, target_indices
 
+from lamfast.errors import LamfastError
+
 __all__ = ["AttrError", "Attribution", "TargetError", "TargetSpec", "input_gradients", "scores", "target_indices"]
 
 
-class AttrError(ValueError):
+class AttrError(LamfastError):
     """Bad attribution input (one-line message)."""
 
 

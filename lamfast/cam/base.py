@@ -19,9 +19,11 @@ from torch import nn
 from lamfast.modelstate import attribution_state
 from lamfast.targets import TargetSpec, resolve_targets
 
+from lamfast.errors import LamfastError
 
 
-class CAMError(ValueError):
+
+class CAMError(LamfastError):
     """Bad CAM input (one-line message)."""
 
 
@@ -65,7 +67,11 @@ def projection_2d(activations: torch.Tensor) -> torch.Tensor:
 class BaseCAM:
     """Class activation maps from hooks on ``target_layers``.
 
-    Use as a context manager (or call :meth:`release`) to remove the hooks.
+    The hooks are on the target layers only while a call runs (they record
+    that call's forward and are removed before it returns), so an object kept
+    around, with or without ``with``, holds no activations and leaves the
+    model as it was. The context manager and :meth:`release` are kept for
+    pytorch-grad-cam's usage.
 
     Args:
         model: a classifier [B,3,H,W] -> [B,classes].
@@ -85,7 +91,7 @@ class BaseCAM:
         self.reshape_transform = reshape_transform
         self._activations: list[torch.Tensor] = []  # filled during one forward, emptied right after
         self._layers: list[nn.Module] = []
-        self._handles = [layer.register_forward_hook(self._capture) for layer in self.target_layers]
+        self._handles: list = []  # only while a call runs
 
     # -- the hooks a method overrides -------------------------------------------------------------
 
@@ -141,12 +147,18 @@ class BaseCAM:
             raise CAMError(f"input_tensor must be [B,C,H,W], got {getattr(input_tensor, 'shape', type(input_tensor))}")
         self._activations, self._layers = [], []
         with attribution_state(self.model), torch.set_grad_enabled(self.uses_gradients):
-            logits = self.model(input_tensor)
+            self._handles = [layer.register_forward_hook(self._capture) for layer in self.target_layers]
+            try:
+                logits = self.model(input_tensor)
+            finally:
+                # Recording ends with this forward: later forwards (the method's own re-runs, the
+                # user's) are not captured, and the call's tensors are not kept on the object.
+                acts, layers = self._activations, self._layers
+                self.release()
+                self._activations, self._layers = [], []
             if logits.dim() != 2:
                 raise CAMError(f"model must return logits [B,classes], got {tuple(logits.shape)}")
             score_fns = resolve_targets(targets, logits)
-            acts, layers = list(self._activations), list(self._layers)
-            self._activations, self._layers = [], []  # the call's tensors are not kept on the object
             grads: list[torch.Tensor | None] = [None] * len(acts)
             if self.uses_gradients:
                 score = torch.stack([fn(logits[b]) for b, fn in enumerate(score_fns)]).sum()
@@ -164,8 +176,6 @@ class BaseCAM:
                                      logits=logits.detach()).clamp_min(0)
                 cam = minmax_per_image(cam)
                 per_layer.append(F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False))
-            # Score-CAM and Ablation-CAM run the model again inside their hooks: drop what that captured.
-            self._activations, self._layers = [], []
             if len(per_layer) == 1:  # already >= 0: bilinear weights are convex, so the ReLU and mean are no-ops
                 return minmax_per_image(per_layer[0][:, 0])
             return minmax_per_image(torch.cat(per_layer, dim=1).clamp_min(0).mean(dim=1))
@@ -194,7 +204,7 @@ class BaseCAM:
         return torch.stack(maps).mean(dim=0)
 
     def release(self) -> None:
-        """Remove the hooks from the model."""
+        """Remove the hooks from the model (they are only there while a call runs)."""
         for h in self._handles:
             h.remove()
         self._handles = []

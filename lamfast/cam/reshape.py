@@ -5,19 +5,21 @@ import math
 
 import torch
 
+from lamfast.errors import LamfastError
+
 
 def vit_reshape(num_extra_tokens: int = 1):
     """For ViT-like tokens [B, extra + h*w, C]: drop the extra (CLS, distillation) tokens, square grid."""
 
     def transform(t: torch.Tensor) -> torch.Tensor:
         if t.dim() != 3:
-            raise ValueError(f"vit_reshape: expected tokens [B,N,C], got {tuple(t.shape)}")
+            raise LamfastError(f"vit_reshape: expected tokens [B,N,C], got {tuple(t.shape)}")
         tokens = t[:, num_extra_tokens:, :]
         side = math.isqrt(tokens.shape[1])
         if side * side != tokens.shape[1]:
-            raise ValueError(
+            raise LamfastError(
                 f"vit_reshape: {tokens.shape[1]} patch tokens after dropping {num_extra_tokens} extra do not form a "
-                "square grid (check num_extra_tokens)"
+                "square grid (check {param})", param="num_extra_tokens"
             )
         return tokens.reshape(t.shape[0], side, side, t.shape[2]).permute(0, 3, 1, 2)
 
@@ -31,6 +33,6 @@ def swin_reshape(t: torch.Tensor) -> torch.Tensor:
     if t.dim() == 3:
         side = math.isqrt(t.shape[1])
         if side * side != t.shape[1]:
-            raise ValueError(f"swin_reshape: {t.shape[1]} tokens do not form a square grid")
+            raise LamfastError(f"swin_reshape: {t.shape[1]} tokens do not form a square grid")
         return t.reshape(t.shape[0], side, side, t.shape[2]).permute(0, 3, 1, 2)
-    raise ValueError(f"swin_reshape: expected [B,h,w,C] or [B,L,C], got {tuple(t.shape)}")
+    raise LamfastError(f"swin_reshape: expected [B,h,w,C] or [B,L,C], got {tuple(t.shape)}")

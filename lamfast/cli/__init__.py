@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
-from lamfast.cli.common import CLIError
-
-
-LIBRARY_TO_FLAG = {"unsafe_pickle=True": "--unsafe-pickle", "(check num_extra_tokens)": "(check --num-extra-tokens)"}
+from lamfast.cli.common import CLIError, note
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,33 +25,73 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (lam, dataset, erf, classify, archs, info, selfcheck):
         module.add_parser(sub)
+    for command in sub.choices.values():
+        # Errors name the command's own flags; see flag_for.
+        command.set_defaults(command_parser=command)
     return parser
 
 
+def flag_for(args: argparse.Namespace, param: str | None) -> str | None:
+    """The command's flag for a library argument: its own table first, then the flag whose dest is ``param``."""
+    if param is None:
+        return None
+    table = getattr(args, "param_flags", None) or {}
+    if param in table:
+        return table[param]
+    command = getattr(args, "command_parser", None)
+    for action in getattr(command, "_actions", []):
+        if action.dest == param and action.option_strings:
+            return action.option_strings[0]
+    return None
+
+
+def _show_notes(message, category, filename, lineno, file=None, line=None) -> None:
+    from lamfast.errors import LamfastNote
+
+    if issubclass(category, LamfastNote):
+        note(str(message))
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
+    from lamfast.errors import LamfastError, first_line
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    debug = os.environ.get("LAMFAST_DEBUG", "") not in ("", "0")
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_notes  # the library's notes print as the CLI's own
+            return args.func(args)
     except BrokenPipeError:
         # The reader went away (``lamfast cam --preview-model | head``): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except (CLIError, ValueError, OSError, RuntimeError, KeyError) as exc:
-        text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-        message = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        # Library errors name keyword arguments; on the command line they are flags.
-        for keyword, flag in LIBRARY_TO_FLAG.items():
-            message = message.replace(keyword, flag)
-        print(f"lamfast: error: {message}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("lamfast: interrupted", file=sys.stderr)
         return 130
+    except (CLIError, LamfastError) as exc:
+        if debug:
+            raise
+        # A library error names its argument by ``param``; here that argument is a flag.
+        message = exc.spelled(flag_for(args, exc.param)) if isinstance(exc, LamfastError) else str(exc)
+        print(f"lamfast: error: {first_line(ValueError(message))}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError, RuntimeError, KeyError) as exc:
+        if debug:
+            raise
+        # Not one of lamfast's own errors (the model, torch, the file system): say what it was.
+        print(f"lamfast: error: {type(exc).__name__}: {first_line(exc)} (LAMFAST_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 __all__ = ["CLIError", "build_parser", "main"]

@@ -12,14 +12,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:<12} {get_architecture(name).description}")
     print("your own class: --arch path/to/file.py:ClassName or --arch package.module:ClassName, "
           "with --arch-kwargs '{...}' (imports and runs that code)")
+    from lamfast.optional import MissingDependency, import_optional
+
     try:
-        from spandrel import MAIN_REGISTRY
-    except Exception as exc:  # noqa: BLE001 - spandrel missing, or its torchvision import failing
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"spandrel: cannot be imported here ({first}); it adds HAT, SwinIR, DAT, RCAN, RRDBNet, ... "
-              "(pip install \"lamfast[models]\")")
+        spandrel = import_optional("spandrel", "detecting HAT, SwinIR, DAT, RCAN, RRDBNet, ...")
+    except MissingDependency as exc:
+        print(f"spandrel: {exc}")
         return 0
-    names = sorted({support.architecture.name for support in MAIN_REGISTRY.architectures()})
+    names = sorted({support.architecture.name for support in spandrel.MAIN_REGISTRY.architectures()})
     print(f"spandrel detects ({len(names)}): {', '.join(names)}")
     return 0
 

@@ -173,9 +173,10 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
     if args.location:
         try:
             location = tuple(int(v) for v in args.location.split(","))
-            assert len(location) == 2
-        except (ValueError, AssertionError):
-            raise CLIError(f"--location takes ROW,COL in LR pixels, got {args.location!r}") from None
+        except ValueError:
+            location = ()
+        if len(location) != 2:
+            raise CLIError(f"--location takes ROW,COL in LR pixels, got {args.location!r}")
     arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
     if not args.img:
         raise CLIError("give an image")
@@ -228,21 +229,23 @@ def guide_cmd(args: argparse.Namespace) -> int:
     from lamfast.cam import GradCAM, vit_reshape
     from lamfast.cli.common import check_output_dir
     from lamfast.models.checkpoint import fit_state_dict, read_checkpoint
+    from lamfast.errors import first_line
+    from lamfast.optional import MissingDependency, import_optional
     from lamfast.overlay import jet
 
-    out_dir = Path(args.guide_output_dir)
-    check_output_dir(out_dir, "--output_dir")
+    out_dir = Path(args.output_dir)
+    check_output_dir(out_dir, "--output-dir")
     if not args.arch:
         raise CLIError("--arch names the ViT (e.g. vit_small, or a timm model name)")
     if args.patch_size < 1 or args.image_size < args.patch_size:
-        raise CLIError(f"--patch_size {args.patch_size} and --image_size {args.image_size} do not make a patch grid")
+        raise CLIError(f"--patch-size {args.patch_size} and --image-size {args.image_size} do not make a patch grid")
     name = args.arch
     if name in ("vit_tiny", "vit_small", "vit_base", "vit_large"):  # the guide's DINO-style names
         name = f"{name}_patch{args.patch_size}_224"  # timm's name; the size is set with img_size
     try:
-        import timm
-    except Exception as exc:  # ImportError, or torchvision failing inside timm
-        raise CLIError(f"--arch {args.arch} needs timm, which is unavailable ({str(exc).splitlines()[0]})") from None
+        timm = import_optional("timm", f"the ViT {args.arch}")
+    except MissingDependency as exc:
+        raise CLIError(f"--arch: {exc}") from None
     sd = None
     if args.model_path:
         sd, notes = read_checkpoint(args.model_path)  # weights-only; params / state_dict / bare
@@ -254,11 +257,11 @@ def guide_cmd(args: argparse.Namespace) -> int:
     try:
         model = timm.create_model(name, pretrained=False, **kwargs)
     except Exception as exc:
-        raise CLIError(f"--arch {args.arch} ({name}): {str(exc).splitlines()[0]}") from None
+        raise CLIError(f"--arch {args.arch} ({name}): {first_line(exc)}") from None
     if sd is not None:
         fit_state_dict(model, sd, name)
     else:
-        note(f"{name} has random weights (pass --model_path for trained ones)")
+        note(f"{name} has random weights (pass --model-path for trained ones)")
     device = resolve_device(args.device)
     model = model.to(device).eval()
     cfg = getattr(model, "pretrained_cfg", {}) or {}
@@ -277,7 +280,7 @@ def guide_cmd(args: argparse.Namespace) -> int:
             heat = cam(x, targets)[0]
         grid = attention.cls_attention(model, x, num_extra_tokens=extra)[0]
     except (ValueError, AttributeError) as exc:
-        raise CLIError(f"--arch {args.arch}: {str(exc).splitlines()[0]}") from None
+        raise CLIError(f"--arch {args.arch}: {first_line(exc)}") from None
     _save_overlay(raw, heat, str(out_dir / "gradcam_overlay.png"), "Grad-CAM")
     g = grid / grid.max().clamp_min(1e-12)
     _save_overlay(raw, g, str(out_dir / "patch_attention_overlay.png"), "patch attention")
@@ -288,12 +291,44 @@ def guide_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+# The three modes of ``lamfast attention``, each with the flags only it reads
+# (dests), so that a flag of another mode is refused rather than ignored.
+ATTENTION_MODES = {
+    "classifier": ("cls, rollout, chefer", ("model", "checkpoint", "target_category", "save_path", "discard_ratio")),
+    "sr": ("sr-window, sr-channel", ("modelpath", "arch_kwargs", "lr_input", "location")),
+    "guide": ("guide", ("image_path", "model_path", "patch_size", "image_size")),
+}
+ATTENTION_DEFAULT_DIR = {"sr": "attention_results", "guide": "attention_viz"}
+
+
+def attention_mode(args: argparse.Namespace, parser) -> str:
+    """Which mode a ``lamfast attention`` call is (classifier, sr or guide); CLIError for a flag of another mode."""
+    method = (args.method or ("guide" if args.image_path else "rollout")).lower()
+    args.method = method
+    mode = "guide" if method == "guide" else "sr" if method in ("sr-window", "sr-channel") else "classifier"
+    if mode == "guide" and not args.image_path:
+        raise CLIError("--method guide reads the image from --image-path")
+    for other, (methods, dests) in ATTENTION_MODES.items():
+        if other == mode:
+            continue
+        for dest in dests:
+            if getattr(args, dest) != parser.get_default(dest):
+                flag = next(a.option_strings[0] for a in parser._actions if a.dest == dest)
+                raise CLIError(f"{flag} belongs to --method {methods}, not {method}")
+    if mode == "classifier" and args.output_dir is not None:
+        raise CLIError(f"--output-dir is for --method sr-window, sr-channel and guide; {method} writes --save-path")
+    if mode in ATTENTION_DEFAULT_DIR and args.output_dir is None:
+        args.output_dir = ATTENTION_DEFAULT_DIR[mode]
+    return mode
+
+
 def attention_cmd(args: argparse.Namespace) -> int:
     import numpy as np
 
-    if args.image_path:
+    mode = attention_mode(args, args.command_parser)
+    if mode == "guide":
         return guide_cmd(args)
-    if args.method.lower() in ("sr-window", "sr-channel"):
+    if mode == "sr":
         return sr_attention_cmd(args)
     if not args.img:
         raise CLIError("an image path is required")
@@ -329,9 +364,9 @@ def attention_cmd(args: argparse.Namespace) -> int:
 def _common(p) -> None:
     p.add_argument("--model", default="bundled", help="'bundled' (shapes classifier) or timm:NAME")
     p.add_argument("--checkpoint", help="weights for a timm model (weights-only load)")
-    p.add_argument("--target-category", type=int, default=None, help="class to explain (default: the prediction)")
+    p.add_argument("--target-category", "--target_category", type=int, default=None, help="class to explain (default: the prediction)")
     p.add_argument("--device", default=None)
-    p.add_argument("--save-path", default="attribution.png", help="output PNG")
+    p.add_argument("--save-path", "--save_path", default="attribution.png", help="output PNG")
 
 
 def add_parser(sub) -> None:
@@ -340,41 +375,42 @@ def add_parser(sub) -> None:
     _common(c)
     c.add_argument("--method", default="gradcam", help="gradcam, gradcam++, xgradcam, eigencam, eigengradcam, layercam, "
                    "hirescam, scorecam, ablationcam (case-insensitive)")
-    c.add_argument("--target-layers", nargs="+", help="module names, e.g. features.-1 or blocks.-1.norm1")
-    c.add_argument("--preview-model", action="store_true", help="list the layers and exit")
-    c.add_argument("--vit-like", action="store_true", help="tokens [B,N,C]: drop extra tokens, square grid")
-    c.add_argument("--num-extra-tokens", type=int, default=1)
-    c.add_argument("--aug-smooth", action="store_true")
-    c.add_argument("--eigen-smooth", action="store_true")
+    c.add_argument("--target-layers", "--target_layers", nargs="+", help="module names, e.g. features.-1 or blocks.-1.norm1")
+    c.add_argument("--preview-model", "--preview_model", action="store_true", help="list the layers and exit")
+    c.add_argument("--vit-like", "--vit_like", action="store_true", help="tokens [B,N,C]: drop extra tokens, square grid")
+    c.add_argument("--num-extra-tokens", "--num_extra_tokens", type=int, default=1)
+    c.add_argument("--aug-smooth", "--aug_smooth", action="store_true")
+    c.add_argument("--eigen-smooth", "--eigen_smooth", action="store_true")
     c.set_defaults(func=cam_cmd, save_path="cam.png")
 
     a = sub.add_parser("attr", help="gradient / path attribution of a classifier")
     a.add_argument("img")
     _common(a)
     a.add_argument("--method", default="ig", help=", ".join(ATTR_METHODS))
-    a.add_argument("--n-steps", type=int, default=50)
+    a.add_argument("--n-steps", "--n_steps", type=int, default=50)
     a.set_defaults(func=attr_cmd, save_path="attr.png")
 
     t = sub.add_parser("attention", help="ViT attention map (CLS attention, rollout, Chefer), or window and "
                        "channel attention inside an SR transformer (sr-window, sr-channel)")
     t.add_argument("img", nargs="?")
     _common(t)
-    t.add_argument("--method", default="rollout", help="cls, rollout or chefer (classifiers); sr-window or "
-                   "sr-channel (SR models: --modelpath)")
-    g = t.add_argument_group("SR models (--method sr-window / sr-channel)")
+    t.add_argument("--method", default=None, help="the mode: cls, rollout or chefer (a classifier, default "
+                   "rollout); sr-window or sr-channel (an SR model, --modelpath); guide (a ViT with the guide's flags, "
+                   "the default when --image-path is given)")
+    g = t.add_argument_group("--method sr-window / sr-channel: inside an SR transformer (--output-dir also for guide)")
     g.add_argument("--modelpath", help="SR checkpoint (SwinIR, HAT, RCAN, ...; weights-only load)")
     g.add_argument("--arch", help="architecture name or FILE.py:Class (default: detect)")
-    g.add_argument("--arch-kwargs", default=None, metavar="JSON")
-    g.add_argument("--lr-input", action="store_true", help="IMG is the LR input already")
+    g.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON")
+    g.add_argument("--lr-input", "--lr_input", action="store_true", help="IMG is the LR input already")
     g.add_argument("--location", default=None, metavar="ROW,COL", help="LR pixel to look from (default: centre)")
-    g.add_argument("--output-dir", default="attention_results", help="where the SR figures go")
-    g = t.add_argument_group("the attention-visualisation guide's flags (a ViT; writes gradcam_overlay.png, "
-                             "patch_attention_overlay.png and patch_grid.png)")
-    g.add_argument("--image_path", help="the image (switches to the guide's mode)")
-    g.add_argument("--model_path", help="checkpoint: {'params': ...}, {'state_dict': ...} or bare; weights-only")
-    g.add_argument("--patch_size", type=int, default=16)
-    g.add_argument("--image_size", type=int, default=224)
-    g.add_argument("--output_dir", dest="guide_output_dir", default="attention_viz", help="default ./attention_viz")
-    t.add_argument("--num-extra-tokens", type=int, default=None, help="default: the model's num_prefix_tokens")
-    t.add_argument("--discard-ratio", type=float, default=0.9)
+    g.add_argument("--output-dir", "--output_dir", default=None,
+                   help="where the figures go (default ./attention_results, or ./attention_viz for guide)")
+    g = t.add_argument_group("--method guide: the attention-visualisation guide's flags (a ViT; writes "
+                             "gradcam_overlay.png, patch_attention_overlay.png and patch_grid.png into --output-dir)")
+    g.add_argument("--image-path", "--image_path", help="the image (switches to the guide's mode)")
+    g.add_argument("--model-path", "--model_path", help="checkpoint: {'params': ...}, {'state_dict': ...} or bare; weights-only")
+    g.add_argument("--patch-size", "--patch_size", type=int, default=16)
+    g.add_argument("--image-size", "--image_size", type=int, default=224)
+    t.add_argument("--num-extra-tokens", "--num_extra_tokens", type=int, default=None, help="default: the model's num_prefix_tokens")
+    t.add_argument("--discard-ratio", "--discard_ratio", type=float, default=0.9)
     t.set_defaults(func=attention_cmd, save_path="attention.png")

@@ -64,7 +64,7 @@ def add_lam_arguments(parser) -> None:
                         help="compat: official numbers; official: compat on the official code's OpenCV path, "
                              "bit for bit (needs opencv-python-headless); robust: no NaN from sqrt(0) "
                              "(default compat)")
-    parser.add_argument("--batch-size", type=int, default=None, help="path points per pass (default: from free memory)")
+    parser.add_argument("--batch-size", "--batch_size", type=int, default=None, help="path points per pass (default: from free memory)")
     parser.add_argument("--crop", type=_crop, default="auto", metavar="auto|off|N",
                         help="auto: run the model on a crop around each window where that is exact (radius "
                              "measured on the model, checked on the image); off: always the whole image; N: "

@@ -48,7 +48,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     try:
         summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard,
                       engine=args.engine, progress=not args.no_progress, retry_failed=args.retry_failed,
-                      ray_actors=args.ray_actors, verbose=args.verbose)
+                      ray_actors=args.ray_actors, ray_cpus=args.ray_cpus, verbose=args.verbose)
     finally:
         signal.signal(signal.SIGTERM, previous)
     failed = summary.units_failed_total
@@ -91,25 +91,27 @@ def add_parser(sub) -> None:
                    help="'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a registered name or your own "
                         "class as FILE.py:Class or module:Class (importing it runs its code) (repeatable; default "
                         "bundled)")
-    p.add_argument("--windows-from", default=None, metavar="MODEL",
+    p.add_argument("--windows-from", "--windows_from", default=None, metavar="MODEL",
                    help="choose top:K windows on this model's SR output (a --model spec) instead of the HR "
                         "image's edges; either way every model gets the same windows of an image")
-    p.add_argument("--arch-kwargs", default=None, metavar="JSON",
+    p.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON",
                    help="keyword arguments for the architectures, a JSON object (part of the results' key)")
     p.add_argument("--store", default="lamfast_results.sqlite", help="SQLite results file (default lamfast_results.sqlite)")
     p.add_argument("--windows", default="top:8:16",
                    help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")
     add_lam_arguments(p)
-    p.add_argument("--lr-input", action="store_true", help="the images are LR inputs already")
-    p.add_argument("--rgb-range", type=float, default=None)
-    p.add_argument("--unsafe-pickle", action="store_true")
+    p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
+    p.add_argument("--rgb-range", "--rgb_range", type=float, default=None)
+    p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")
     p.add_argument("--device", default=None)
     p.add_argument("--shard", type=_shard, default=None, help="k/n: this process takes shard k of n")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
     p.add_argument("--verbose", action="store_true", help="let Ray's log lines through (default: STORE.ray.log)")
-    p.add_argument("--ray-actors", type=int, default=None, help="actors in the Ray pool (default: GPUs, else CPUs)")
-    p.add_argument("--retry-failed", action="store_true", help="redo units that failed before")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--ray-actors", "--ray_actors", type=int, default=None, help="actors in the Ray pool (default: the cluster's GPUs for a CUDA --device, else its CPUs)")
+    p.add_argument("--ray-cpus", "--ray_cpus", type=int, default=None,
+                   help="CPUs of the Ray runtime the run starts (default: all of this machine's)")
+    p.add_argument("--retry-failed", "--retry_failed", action="store_true", help="redo units that failed before")
+    p.add_argument("--no-progress", "--no_progress", action="store_true")
     p.set_defaults(func=run_cmd)
 
     e = sub.add_parser("export", help="write a results store as CSV or Parquet")

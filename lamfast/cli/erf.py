@@ -19,6 +19,7 @@ def run(args: argparse.Namespace) -> int:
     from lamfast.dataset.runner import discover_images
     from lamfast.dataset.units import split_model_spec
     from lamfast.erf import erf, erf_figure
+    from lamfast.errors import first_line
     from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
     from lamfast.lam import LAMError, infer_scale
     from lamfast.models import load_model
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             results[spec] = erf(loaded.model, crops, batch_size=args.batch_size)
         except (ValueError, RuntimeError) as exc:
-            raise CLIError(f"{spec}: {str(exc).splitlines()[0]}") from None
+            raise CLIError(f"{spec}: {first_line(exc)}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     erf_figure(results).save(out_dir / "erf.png")
     summary = {"images": [n for n, _ in pictures], "lr_input": bool(args.lr_input),
@@ -90,11 +91,11 @@ def add_parser(sub) -> None:
                        description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="+", help="image folders, globs or files (HR, made LR with the model's scale)")
     p.add_argument("--model", action="append", help="'bundled', a checkpoint or ARCH:CHECKPOINT (repeatable)")
-    p.add_argument("--arch-kwargs", default=None, metavar="JSON", help="keyword arguments for the architectures")
-    p.add_argument("--lr-input", action="store_true", help="the images are LR inputs already")
+    p.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON", help="keyword arguments for the architectures")
+    p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
     p.add_argument("--size", type=int, default=None, help="centre crop side of the LR inputs (default: the smallest)")
-    p.add_argument("--batch-size", type=int, default=8, help="images per pass (default 8)")
+    p.add_argument("--batch-size", "--batch_size", type=int, default=8, help="images per pass (default 8)")
     p.add_argument("--device", default=None)
-    p.add_argument("--unsafe-pickle", action="store_true")
+    p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")
     p.add_argument("-o", "--output-dir", default="erf_results", help="where to write (default ./erf_results)")
     p.set_defaults(func=run)

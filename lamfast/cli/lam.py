@@ -2,7 +2,7 @@
 
 Flags follow the popular unofficial LAM tool (``--modelpath --imgpath --w
 --h --window_size --fold --sigma --l --alpha --zoomfactor --kde
---output_dir``). With no model flags it runs the bundled TinySR on the
+--output_dir``; each also with hyphens, e.g. ``--window-size``). With no model flags it runs the bundled TinySR on the
 bundled astronaut image: the README's demo.
 """
 from __future__ import annotations
@@ -34,14 +34,14 @@ def run(args: argparse.Namespace) -> int:
     params = lam_params(args)
     arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
     out_dir = Path(args.output_dir)
-    check_output_dir(out_dir, "--output_dir")
+    check_output_dir(out_dir, "--output-dir")
     if params.mode == "official":
         try:
             require_opencv()
         except LAMError as exc:
             raise CLIError(f"--mode official: {exc}") from None
     if args.window_size < 2:
-        raise CLIError(f"--window_size must be >= 2, got {args.window_size}")
+        raise CLIError(f"--window-size must be >= 2, got {args.window_size}")
     if not 0.0 <= args.alpha <= 1.0:
         raise CLIError(f"--alpha must be in [0, 1], got {args.alpha}")
     if args.zoomfactor is not None and args.zoomfactor < 1:
@@ -136,23 +136,23 @@ def add_parser(sub) -> None:
     g.add_argument("--arch", help="a registered architecture (see 'lamfast archs'), or your own class as "
                    "path/to/file.py:ClassName or package.module:ClassName. Naming a file imports it, which runs "
                    "its code: name only files you trust (default: detect from the checkpoint)")
-    g.add_argument("--arch-kwargs", default=None, metavar="JSON",
+    g.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON",
                    help="keyword arguments for the architecture as a JSON object, e.g. '{\"width\": 64}'; for "
                         "a registered one they override what is read from the checkpoint")
-    g.add_argument("--rgb-range", type=float, default=None, help="input range the model expects, e.g. 255 (default: 1)")
-    g.add_argument("--unsafe-pickle", action="store_true", help="allow full-pickle checkpoints (runs code from the file)")
+    g.add_argument("--rgb-range", "--rgb_range", type=float, default=None, help="input range the model expects, e.g. 255 (default: 1)")
+    g.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true", help="allow full-pickle checkpoints (runs code from the file)")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     g = p.add_argument_group("image and window")
     g.add_argument("--imgpath", help="HR image (made LR by PIL bicubic); default: the bundled astronaut")
-    g.add_argument("--lr-input", action="store_true", help="--imgpath is already the LR input")
+    g.add_argument("--lr-input", "--lr_input", action="store_true", help="--imgpath is already the LR input")
     g.add_argument("--h", type=int, default=150, help="window top row in SR pixels (default 150)")
     g.add_argument("--w", type=int, default=110, help="window left column in SR pixels (default 110)")
-    g.add_argument("--window_size", type=int, default=16, help="window side in SR pixels (default 16)")
+    g.add_argument("--window-size", "--window_size", type=int, default=16, help="window side in SR pixels (default 16)")
     add_lam_arguments(p.add_argument_group("path"))
     g = p.add_argument_group("output")
     g.add_argument("--alpha", type=float, default=0.5, help="LR weight in the blends (default 0.5)")
     g.add_argument("--zoomfactor", type=int, default=None, help="zoom of the saliency panels (default: the scale)")
     g.add_argument("--kde", action="store_true", help="also write the KDE blend")
-    g.add_argument("--output_dir", default="lam_results", help="where to write (default ./lam_results)")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--output-dir", "--output_dir", default="lam_results", help="where to write (default ./lam_results)")
+    g.add_argument("--no-progress", "--no_progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

@@ -15,6 +15,8 @@ import numpy as np
 
 from lamfast.dataset.store import COLUMNS, ResultStore
 
+from lamfast.errors import LamfastError
+
 EXPORT_COLUMNS = [c for c in COLUMNS if c not in ("attribution", "attribution_shape")]
 INT_COLUMNS = {"h", "w", "size", "nan_steps", "scale"}
 FLOAT_COLUMNS = {"di", "gini", "seconds"}
@@ -36,9 +38,9 @@ def export(store: str | Path, out: str | Path, maps: bool = False) -> int:
     """
     out = Path(out)
     if not Path(store).is_file():
-        raise ValueError(f"store not found: {store}")
+        raise LamfastError(f"store not found: {store}")
     if out.suffix not in (".csv", ".parquet"):
-        raise ValueError(f"export format is chosen by the suffix: .csv or .parquet, got {out.name!r}")
+        raise LamfastError(f"export format is chosen by the suffix: .csv or .parquet, got {out.name!r}")
     with ResultStore(store) as db:
         rows = list(db.rows(with_maps=maps))
     if out.suffix == ".csv":
@@ -56,7 +58,7 @@ def export(store: str | Path, out: str | Path, maps: bool = False) -> int:
         import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
-        raise ValueError("Parquet export needs pyarrow: pip install pyarrow") from None
+        raise LamfastError("Parquet export needs pyarrow: pip install pyarrow") from None
     fields = [pa.field(c, _arrow_type(pa, c)) for c in EXPORT_COLUMNS]
     columns = {c: [r[c] for r in rows] for c in EXPORT_COLUMNS}
     if maps:

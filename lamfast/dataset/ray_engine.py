@@ -1,14 +1,16 @@
 """``--engine ray``: the same units on a Ray Data actor pool.
 
-One actor per GPU where the cluster has GPUs, CPU actors otherwise
-(``map_batches`` with a callable class, ``concurrency``, ``num_gpus`` /
-``num_cpus``). Actors compute units with the same
+The run's device decides the actors: for a CUDA device, one actor per GPU
+of the cluster (an error if it has none); for the CPU, CPU actors, even on
+a cluster with GPUs (``map_batches`` with a callable class, ``concurrency``,
+``num_gpus`` / ``num_cpus``). Actors compute units with the same
 :class:`~lamfast.dataset.units.UnitWorker` as the local engine; the driver
 commits each finished unit into the store, so resume semantics are
 identical. Ray is optional: ``pip install lamfast[ray]``.
 
 Ray's own log lines go to a file (``log_file``) unless ``verbose``, so they
-do not mix into the progress bar. A Ray runtime this module started is shut
+do not mix into the progress bar; Ray's loggers are put back as they were
+when the run ends. A Ray runtime this module started is shut
 down when the run ends, fails or is interrupted, so no Ray process outlives
 the command.
 """
@@ -23,6 +25,8 @@ from typing import Iterator
 
 from lamfast.dataset.units import RunConfig, Unit, UnitWorker
 from lamfast.dataset.store import UnitRecord
+
+from lamfast.errors import LamfastError
 
 
 class _UnitActor:
@@ -46,7 +50,7 @@ def require_ray() -> None:
         import ray  # noqa: F401
         import ray.data  # noqa: F401
     except ImportError as exc:
-        raise ValueError(f"the Ray engine needs Ray Data: pip install 'lamfast[ray]' ({exc})") from None
+        raise LamfastError(f"the Ray engine needs Ray Data: pip install 'lamfast[ray]' ({exc})") from None
 
 
 @contextlib.contextmanager
@@ -66,20 +70,43 @@ def _stderr_into(log_file: str | None):
         os.close(saved)
 
 
-def _quiet_ray_logs(log_file: str | None) -> None:
-    """Ray's Python loggers write to ``log_file`` only (or stay silent below ERROR without one)."""
+RAY_LOGGERS = ("ray", "ray.data", "ray.train", "ray.tune")
+
+
+@contextlib.contextmanager
+def _quiet_ray_logs(log_file: str | None):
+    """Inside the block Ray's Python loggers write to ``log_file`` only (or stay silent below ERROR
+    without one); afterwards each has its handlers, level and propagation back."""
     import logging
 
-    for name in ("ray", "ray.data", "ray.train", "ray.tune"):
+    saved = {}
+    opened = []
+    for name in RAY_LOGGERS:
         logger = logging.getLogger(name)
-        logger.handlers = [logging.FileHandler(log_file)] if log_file else []
+        saved[name] = (list(logger.handlers), logger.level, logger.propagate)
+        if log_file:
+            opened.append(logging.FileHandler(log_file))
+        logger.handlers = opened[-1:] if log_file else []
         logger.setLevel(logging.INFO if log_file else logging.ERROR)
         logger.propagate = False
+    try:
+        yield
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
+        for handler in opened:
+            handler.close()
 
 
 def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: int | None = None,
-              verbose: bool = False, log_file: str | None = None) -> Iterator[UnitRecord]:
-    """Compute ``units`` on Ray, yielding each finished UnitRecord (order not kept)."""
+              verbose: bool = False, log_file: str | None = None, cpus: int | None = None) -> Iterator[UnitRecord]:
+    """Compute ``units`` on Ray, yielding each finished UnitRecord (order not kept).
+
+    ``cpus``: the CPUs of a Ray runtime this call starts (default: Ray's, all of this machine's);
+    ignored when Ray is already initialised.
+    """
     require_ray()
     import ray
     import ray.data
@@ -90,7 +117,9 @@ def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: i
     # For the whole run, file descriptor 2 goes to the log: Ray's processes
     # inherit it, and the driver's C++ core worker writes there too. The
     # caller's progress bar writes through its own copy of the terminal.
-    with (_stderr_into(log_file) if not verbose else contextlib.nullcontext()):
+    with contextlib.ExitStack() as stack:
+        if not verbose:
+            stack.enter_context(_stderr_into(log_file))
         if started:
             import logging
             import signal
@@ -102,11 +131,11 @@ def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: i
             sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
             ray.init(include_dashboard=False, log_to_driver=verbose, ignore_reinit_error=True,
                      logging_level=logging.INFO if verbose else logging.ERROR, configure_logging=verbose,
-                     num_cpus=int(os.environ.get("LAMFAST_RAY_CPUS", os.cpu_count() or 1)))
+                     num_cpus=cpus)
             if main_thread and sigterm is not None:
                 signal.signal(signal.SIGTERM, sigterm)
-            if not verbose:
-                _quiet_ray_logs(log_file)
+        if not verbose:
+            stack.enter_context(_quiet_ray_logs(log_file))
         try:
             yield from _run(ray, units, config, models, actors)
         finally:
@@ -116,10 +145,14 @@ def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: i
 
 def _run(ray, units: list[Unit], config: RunConfig, models: list[str], actors: int | None) -> Iterator[UnitRecord]:
     resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
     cpus = max(1, int(resources.get("CPU", 1)))
+    # The user's device decides: a CPU run stays on CPUs on a cluster with GPUs.
+    gpus = int(resources.get("GPU", 0)) if str(config.device).startswith("cuda") else 0
+    if str(config.device).startswith("cuda") and not gpus:
+        raise LamfastError(f"device {config.device!r}: the Ray cluster has no GPU", param="device")
     n = actors or (gpus if gpus else cpus)
     n = max(1, min(n, len(units)))
+    # Each GPU actor sees one GPU as cuda:0, whichever index the driver named.
     cfg = replace(config, device="cuda") if gpus else config
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False

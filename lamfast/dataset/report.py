@@ -35,6 +35,8 @@ from PIL import Image
 
 from lamfast.dataset.store import ResultStore
 
+from lamfast.errors import LamfastError
+
 BOOTSTRAP = 2000
 FIGURE_WINDOWS = 6
 GALLERY_WINDOWS = 8
@@ -369,7 +371,7 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path) -> list[str]
 def write_report(store: str | Path, out_dir: str | Path) -> Path:
     """Write ``out_dir/index.html`` (and ``img/``) for a store; returns the HTML path."""
     if not Path(store).is_file():
-        raise ValueError(f"store not found: {store}")
+        raise LamfastError(f"store not found: {store}")
     out_dir = Path(out_dir)
     img_dir = out_dir / "img"
     img_dir.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,8 @@ from lamfast.dataset.store import ResultStore, UnitRecord
 from lamfast.dataset.units import RunConfig, Unit, UnitWorker, file_sha, model_id, model_sha
 from lamfast.progress import Progress
 
+from lamfast.errors import LamfastError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 MANIFEST_SUFFIXES = {".txt", ".lst", ".csv", ".manifest"}
 
@@ -65,7 +67,7 @@ def discover_images(inputs: Iterable[str]) -> list[str]:
         else:
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
-                raise ValueError(f"input {item!r} is not a folder, file, manifest or matching glob")
+                raise LamfastError(f"input {item!r} is not a folder, file, manifest or matching glob")
             found += [str(Path(m).resolve()) for m in matches if Path(m).is_file()]
     return sorted(dict.fromkeys(found))
 
@@ -117,6 +119,7 @@ def run(
     progress: bool = True,
     retry_failed: bool = False,
     ray_actors: int | None = None,
+    ray_cpus: int | None = None,
     verbose: bool = False,
 ) -> RunSummary:
     """Run LAM over a dataset into ``store`` (SQLite), resuming where it stopped.
@@ -130,7 +133,8 @@ def run(
         engine: ``"local"`` or ``"ray"`` (Ray Data actor pool; ``pip install lamfast[ray]``).
         progress: tqdm bar with windows/s and ETA.
         retry_failed: also redo units that failed before.
-        ray_actors: actors in the Ray pool (default: GPUs if any, else CPUs).
+        ray_actors: actors in the Ray pool (default: the cluster's GPUs for a CUDA device, else its CPUs).
+        ray_cpus: CPUs of the Ray runtime the run starts (default: all of this machine's).
         verbose: let Ray's log lines through (default: into ``<store>.ray.log``).
     Returns:
         RunSummary with counts; failures are rows in the store, never
@@ -138,11 +142,14 @@ def run(
         were skipped count in ``units_failed_before`` and are listed too.
     """
     if not models:
-        raise ValueError("no models given")
+        raise LamfastError("no models given")
     if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
-        raise ValueError(f"shard must be k/n with 0 <= k < n, got {shard[0]}/{shard[1]}")
+        raise LamfastError(f"shard must be k/n with 0 <= k < n, got {shard[0]}/{shard[1]}")
     if engine not in ("local", "ray"):
-        raise ValueError(f"engine must be 'local' or 'ray', got {engine!r}")
+        raise LamfastError(f"engine must be 'local' or 'ray', got {engine!r}", param="engine")
+    for name, value in (("ray_actors", ray_actors), ("ray_cpus", ray_cpus)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise LamfastError(f"{name} must be an integer >= 1, got {value!r}", param=name)
     from lamfast.lam.windows import parse_spec
 
     parse_spec(config.windows)  # fail fast on a bad spec
@@ -152,7 +159,7 @@ def run(
         require_ray()  # before the store is created or a bar drawn
     images = discover_images(inputs)
     if not images:
-        raise ValueError("no images found in the inputs")
+        raise LamfastError("no images found in the inputs")
     start = time.perf_counter()
     summary = RunSummary()
     with ResultStore(store) as db:
@@ -198,7 +205,7 @@ def run(
                 from lamfast.dataset.ray_engine import run_units
 
                 records = run_units(todo, config, models, actors=ray_actors, verbose=verbose,
-                                    log_file=str(Path(store).with_suffix(".ray.log")))
+                                    log_file=str(Path(store).with_suffix(".ray.log")), cpus=ray_cpus)
                 try:
                     for record in records:
                         commit(record)

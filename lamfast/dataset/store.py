@@ -17,6 +17,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from lamfast.errors import LamfastError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
     unit_key TEXT PRIMARY KEY,
@@ -99,7 +101,7 @@ class ResultStore:
                 if name not in have:
                     self.conn.execute(f"ALTER TABLE units ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{self.path} is not a lamfast results store ({exc})") from None
+            raise LamfastError(f"{self.path} is not a lamfast results store ({exc})") from None
 
     def close(self) -> None:
         self.conn.close()

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from lamfast.dataset.store import UnitRecord, encode_map
+from lamfast.errors import first_line
 from lamfast.lam.params import LAMParams
 
 
@@ -125,7 +126,7 @@ class UnitWorker:
                                     arch_kwargs=json.loads(self.config.arch_kwargs or "{}"))
                 self._models[mid] = (loaded.model, None)
             except (ValueError, OSError, RuntimeError, KeyError) as exc:
-                self._models[mid] = (None, f"model: {_first_line(exc)}")
+                self._models[mid] = (None, f"model: {first_line(exc)}")
         return self._models[mid]
 
     def _scale(self, mid: str, model, img) -> int:
@@ -164,7 +165,7 @@ class UnitWorker:
                     try:
                         sr = ref(x[None].to(cfg.device).clone())[0]
                     except Exception as exc:  # noqa: BLE001
-                        raise _UnitFailure(f"reference model for the windows failed: {_first_line(exc)}") from None
+                        raise _UnitFailure(f"reference model for the windows failed: {first_line(exc)}") from None
                 if tuple(sr.shape[-2:]) != (x.shape[-2] * scale, x.shape[-1] * scale):
                     raise _UnitFailure(f"the reference model's output {tuple(sr.shape[-2:])} is not this model's "
                                        f"x{scale} size: windows cannot be paired")
@@ -193,18 +194,18 @@ class UnitWorker:
             try:
                 img, _ = read_rgb(unit.image)
             except ValueError as exc:
-                raise _UnitFailure(f"image: {_first_line(exc)}") from None
+                raise _UnitFailure(f"image: {first_line(exc)}") from None
             try:
                 scale = self._scale(unit.model, model, img)
             except LAMError as exc:
-                raise _UnitFailure(f"model on {Path(unit.image).name}: {_first_line(exc)}") from None
+                raise _UnitFailure(f"model on {Path(unit.image).name}: {first_line(exc)}") from None
             try:
                 if cfg.lr_input:
                     lr, hr = img, None
                 else:
                     hr, lr = prepare_images(img, scale)
             except ValueError as exc:
-                raise _UnitFailure(f"image: {_first_line(exc)}") from None
+                raise _UnitFailure(f"image: {first_line(exc)}") from None
             x = to_tensor(lr)
             windows = self._windows(cfg, unit, x, hr, scale)
             if not windows:
@@ -216,7 +217,7 @@ class UnitWorker:
             for (h, w, s), r in zip(windows, results):
                 row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
                 if isinstance(r, LAMError):
-                    row.update(status="failed", error=_first_line(r))
+                    row.update(status="failed", error=first_line(r))
                 else:
                     blob, shape = encode_map(r.attribution.detach().cpu().numpy())
                     row.update(status="ok", di=r.di, gini=r.gini, nan_steps=r.nan_steps, scale=r.scale,
@@ -231,7 +232,7 @@ class UnitWorker:
             record.rows = [{**base, "key": f"{unit.key}|*", "h": -1, "w": -1, "size": -1, "status": "failed",
                             "error": str(exc)}]
         except (ValueError, RuntimeError) as exc:  # the model failing on this image, etc.
-            record.status, record.error = "failed", f"lam: {_first_line(exc)}"
+            record.status, record.error = "failed", f"lam: {first_line(exc)}"
             record.rows = [{**base, "key": f"{unit.key}|*", "h": -1, "w": -1, "size": -1, "status": "failed",
                             "error": record.error}]
         record.seconds = time.perf_counter() - start
@@ -240,11 +241,6 @@ class UnitWorker:
 
 class _UnitFailure(Exception):
     pass
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
 def file_sha(path: str | Path | None) -> str | None:

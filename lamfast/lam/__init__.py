@@ -8,7 +8,15 @@
 - Receptive-field crops: :mod:`lamfast.lam.crop`, with the radius measured
   by :mod:`lamfast.lam.reach`.
 - SR model checks and the scale: :mod:`lamfast.lam.srmodel`.
+
+The package is also the function: ``lamfast.lam(model, image, h, w)`` calls
+:func:`lamfast.lam.engine.lam`, while ``lamfast.lam.windows`` and ``import
+lamfast.lam.windows`` still reach the subpackage's modules.
 """
+import inspect as _inspect
+import sys as _sys
+import types as _types
+
 from lamfast.lam.crop import CropInfo
 from lamfast.lam.engine import lam, lam_windows
 from lamfast.lam.errors import LAMError, LAMNaNWarning
@@ -16,6 +24,18 @@ from lamfast.lam.params import LAMParams
 from lamfast.lam.reach import Reach, influence_radius
 from lamfast.lam.result import LAMResult
 from lamfast.lam.srmodel import infer_scale
+
+
+
+class _CallableModule(_types.ModuleType):
+    """The ``lamfast.lam`` package, callable as :func:`lamfast.lam.engine.lam`."""
+
+    # A static method, so the call adds no frame: warnings still point at the caller's line.
+    __call__ = staticmethod(lam)
+
+
+_sys.modules[__name__].__class__ = _CallableModule
+__signature__ = _inspect.signature(lam)  # what inspect and IDEs show for lamfast.lam(...)
 
 __all__ = ["CropInfo", "LAMError", "LAMNaNWarning", "LAMParams", "LAMResult", "Reach", "infer_scale",
            "influence_radius", "lam", "lam_windows"]

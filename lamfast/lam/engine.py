@@ -26,6 +26,7 @@ from typing import Callable, Sequence, Union
 import torch
 from torch import nn
 
+from lamfast.errors import first_line
 from lamfast.lam.crop import CropInfo, crop_paths, local_window, parse_crop, plan_crops
 from lamfast.lam.errors import LAMError
 from lamfast.lam.objective import Window, segment_objectives_and_ties, window_objectives
@@ -190,7 +191,7 @@ def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAM
             try:
                 full = model(x[None].clone())
             except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said in one line
-                first = (str(exc).strip().splitlines() or [""])[0]
+                first = first_line(exc)
                 raise LAMError(f"the model failed on the {H}x{W} input image ({type(exc).__name__}: {first})",
                                param="model") from None
         scale = check_output(full, (H, W))

@@ -6,6 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lamfast.errors import first_line
 from lamfast.lam.errors import LAMError
 from lamfast.modelstate import attribution_state, model_device
 
@@ -77,7 +78,7 @@ def infer_scale(model: nn.Module, device: str | torch.device | None = None, samp
         try:
             y = model(x)
         except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said in one line
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc)
             raise LAMError(f"the model failed on a {h}x{w} input ({type(exc).__name__}: {first})",
                            param="model") from None
         return check_output(y, (h, w))

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from lamfast.lam.errors import LAMError
 from lamfast.lam.objective import Window, edge_strength
 
+from lamfast.errors import LamfastError
+
 
 def _integer(value: Any) -> Any:
     # numpy and torch integers become int; anything else is left for
@@ -32,7 +34,7 @@ def explicit(windows: Iterable[Sequence[int]], size: int = 16) -> list[Window]:
         if len(item) == 2:
             item = (*item, size)
         elif len(item) != 3:
-            raise ValueError(f"a window is (h, w) or (h, w, size), got {item}")
+            raise LamfastError(f"a window is (h, w) or (h, w, size), got {item}")
         out.append(tuple(_integer(v) for v in item))
     return out
 
@@ -56,7 +58,7 @@ def grid(sr_shape: tuple[int, int], size: int, stride: int | None = None) -> lis
     """Windows of ``size`` every ``stride`` pixels (default: ``size``), row-major, all inside."""
     stride = stride or size
     if size < 2 or stride < 1:
-        raise ValueError(f"grid windows need size >= 2 and stride >= 1, got size {size}, stride {stride}")
+        raise LamfastError(f"grid windows need size >= 2 and stride >= 1, got size {size}, stride {stride}")
     sH, sW = sr_shape
     return [(h, w, size) for h in range(0, sH - size + 1, stride) for w in range(0, sW - size + 1, stride)]
 
@@ -120,7 +122,7 @@ def parse_spec(spec: str) -> dict:
                     "seed": int(parts[2]) if len(parts) > 2 else 0}
     except ValueError:
         pass
-    raise ValueError(
+    raise LamfastError(
         f"bad window spec {spec!r}: use list:H,W;H,W[:SIZE], grid:SIZE[:STRIDE], top:K:SIZE[:STRIDE] or random:N:SIZE[:SEED]"
     )
 
@@ -137,4 +139,4 @@ def resolve(spec: dict, sr: torch.Tensor) -> list[Window]:
         return top_edges(sr, spec["size"], spec["k"], spec["stride"])
     if kind == "random":
         return random_windows(shape, spec["size"], spec["n"], spec["seed"])
-    raise ValueError(f"unknown window spec kind {kind!r}")
+    raise LamfastError(f"unknown window spec kind {kind!r}")

@@ -15,12 +15,14 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from lamfast.errors import LamfastError, first_line
+
 # Searched in this order: EMA weights are the ones SR papers report.
 NESTED_KEYS = ("params_ema", "params", "state_dict", "model_state_dict", "model", "generator", "net_g", "network")
 PREFIXES = ("module.", "_orig_mod.")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LamfastError):
     """A checkpoint cannot be read or does not fit the model (one-line message)."""
 
 
@@ -63,14 +65,13 @@ def read_checkpoint(path: str | Path, unsafe_pickle: bool = False) -> tuple[dict
             if not unsafe_pickle and "weights_only" in str(exc):
                 raise CheckpointError(
                     f"{path.name} is a full pickle checkpoint (loading it can run code from the file); "
-                    "pass unsafe_pickle=True only if you trust it"
+                    "allow it with {param} only if you trust it", param="unsafe_pickle"
                 ) from None
-            raise CheckpointError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+            raise CheckpointError(f"cannot read checkpoint {path}: {first_line(exc)}") from None
         except Exception as exc:  # corrupt zip, truncated file, not a torch file
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise CheckpointError(f"cannot read checkpoint {path}: {first}") from None
+            raise CheckpointError(f"cannot read checkpoint {path}: {first_line(exc)}") from None
         if unsafe_pickle:
-            notes.append("loaded with full pickle (--unsafe-pickle)")
+            notes.append("loaded with full pickle (unsafe_pickle: the file's code ran)")
     if isinstance(obj, nn.Module):
         notes.append("checkpoint holds a whole pickled model; using it as is")
         return obj, notes

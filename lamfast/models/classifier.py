@@ -11,6 +11,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from lamfast.errors import LamfastError, first_line
+from lamfast.optional import import_optional
+
 BUNDLED_CLASSIFIER = "shapes_cnn.pt"
 
 
@@ -58,14 +61,11 @@ def load_classifier(spec: str, checkpoint: str | None = None, device: Any = "cpu
         fit_state_dict(model, sd, "shapes-cnn")
         return model.to(device).eval(), (64, 64), None, None
     if spec.startswith("timm:"):
-        try:
-            import timm
-        except Exception as exc:  # ImportError, or torchvision failing inside timm
-            raise ValueError(f"{spec} needs timm, which is unavailable ({str(exc).splitlines()[0]})") from None
+        timm = import_optional("timm", spec)
         try:
             model = timm.create_model(spec[5:], pretrained=False)
         except Exception as exc:  # noqa: BLE001 - timm's own error, in one line
-            raise ValueError(f"{spec}: {str(exc).splitlines()[0]}") from None
+            raise LamfastError(f"{spec}: {first_line(exc)}", param="model") from None
         if checkpoint:
             sd, more = read_checkpoint(checkpoint)
             notes += more
@@ -75,4 +75,4 @@ def load_classifier(spec: str, checkpoint: str | None = None, device: Any = "cpu
         cfg = getattr(model, "pretrained_cfg", {}) or {}
         size = tuple(cfg.get("input_size", (3, 224, 224))[1:])
         return model.to(device).eval(), size, cfg.get("mean"), cfg.get("std")
-    raise ValueError(f"a classifier is 'bundled' or 'timm:NAME', got {spec!r}")
+    raise LamfastError(f"a classifier is 'bundled' or 'timm:NAME', got {spec!r}", param="model")

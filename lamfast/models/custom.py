@@ -17,8 +17,10 @@ from typing import Any
 
 from torch import nn
 
+from lamfast.errors import LamfastError, first_line
 
-class ArchSpecError(ValueError):
+
+class ArchSpecError(LamfastError):
     """An architecture spec or its keyword arguments cannot be used (one-line message)."""
 
 
@@ -61,14 +63,14 @@ def load_class(spec: str) -> type:
             module_spec.loader.exec_module(module)
         except Exception as exc:  # noqa: BLE001 - the user's file failed: say how, in one line
             sys.modules.pop(module_name, None)
-            raise ArchSpecError(f"importing {target} failed: {type(exc).__name__}: {_first(exc)}") from None
+            raise ArchSpecError(f"importing {target} failed: {type(exc).__name__}: {first_line(exc)}") from None
         finally:
             sys.path.remove(str(path.resolve().parent))
     else:
         try:
             module = importlib.import_module(target)
         except Exception as exc:  # noqa: BLE001
-            raise ArchSpecError(f"cannot import module {target!r}: {type(exc).__name__}: {_first(exc)}") from None
+            raise ArchSpecError(f"cannot import module {target!r}: {type(exc).__name__}: {first_line(exc)}") from None
     cls = getattr(module, name, None)
     if cls is None:
         raise ArchSpecError(f"{target} has no {name!r}")
@@ -83,7 +85,7 @@ def build_custom(spec: str, kwargs: dict[str, Any]) -> tuple[nn.Module, str, lis
     try:
         model = cls(**kwargs)
     except TypeError as exc:
-        raise ArchSpecError(f"{spec}({_kwargs(kwargs)}) failed: {_first(exc)}") from None
+        raise ArchSpecError(f"{spec}({_kwargs(kwargs)}) failed: {first_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise ArchSpecError(f"{spec} returned {type(model).__name__}, not an nn.Module")
     return model, spec, [f"built {spec}({_kwargs(kwargs)}) from the user's code"]
@@ -92,6 +94,3 @@ def build_custom(spec: str, kwargs: dict[str, Any]) -> tuple[nn.Module, str, lis
 def _kwargs(kwargs: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
 
-
-def _first(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0]

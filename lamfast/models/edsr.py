@@ -14,6 +14,8 @@ from torch import nn
 
 from lamfast.models.registry import ArchitectureGuessError, register_model
 
+from lamfast.errors import LamfastError
+
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
 
@@ -50,7 +52,7 @@ class Upsampler(nn.Sequential):
         elif scale == 3:
             layers += [nn.Conv2d(n_feats, 9 * n_feats, 3, padding=1), nn.PixelShuffle(3)]
         else:
-            raise ValueError(f"EDSR: scale must be a power of 2 or 3, got {scale}")
+            raise LamfastError(f"EDSR: scale must be a power of 2 or 3, got {scale}")
         super().__init__(*layers)
 
 

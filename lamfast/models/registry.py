@@ -6,8 +6,10 @@ from typing import Callable
 
 from torch import nn
 
+from lamfast.errors import LamfastError, LamfastKeyError
 
-class ArchitectureGuessError(ValueError):
+
+class ArchitectureGuessError(LamfastError):
     """A checkpoint has an architecture's layout, but a setting cannot be read
     from it and will not be guessed (one line, saying what to give)."""
 
@@ -63,7 +65,7 @@ def register_model(name: str, description: str = ""):
             try:
                 model = factory(**{**kwargs, **overrides})
             except TypeError as exc:
-                raise ValueError(f"{key} does not take these arguments: {exc}") from None
+                raise LamfastError(f"{key} does not take these arguments: {exc}") from None
             return model, lines
 
         doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
@@ -77,7 +79,7 @@ def get_architecture(name: str) -> Architecture:
     key = name.lower()
     if key not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise KeyError(f"unknown architecture {name!r} (registered: {known})")
+        raise LamfastKeyError(f"unknown architecture {name!r} (registered: {known})", param="arch")
     return _REGISTRY[key]
 
 

@@ -11,26 +11,25 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from lamfast.errors import LamfastError, first_line
+from lamfast.optional import MissingDependency, import_optional
 
-class DetectionError(ValueError):
+
+class DetectionError(LamfastError):
     """No architecture could be detected for a checkpoint (one-line message)."""
 
 
 def detect_with_spandrel(sd: Mapping[str, torch.Tensor]) -> tuple[nn.Module, str, list[str]]:
     """Build and load the spandrel model that fits ``sd``: (module, architecture name, notes on what it read)."""
     try:
-        from spandrel import ModelLoader
-    except Exception as exc:  # ImportError, or torchvision failing inside spandrel's imports
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DetectionError(
-            f"automatic architecture detection needs the spandrel package, which is unavailable ({first}); "
-            "install it (pip install spandrel) or name the architecture"
-        ) from None
+        spandrel = import_optional("spandrel", "automatic architecture detection")
+    except MissingDependency as exc:
+        raise DetectionError(f"{exc}; or name the architecture", param="arch") from None
     try:
-        descriptor = ModelLoader().load_from_state_dict(dict(sd))
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DetectionError(f"spandrel does not recognise this checkpoint ({first}); name the architecture") from None
+        descriptor = spandrel.ModelLoader().load_from_state_dict(dict(sd))
+    except Exception as exc:  # noqa: BLE001 - spandrel's own error, in one line
+        raise DetectionError(f"spandrel does not recognise this checkpoint ({first_line(exc)}); name the architecture",
+                             param="arch") from None
     name = f"spandrel:{descriptor.architecture.name}"
     notes = [f"detected architecture {name!r} with spandrel: scale x{descriptor.scale} read from the checkpoint"]
     req = getattr(descriptor, "size_requirements", None)

@@ -12,6 +12,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from lamfast.errors import LamfastError
+
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)
 
 
@@ -53,7 +55,7 @@ class Upsampler(nn.Sequential):
         elif scale == 3:
             layers += [conv3(n_feats, 9 * n_feats)] + ([nn.ReLU(True)] if relu else []) + [nn.PixelShuffle(3)]
         else:
-            raise ValueError(f"scale must be a power of 2 or 3, got {scale}")
+            raise LamfastError(f"scale must be a power of 2 or 3, got {scale}")
         super().__init__(*layers)
 
 

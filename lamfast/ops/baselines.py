@@ -18,6 +18,8 @@ from lamfast.ops.kde_map import kde_map_torch
 from lamfast.ops.lam_objective import lam_objective_torch
 from lamfast.ops.path_accumulate import path_accumulate_torch
 
+from lamfast.errors import LamfastError
+
 
 def blur_path_conv2d(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l: int = 9):
     """The path with full l x l kernels in the image's dtype: one conv2d of
@@ -51,7 +53,7 @@ def objective_diff(y: torch.Tensor, windows, robust: bool = False) -> torch.Tens
     """Compat objective of one window shared by all outputs (the first triple of
     ``windows``) with torch.diff: [N,C,sH,sW] -> [1, N]."""
     if robust:
-        raise ValueError("objective_diff: compat only")
+        raise LamfastError("objective_diff: compat only")
     dh = torch.diff(y, dim=2)[:, :, :, :-1]
     dw = torch.diff(y, dim=3)[:, :, :-1, :]
     g = (dh * dh + dw * dw).sqrt()
@@ -105,4 +107,4 @@ def op_contenders(op: str, **data) -> tuple[Callable[[], object], dict[str, Call
         return (objective_fwd_bwd(lambda t, w, r: torch.ops.lamfast.lam_objective(t, w, r), y, windows),
                 {"twin (official formulation)": objective_fwd_bwd(lam_objective_torch, y, windows),
                  "torch.diff": objective_fwd_bwd(objective_diff, y, windows)})
-    raise ValueError(f"op_contenders: unknown op {op!r}")
+    raise LamfastError(f"op_contenders: unknown op {op!r}")

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 
 from lamfast.ops import _library
 
+from lamfast.errors import LamfastError
+
 NAME = "blur_path"
 
 
@@ -57,19 +59,19 @@ def reflect101_index(n: int, pad: int, device: torch.device) -> torch.Tensor:
 def check_args(image: torch.Tensor, fold, sigma, l) -> None:
     """Raise ValueError, naming the argument, for anything the op refuses."""
     if not isinstance(image, torch.Tensor):
-        raise ValueError(f"blur_path: image must be a torch.Tensor, got {type(image).__name__}")
+        raise LamfastError(f"blur_path: image must be a torch.Tensor, got {type(image).__name__}")
     if image.dim() not in (3, 4):
-        raise ValueError(f"blur_path: image must be [C,H,W] or [B,C,H,W], got shape {tuple(image.shape)}")
+        raise LamfastError(f"blur_path: image must be [C,H,W] or [B,C,H,W], got shape {tuple(image.shape)}")
     if not image.is_floating_point():
-        raise ValueError(f"blur_path: image must be a floating tensor, got {image.dtype}")
+        raise LamfastError(f"blur_path: image must be a floating tensor, got {image.dtype}")
     if image.shape[-1] < 1 or image.shape[-2] < 1:
-        raise ValueError(f"blur_path: image must have H, W >= 1, got shape {tuple(image.shape)}")
+        raise LamfastError(f"blur_path: image must have H, W >= 1, got shape {tuple(image.shape)}")
     if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
-        raise ValueError(f"blur_path: fold must be an integer >= 1, got {fold!r}")
+        raise LamfastError(f"blur_path: fold must be an integer >= 1, got {fold!r}")
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0 or math.isinf(sigma):
-        raise ValueError(f"blur_path: sigma must be a finite number >= 0, got {sigma!r}")
+        raise LamfastError(f"blur_path: sigma must be a finite number >= 0, got {sigma!r}")
     if isinstance(l, bool) or not isinstance(l, int) or l < 1 or l % 2 == 0:
-        raise ValueError(f"blur_path: l must be an odd integer >= 1, got {l!r}")
+        raise LamfastError(f"blur_path: l must be an odd integer >= 1, got {l!r}")
 
 
 def _step_taps(fold: int, sigma: float, l: int, device: torch.device) -> torch.Tensor:

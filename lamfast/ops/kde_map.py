@@ -11,19 +11,21 @@ import torch
 
 from lamfast.ops import _library
 
+from lamfast.errors import LamfastError
+
 NAME = "kde_map"
 
 
 def check_args(saliency: torch.Tensor) -> None:
     """Raise ValueError, naming the argument, for shapes/dtypes the op refuses."""
     if not isinstance(saliency, torch.Tensor):
-        raise ValueError(f"kde_map: saliency must be a torch.Tensor, got {type(saliency).__name__}")
+        raise LamfastError(f"kde_map: saliency must be a torch.Tensor, got {type(saliency).__name__}")
     if saliency.dim() not in (2, 3):
-        raise ValueError(f"kde_map: saliency must be [H,W] or [B,H,W], got shape {tuple(saliency.shape)}")
+        raise LamfastError(f"kde_map: saliency must be [H,W] or [B,H,W], got shape {tuple(saliency.shape)}")
     if not saliency.is_floating_point():
-        raise ValueError(f"kde_map: saliency must be a floating tensor, got {saliency.dtype}")
+        raise LamfastError(f"kde_map: saliency must be a floating tensor, got {saliency.dtype}")
     if saliency.shape[-1] < 1 or saliency.shape[-2] < 1:
-        raise ValueError(f"kde_map: saliency must have H, W >= 1, got shape {tuple(saliency.shape)}")
+        raise LamfastError(f"kde_map: saliency must have H, W >= 1, got shape {tuple(saliency.shape)}")
 
 
 def fft_size(target: int) -> int:
@@ -134,7 +136,7 @@ def kde_map_torch(saliency: torch.Tensor) -> torch.Tensor:
     batched = saliency.dim() == 3
     w = (saliency if batched else saliency.unsqueeze(0)).to(torch.float64)
     if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-        raise ValueError("kde_map: saliency must be finite and non-negative (it weights the KDE points)")
+        raise LamfastError("kde_map: saliency must be finite and non-negative (it weights the KDE points)")
     B, H, W = w.shape
     Ph, Pw = fft_size(2 * H - 1), fft_size(2 * W - 1)
     cov, has_mass = kde_covariance(w)

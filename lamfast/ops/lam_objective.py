@@ -26,6 +26,8 @@ import torch
 
 from lamfast.ops import _library
 
+from lamfast.errors import LamfastError
+
 NAME = "lam_objective"
 BACKWARD = "lam_objective_backward"
 Window = tuple[int, int, int]
@@ -35,20 +37,20 @@ KERNEL_DTYPES = (torch.float32, torch.float64)
 def check_args(y: torch.Tensor, windows: Sequence[int]) -> int:
     """Raise ValueError for what the op refuses; return K, the windows per output."""
     if not isinstance(y, torch.Tensor):
-        raise ValueError(f"lam_objective: y must be a torch.Tensor, got {type(y).__name__}")
+        raise LamfastError(f"lam_objective: y must be a torch.Tensor, got {type(y).__name__}")
     if y.dim() != 4 or not y.is_floating_point():
-        raise ValueError(f"lam_objective: y must be a floating [N, C, sH, sW] tensor, got {y.dtype} {tuple(y.shape)}")
+        raise LamfastError(f"lam_objective: y must be a floating [N, C, sH, sW] tensor, got {y.dtype} {tuple(y.shape)}")
     N = y.shape[0]
     if N < 1 or y.shape[2] < 1 or y.shape[3] < 1:
-        raise ValueError(f"lam_objective: y must have N, sH, sW >= 1, got {tuple(y.shape)}")
+        raise LamfastError(f"lam_objective: y must have N, sH, sW >= 1, got {tuple(y.shape)}")
     n = len(windows)
     if n < 3 * N or n % (3 * N):
-        raise ValueError(f"lam_objective: windows must hold (h, w, size) for K >= 1 windows of each of the "
+        raise LamfastError(f"lam_objective: windows must hold (h, w, size) for K >= 1 windows of each of the "
                          f"{N} outputs, got {n} numbers")
     for i in range(0, n, 3):
         h, w, s = windows[i : i + 3]
         if h < 0 or w < 0 or s < 1:
-            raise ValueError(f"lam_objective: a window needs h, w >= 0 and size >= 1, got ({h}, {w}, {s})")
+            raise LamfastError(f"lam_objective: a window needs h, w >= 0 and size >= 1, got ({h}, {w}, {s})")
     return n // (3 * N)
 
 
@@ -132,7 +134,7 @@ def lam_objective_backward_torch(grad: torch.Tensor, y: torch.Tensor, windows: S
     K = check_args(y, windows)
     N, _, sH, sW = y.shape
     if grad.shape != (K, N):
-        raise ValueError(f"lam_objective_backward: grad must be [K, N] = [{K}, {N}], got {tuple(grad.shape)}")
+        raise LamfastError(f"lam_objective_backward: grad must be [K, N] = [{K}, {N}], got {tuple(grad.shape)}")
     grad = grad.to(y.dtype)
     dh = y[:, :, :-1, :] - y[:, :, 1:, :]  # [N,C,sH-1,sW]
     dw = y[:, :, :, :-1] - y[:, :, :, 1:]  # [N,C,sH,sW-1]
@@ -207,7 +209,7 @@ def flatten_windows(windows: Sequence, N: int) -> list[int]:
             flat.extend(int(v) for v in tuple(win) * N)
         else:
             if len(win) != N:
-                raise ValueError(f"lam_objective: a window list must have one window per output ({N}), got {len(win)}")
+                raise LamfastError(f"lam_objective: a window list must have one window per output ({N}), got {len(win)}")
             for triple in win:
                 flat.extend(int(v) for v in triple)
     return flat

@@ -11,6 +11,8 @@ import torch
 
 from lamfast.ops import _library
 
+from lamfast.errors import LamfastError
+
 NAME = "path_accumulate"
 
 
@@ -18,26 +20,26 @@ def check_args(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> N
     """Raise ValueError, naming the argument, for anything the op refuses."""
     for name, t in (("acc", acc), ("grads", grads), ("deriv", deriv)):
         if not isinstance(t, torch.Tensor):
-            raise ValueError(f"path_accumulate: {name} must be a torch.Tensor, got {type(t).__name__}")
+            raise LamfastError(f"path_accumulate: {name} must be a torch.Tensor, got {type(t).__name__}")
         if not t.is_floating_point():
-            raise ValueError(f"path_accumulate: {name} must be a floating tensor, got {t.dtype}")
+            raise LamfastError(f"path_accumulate: {name} must be a floating tensor, got {t.dtype}")
     if acc.dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"path_accumulate: acc must be float32 or float64, got {acc.dtype}")
+        raise LamfastError(f"path_accumulate: acc must be float32 or float64, got {acc.dtype}")
     if acc.dim() < 3:
-        raise ValueError(f"path_accumulate: acc must be [*lead, C, H, W], got shape {tuple(acc.shape)}")
+        raise LamfastError(f"path_accumulate: acc must be [*lead, C, H, W], got shape {tuple(acc.shape)}")
     if grads.shape != deriv.shape:
-        raise ValueError(
+        raise LamfastError(
             f"path_accumulate: grads {tuple(grads.shape)} and deriv {tuple(deriv.shape)} must have the same shape"
         )
     step_dim = grads.dim() - 4
     expected = grads.shape[:step_dim] + grads.shape[step_dim + 1 :] if grads.dim() >= 4 else None
     if grads.dim() != acc.dim() + 1 or tuple(expected) != tuple(acc.shape):
-        raise ValueError(
+        raise LamfastError(
             f"path_accumulate: grads must be [*lead, S, C, H, W] for acc [*lead, C, H, W] = {tuple(acc.shape)}, "
             f"got {tuple(grads.shape)}"
         )
     if not (acc.device == grads.device == deriv.device):
-        raise ValueError(
+        raise LamfastError(
             f"path_accumulate: acc, grads and deriv must be on one device, got {acc.device}, {grads.device}, {deriv.device}"
         )
 
