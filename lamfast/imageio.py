@@ -26,6 +26,7 @@ def read_rgb(path: str | Path) -> tuple[Image.Image, list[str]]:
         raise ImageError(f"image not found: {path}")
     try:
         with Image.open(path) as img:
+            tiles = list(getattr(img, "tile", None) or [])  # before load() empties it: the stored bit depth
             img.load()
             mode = img.mode
             notes = []
@@ -38,7 +39,9 @@ def read_rgb(path: str | Path) -> tuple[Image.Image, list[str]]:
                 img = img.convert("RGBA")
                 alpha = np.asarray(img)[..., 3]
                 if alpha.min() < 255:
-                    notes.append("image has transparency: alpha dropped (composited on black)")
+                    # As PIL's convert("RGB") and the official code: the stored colours stay.
+                    notes.append("image has transparency: alpha dropped, the colours under transparent pixels "
+                                 "kept as stored")
                 img = img.convert("RGB")
                 notes.append(f"converted {mode} to RGB")
             elif mode != "RGB":
@@ -46,6 +49,9 @@ def read_rgb(path: str | Path) -> tuple[Image.Image, list[str]]:
                 notes.append(f"converted {mode} to RGB")
             else:
                 img = img.copy()
+            if any(str(getattr(tile, "args", "") or "").endswith(";16B") for tile in tiles):
+                # PIL decodes 16-bit colour PNGs to their 8 high bits; LAM's preprocessing is 8-bit too.
+                notes.append("16-bit colour image read as 8 bits per channel (the 8 high bits)")
     except UnidentifiedImageError:
         raise ImageError(f"not an image file (or an unsupported format): {path}") from None
     except (OSError, SyntaxError, ValueError) as exc:
@@ -76,7 +82,7 @@ def prepare_images(hr: Image.Image, scale: int) -> tuple[Image.Image, Image.Imag
     w, h = hr.size
     w, h = w - w % scale, h - h % scale
     if w < scale or h < scale:
-        raise ImageError(f"image {hr.size[0]}x{hr.size[1]} is smaller than the scale {scale}")
+        raise ImageError(f"image {hr.height}x{hr.width} (HxW) is smaller than the scale {scale}")
     hr = hr.crop((0, 0, w, h))
     lr = hr.resize((w // scale, h // scale), Image.BICUBIC)
     return hr, lr

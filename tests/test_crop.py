@@ -222,6 +222,42 @@ class ChannelAttentionSR(nn.Module):
         return F.pixel_shuffle(self.tail(y), self.scale)
 
 
+class MaskRewritingSR(ChannelAttentionSR):
+    """Global, and rewrites a buffer in every forward (as HAT does with its attention masks)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mask", torch.zeros(1))
+
+    def forward(self, x):
+        self.mask.add_(1)
+        return super().forward(x)
+
+
+def test_a_global_model_is_probed_once_per_architecture_and_size(monkeypatch):
+    """Before, a model that rewrites a buffer in its forward was probed again on every call (18 s a
+    window for HAT). Now: once per model and size; a smaller input, or another instance of the same
+    architecture, reuses the verdict; a larger input probes again, from the canvas known global."""
+    from lamfast.lam import reach as reach_mod
+
+    monkeypatch.setattr(reach_mod, "_GLOBAL_AT", {}, raising=False)
+    probes = []
+    real = reach_mod._probe
+    monkeypatch.setattr(reach_mod, "_probe", lambda m, c, d, t: probes.append(c) or real(m, c, d, t))
+    model = _model(MaskRewritingSR(), torch.float32, "cpu")
+    x = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))
+    first = lamfast.lam(model, x, 8, 8, 16, fold=2)
+    assert first.crop.box is None and probes == [(40, 40)]
+    for h in (24, 40):
+        assert lamfast.lam(model, x, h, h, 16, fold=2).crop.box is None
+    assert probes == [(40, 40)]
+    other = _model(MaskRewritingSR(), torch.float32, "cpu")  # another instance, other weights
+    assert influence_radius(other, (32, 40), "cpu").radius is None and probes == [(40, 40)]
+    assert influence_radius(other, (200, 200), "cpu").radius is None
+    assert probes == [(40, 40), (80, 80), (160, 160), (200, 200)]  # doubling from above the known 40
+    assert influence_radius(model, (120, 150), "cpu").radius is None and len(probes) == 4
+
+
 class StridedSR(nn.Module):
     """Down by 2 then up by 4: a grid that depends on where the crop starts."""
 

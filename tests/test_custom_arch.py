@@ -264,4 +264,5 @@ def test_run_reports_a_non_sr_model_against_the_image(tmp_path, capsys):
     code = main(["run", str(images), "--model", f"{folder / 'cls.py'}:C:{tmp_path / 'c.pt'}", "--fold", "2",
                  "--no-progress", "--store", str(tmp_path / "s.sqlite")])
     assert code == 1
-    assert "model on leaf.png: model must return a tensor" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "model: leaf.png (its top-left 48x48 corner, to find the scale): model must return a tensor" in err

@@ -38,13 +38,18 @@ def _rows(store):
         return {r["key"]: r for r in db.rows(with_maps=True)}
 
 
+def _by_place(store):
+    """Rows by (image path, model, window): what a key stood for before keys held content hashes."""
+    return {(r["image"], r["model"], r["h"], r["w"], r["size"]): r for r in _rows(store).values()}
+
+
 def test_run_stores_one_row_per_window_equal_to_lam(images, tmp_path):
     store = tmp_path / "s.sqlite"
     summary = run([str(images)], ["bundled"], store, CONFIG, progress=False)
     assert (summary.units_done, summary.units_failed, summary.windows_done) == (4, 0, 16)
     rows = _rows(store)
     assert len(rows) == 16 and all(r["status"] == "ok" for r in rows.values())
-    r = rows[next(k for k in rows if k.endswith("|32,32,16") and "img02" in k)]
+    r = next(r for r in rows.values() if r["key"].endswith("|32,32,16") and r["image"].endswith("img02.png"))
     _, lr = prepare_images(read_rgb(images / "img02.png")[0], 4)
     ref = lamfast.lam(bundled_model().model, to_tensor(lr), 32, 32, 16, fold=4)
     assert np.abs(r["attribution"] - ref.attribution.numpy()).max() <= 1e-5  # stored losslessly
@@ -340,16 +345,66 @@ def test_units_are_keyed_by_content(images, tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "1 units done, 3 skipped" in out and "1 recomputed because their image or checkpoint changed" in out
-    after = _rows(store)
+    after = _by_place(store)
+    before = {(r["image"], r["model"], r["h"], r["w"], r["size"]): r for r in before.values()}
     assert set(after) == set(before)  # replaced in place, no stale rows left beside the new ones
     changed = [k for k in after if after[k]["di"] != before[k]["di"]]
-    assert changed and all(str(target) in k for k in changed)
+    assert changed and all(k[0] == str(target) for k in changed)
 
     sd = torch.load(ckpt, weights_only=True)
     sd["tail.bias"] = sd["tail.bias"] + 0.01
     torch.save(sd, ckpt)  # new weights under the same file name: every unit of the model again
     assert main(args) == 0
     assert "4 units done, 0 skipped" in capsys.readouterr().out
+    assert len(_rows(store)) == 16  # the old weights' rows are gone, not kept beside the new ones
+
+
+def test_a_moved_store_and_dataset_resume_and_count_once(images, tmp_path, capsys):
+    """Keys hold relative names and content hashes: the store copied to another machine, with the data
+    mounted at another path, resumes; nothing is recomputed and no window is stored twice."""
+    import shutil
+
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    before = _rows(store)
+    elsewhere = tmp_path / "mnt" / "data"
+    shutil.copytree(images, elsewhere)
+    moved = tmp_path / "other_machine" / "s.sqlite"
+    moved.parent.mkdir()
+    shutil.copy(store, moved)
+    summary = run([str(elsewhere)], ["bundled"], moved, CONFIG, progress=False)
+    assert (summary.units_done, summary.units_skipped) == (0, 4)
+    after = _rows(moved)
+    assert set(after) == set(before)
+    assert all(r["image"].startswith(str(elsewhere)) for r in after.values())  # the paths it has now
+    # so every worker, wherever it mounts the data, puts a unit in the same shard
+    from lamfast.dataset.runner import discover_inputs, plan
+
+    keys = [[u.key for u in plan(discover_inputs([str(d)]), ["bundled"], CONFIG, (1, 3))] for d in (images, elsewhere)]
+    assert keys[0] == keys[1] and keys[0]
+
+
+def test_a_store_keyed_by_paths_takes_the_new_keys(images, tmp_path):
+    """A store written when unit keys were absolute paths resumes without recomputing, under the new keys."""
+    import sqlite3
+
+    from lamfast.dataset.runner import discover_inputs, legacy_key, plan
+
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    before = _by_place(store)
+    units = plan(discover_inputs([str(images)]), ["bundled"], CONFIG, None)
+    with sqlite3.connect(store) as db:  # rewrite it as an older lamfast wrote it
+        for u in units:
+            old = legacy_key(u)
+            db.execute("UPDATE units SET unit_key = ? WHERE unit_key = ?", (old, u.key))
+            db.execute("UPDATE results SET key = ? || substr(key, ?), unit_key = ? WHERE unit_key = ?",
+                       (old, len(u.key) + 1, old, u.key))
+    assert not set(_rows(store)) & {k for k in _rows(store) if k.startswith(units[0].key)}
+    summary = run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    assert (summary.units_done, summary.units_skipped) == (0, 4)
+    after = _by_place(store)
+    assert set(after) == set(before) and all(after[k]["key"] == before[k]["key"] for k in after)
 
 
 def test_a_store_from_before_content_hashes_still_resumes(images, tmp_path):

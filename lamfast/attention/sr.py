@@ -166,9 +166,10 @@ def sr_attention(model: nn.Module, image: torch.Tensor, location: tuple[int, int
     return result
 
 
-def attention_grid(result: SRAttention, lr, zoom: int = 4, max_layers: int = 12):
+def attention_grid(result: SRAttention, lr, zoom: int = 4, max_layers: int | None = None):
     """A layer x head grid of the window-attention maps (rows: layers; last column: the fused map),
-    each over the LR image. Returns a PIL image."""
+    each over the LR image: every layer, or the first ``max_layers``, which a last line then says.
+    Returns a PIL image."""
     from PIL import Image, ImageDraw
 
     from lamfast.overlay import jet
@@ -176,11 +177,12 @@ def attention_grid(result: SRAttention, lr, zoom: int = 4, max_layers: int = 12)
     layers = result.window[:max_layers]
     if not layers:
         raise SRAttentionError("no window attention was recorded")
+    footer = 14 if len(layers) < len(result.window) else 0
     heads = max(layer.maps.shape[0] for layer in layers)
     W, H = lr.size
     cell_w, cell_h = W * zoom, H * zoom
     label = 14
-    canvas = Image.new("RGB", ((heads + 1) * (cell_w + 2), len(layers) * (cell_h + label + 2)), "white")
+    canvas = Image.new("RGB", ((heads + 1) * (cell_w + 2), len(layers) * (cell_h + label + 2) + footer), "white")
     draw = ImageDraw.Draw(canvas)
     base = lr.convert("RGB").resize((cell_w, cell_h), Image.NEAREST)
     for i, layer in enumerate(layers):
@@ -193,6 +195,9 @@ def attention_grid(result: SRAttention, lr, zoom: int = 4, max_layers: int = 12)
             # short labels: layer i (its shift), head k or the fused map; layer names are in result.window
             title = (f"L{i} s{layer.shift} h{k}" if k < len(layer.maps) else f"L{i} fused")
             draw.text((x + 1, y), title, fill=(0, 0, 0))
+    if footer:
+        draw.text((1, canvas.height - footer + 1), f"first {len(layers)} of {len(result.window)} layers",
+                  fill=(0, 0, 0))
     return canvas
 
 

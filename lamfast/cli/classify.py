@@ -162,10 +162,9 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
 
     from lamfast.attention import SRAttentionError, attention_grid, attention_overlays, sr_attention
     from lamfast.cli.common import check_output_dir, note, parse_arch_kwargs_flag
-    from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
-    from lamfast.lam import LAMError, infer_scale
-    from lamfast.models import load_model
+    from lamfast.imageio import read_rgb
     from lamfast.overlay import jet
+    from lamfast.request import ModelSpec, prepare_input
 
     out_dir = Path(args.output_dir)
     check_output_dir(out_dir, "--output-dir")
@@ -180,20 +179,17 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
     arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
     if not args.img:
         raise CLIError("give an image")
-    try:
-        img, _ = read_rgb(args.img)
-    except (ImageError, ValueError, OSError) as exc:
-        raise CLIError(f"{Path(args.img).name}: {exc}") from None
+    read_rgb(args.img)  # a bad image fails before any model work
     device = resolve_device(args.device)
-    loaded = load_model(args.modelpath, arch=args.arch, device=device, arch_kwargs=arch_kwargs)
+    loaded = ModelSpec.of(args.modelpath, args.arch).load(device=device, arch_kwargs=arch_kwargs)
     for line in loaded.notes:
         note(line)
+    sr_input = prepare_input(loaded.model, args.img, args.lr_input, device=device)
+    lr = sr_input.lr
     try:
-        scale = infer_scale(loaded.model, device, sample=to_tensor(img))
-        lr = img if args.lr_input else prepare_images(img, scale)[1]
-        res = sr_attention(loaded.model, to_tensor(lr), location=location)
-    except (LAMError, ImageError, SRAttentionError) as exc:
-        raise CLIError(f"{Path(args.img).name}: {exc}") from None
+        res = sr_attention(loaded.model, sr_input.tensor(), location=location)
+    except SRAttentionError as exc:
+        raise CLIError(f"{sr_input.name}: {exc}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     if args.method.lower() == "sr-window":

@@ -17,12 +17,10 @@ def run(args: argparse.Namespace) -> int:
 
     from lamfast.cli.common import CLIError, check_output_dir, note, parse_arch_kwargs_flag, resolve_device
     from lamfast.dataset.runner import discover_images
-    from lamfast.dataset.units import split_model_spec
     from lamfast.erf import erf, erf_figure
     from lamfast.errors import first_line
-    from lamfast.imageio import ImageError, prepare_images, read_rgb, to_tensor
-    from lamfast.lam import LAMError, infer_scale
-    from lamfast.models import load_model
+    from lamfast.imageio import read_rgb
+    from lamfast.request import ModelSpec, prepare_input
 
     out_dir = Path(args.output_dir)
     check_output_dir(out_dir, "-o")
@@ -33,32 +31,18 @@ def run(args: argparse.Namespace) -> int:
     paths = discover_images(args.images)
     if not paths:
         raise CLIError("no images found in the inputs")
-    pictures = []
     for p in paths:
-        try:
-            pictures.append((Path(p).name, read_rgb(p)[0]))
-        except (ImageError, ValueError, OSError) as exc:
-            raise CLIError(f"{Path(p).name}: {exc}") from None
+        read_rgb(p)  # every image is readable before any model work
     results = {}
     for spec in args.model or ["bundled"]:
-        arch, path = split_model_spec(spec)
-        loaded = load_model(path, arch=arch, unsafe_pickle=args.unsafe_pickle, device=device, arch_kwargs=arch_kwargs)
+        loaded = ModelSpec.parse(spec).load(device=device, unsafe_pickle=args.unsafe_pickle, arch_kwargs=arch_kwargs)
         for line in loaded.notes:
             note(line)
-        name, first = pictures[0]
-        try:
-            scale = 1 if args.lr_input else infer_scale(loaded.model, device, sample=to_tensor(first))
-        except LAMError as exc:
-            raise CLIError(f"{name}: {exc}") from None
-        lrs = []
-        for name, img in pictures:
-            if args.lr_input:
-                lrs.append(to_tensor(img))
-            else:
-                try:
-                    lrs.append(to_tensor(prepare_images(img, scale)[1]))
-                except (ImageError, ValueError) as exc:
-                    raise CLIError(f"{name}: {exc}") from None
+        lrs, scale = [], None
+        for p in paths:  # the scale found on the first image serves the rest (an SR model has one)
+            prepared = prepare_input(loaded.model, p, args.lr_input, device=device, scale=scale)
+            lrs.append(prepared.tensor())
+            scale = prepared.scale
         side = args.size or min(min(t.shape[-2:]) for t in lrs)
         if any(min(t.shape[-2:]) < side for t in lrs):
             raise CLIError(f"--size {side} is larger than the smallest LR image")
@@ -69,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError(f"{spec}: {first_line(exc)}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     erf_figure(results).save(out_dir / "erf.png")
-    summary = {"images": [n for n, _ in pictures], "lr_input": bool(args.lr_input),
+    summary = {"images": [Path(p).name for p in paths], "lr_input": bool(args.lr_input),
                "models": {name: r.summary() for name, r in results.items()}}
     (out_dir / "erf.json").write_text(json.dumps(summary, indent=2) + "\n")
     for name, r in results.items():
@@ -97,5 +81,5 @@ def add_parser(sub) -> None:
     p.add_argument("--batch-size", "--batch_size", type=int, default=8, help="images per pass (default 8)")
     p.add_argument("--device", default=None)
     p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")
-    p.add_argument("-o", "--output-dir", default="erf_results", help="where to write (default ./erf_results)")
+    p.add_argument("-o", "--output-dir", "--output_dir", default="erf_results", help="where to write (default ./erf_results)")
     p.set_defaults(func=run)

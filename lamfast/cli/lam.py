@@ -15,20 +15,21 @@ import warnings
 from pathlib import Path
 
 DEFAULT_IMAGE = "astronaut.png"
+# Every figure lamfast lam can write (see lamfast.viz.lam_panels).
+PANELS = ("window_position", "sr", "saliency_abs", "blend_abs", "blend_kde", "grid")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from PIL import Image
 
     import lamfast
     from lamfast.cli.common import (CLIError, check_output_dir, lam_params, note, parse_arch_kwargs_flag,
                                     resolve_device, warn)
-    from lamfast.imageio import ImageError, corner, prepare_images, read_rgb, to_tensor
-    from lamfast.lam import LAMError, LAMNaNWarning, infer_scale
-    from lamfast.lam.engine import compute
+    from lamfast.imageio import read_rgb
+    from lamfast.lam import LAMNaNWarning
     from lamfast.lam.official_path import require_opencv
-    from lamfast.models import data_path, load_model
+    from lamfast.models import data_path
+    from lamfast.request import ModelSpec, prepare_input
     from lamfast.viz import lam_panels
 
     params = lam_params(args)
@@ -36,10 +37,7 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir)
     check_output_dir(out_dir, "--output-dir")
     if params.mode == "official":
-        try:
-            require_opencv()
-        except LAMError as exc:
-            raise CLIError(f"--mode official: {exc}") from None
+        require_opencv()  # its error names param "mode": printed as --mode
     if args.window_size < 2:
         raise CLIError(f"--window-size must be >= 2, got {args.window_size}")
     if not 0.0 <= args.alpha <= 1.0:
@@ -48,40 +46,25 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(f"--zoomfactor must be >= 1, got {args.zoomfactor}")
     device = resolve_device(args.device)
     img_path = Path(args.imgpath) if args.imgpath else data_path(DEFAULT_IMAGE)
-    image, notes = read_rgb(img_path)  # a bad image fails before any model work
-    loaded = load_model(args.modelpath, arch=args.arch, unsafe_pickle=args.unsafe_pickle,
-                        rgb_range=args.rgb_range, device=device, arch_kwargs=arch_kwargs)
+    read_rgb(img_path)  # a bad image fails before any model work
+    spec = ModelSpec.of(args.modelpath, args.arch)
+    loaded = spec.load(device=device, unsafe_pickle=args.unsafe_pickle, rgb_range=args.rgb_range,
+                       arch_kwargs=arch_kwargs)
     for line in loaded.notes:
         note(line)
     model = loaded.model
-    for line in notes:
-        note(f"{img_path.name}: {line}")
-    try:
-        # the scale from the user's own image (a corner of it when it is the HR image)
-        scale = infer_scale(model, device, sample=to_tensor(image if args.lr_input else corner(image, 48)))
-    except LAMError as exc:
-        where = img_path.name if args.lr_input else f"{img_path.name} (its top-left corner, to find the scale)"
-        raise CLIError(f"{where}: {exc}") from None
-    if args.lr_input:
-        lr = image
-        hr = lr.resize((lr.width * scale, lr.height * scale), Image.BICUBIC)
-    else:
-        try:
-            hr, lr = prepare_images(image, scale)
-        except ImageError as exc:
-            raise CLIError(f"{img_path.name}: {exc}") from None
-        if hr.size != image.size:
-            note(f"cropped the HR image from {image.size[0]}x{image.size[1]} to {hr.size[0]}x{hr.size[1]} (multiple of {scale})")
+    sr_input = prepare_input(model, img_path, args.lr_input, device=device)
+    for line in sr_input.notes:
+        note(f"{sr_input.name}: {line}")
+    hr, lr = sr_input.hr, sr_input.lr
+    # A failed run must not leave an earlier run's files looking like its output.
+    for stale in [out_dir / "result.json", *(out_dir / f"{name}.png" for name in PANELS)]:
+        stale.unlink(missing_ok=True)
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LAMNaNWarning)
-        try:
-            (result,) = compute(model, to_tensor(lr), [(args.h, args.w, args.window_size)], params,
-                                progress=not args.no_progress, crop=args.crop)
-        except LAMError as exc:
-            if exc.param == "model":
-                raise CLIError(f"{img_path.name}: {exc}") from None
-            raise
+        (result,) = lamfast.lam_windows(model, sr_input.tensor(), [(args.h, args.w, args.window_size)],
+                                        params=params, progress=not args.no_progress, crop=args.crop)
     for w in caught:
         if issubclass(w.category, LAMNaNWarning):
             warn(str(w.message))

@@ -23,7 +23,8 @@ import sys
 from dataclasses import replace
 from typing import Iterator
 
-from lamfast.dataset.units import RunConfig, Unit, UnitWorker
+from lamfast.dataset.units import RunConfig, Unit
+from lamfast.dataset.worker import UnitWorker
 from lamfast.dataset.store import UnitRecord
 
 from lamfast.errors import LamfastError
@@ -37,10 +38,7 @@ class _UnitActor:
         self.worker = UnitWorker(config, models)
 
     def __call__(self, batch: dict) -> dict:
-        records = [
-            self.worker(Unit(str(image), str(model), str(h)))
-            for image, model, h in zip(batch["image"], batch["model"], batch["params_hash"])
-        ]
+        records = [self.worker(pickle.loads(blob)) for blob in batch["unit"]]
         return {"record": [pickle.dumps(r) for r in records]}
 
 
@@ -158,8 +156,7 @@ def _run(ray, units: list[Unit], config: RunConfig, models: list[str], actors: i
     ctx.enable_progress_bars = False
     # One unit per block, made on the driver: no upstream task competes with
     # the actors for CPUs, and actors pick units up as they free.
-    ds = ray.data.from_items([{"image": u.image, "model": u.model, "params_hash": u.params_hash} for u in units],
-                             override_num_blocks=len(units))
+    ds = ray.data.from_items([{"unit": pickle.dumps(u)} for u in units], override_num_blocks=len(units))
     out = ds.map_batches(
         _UnitActor,
         fn_constructor_kwargs={"config": cfg, "models": models, "threads": max(1, cpus // n) if not gpus else 2},

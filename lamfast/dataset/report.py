@@ -197,13 +197,13 @@ def _histogram_svg(values: list[float], title: str, lo: float, hi: float, peak: 
 
 
 def _lr_image(row: dict) -> Image.Image | None:
-    from lamfast.imageio import ImageError, prepare_images, read_rgb
+    """The row's LR input, made as the run made it (None when the image is no longer there)."""
+    from lamfast.request import prepare_input
 
-    params = json.loads(row["params"])
     try:
-        img, _ = read_rgb(row["image"])
-        return img if params.get("lr_input") else prepare_images(img, row["scale"])[1]
-    except (ImageError, ValueError, OSError):
+        return prepare_input(None, row["image"], json.loads(row["params"]).get("lr_input", False),
+                             scale=row["scale"]).lr
+    except ValueError:
         return None
 
 

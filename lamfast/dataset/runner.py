@@ -18,8 +18,11 @@ from typing import Iterable
 
 
 from lamfast.dataset.store import ResultStore, UnitRecord
-from lamfast.dataset.units import RunConfig, Unit, UnitWorker, file_sha, model_id, model_sha
+from lamfast.dataset.units import RunConfig, Unit
+from lamfast.dataset.worker import UnitWorker
 from lamfast.progress import Progress
+from lamfast.request import ModelSpec
+from lamfast.request.model_spec import file_sha
 
 from lamfast.errors import LamfastError
 
@@ -46,30 +49,51 @@ class RunSummary:
         return self.units_failed + self.units_failed_before
 
 
-def discover_images(inputs: Iterable[str]) -> list[str]:
-    """Image paths from folders (recursive), globs and manifest files, sorted and deduplicated.
+def discover_inputs(inputs: Iterable[str]) -> list[tuple[str, str]]:
+    """Images from folders (recursive), globs and manifest files: (absolute path, relative name) pairs,
+    sorted by path and deduplicated.
 
-    A manifest lists one path per line (relative to the manifest; ``#`` comments).
-    Listed files that do not exist are kept, to become failed rows.
+    The relative name is what stays when a dataset is mounted elsewhere: the
+    path below the folder given, below a glob's fixed leading folders, or as
+    a manifest lists it; a file given alone is its name. A manifest lists one
+    path per line (relative to the manifest; ``#`` comments). Listed files
+    that do not exist are kept, to become failed rows.
     """
-    found: list[str] = []
+    found: dict[str, str] = {}
+
+    def add(path: Path, name: Path | str) -> None:
+        found.setdefault(str(path.resolve()), Path(name).as_posix())
+
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            found += [str(f.resolve()) for f in sorted(p.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+            for f in sorted(p.rglob("*")):
+                if f.suffix.lower() in IMAGE_SUFFIXES:
+                    add(f, f.relative_to(p))
         elif p.is_file() and p.suffix.lower() in MANIFEST_SUFFIXES:
             for line in p.read_text().splitlines():
                 line = line.split("#", 1)[0].strip().split(",", 1)[0].strip()
                 if line:
-                    found.append(str((p.parent / line).resolve()))
+                    add(p.parent / line, line if not Path(line).is_absolute() else Path(line).name)
         elif p.is_file():
-            found.append(str(p.resolve()))
+            add(p, p.name)
         else:
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
-                raise LamfastError(f"input {item!r} is not a folder, file, manifest or matching glob")
-            found += [str(Path(m).resolve()) for m in matches if Path(m).is_file()]
-    return sorted(dict.fromkeys(found))
+                raise LamfastError(f"input {item!r} is not a folder, file, manifest or matching glob",
+                                   param="inputs")
+            parts = Path(item).parts
+            fixed = next((i for i, part in enumerate(parts) if glob.has_magic(part)), len(parts))
+            root = Path(*parts[:fixed]) if fixed else Path(".")
+            for m in matches:
+                if Path(m).is_file():
+                    add(Path(m), Path(m).relative_to(root) if Path(m).is_relative_to(root) else Path(m).name)
+    return sorted(found.items())
+
+
+def discover_images(inputs: Iterable[str]) -> list[str]:
+    """The absolute paths of :func:`discover_inputs`."""
+    return [path for path, _ in discover_inputs(inputs)]
 
 
 def in_shard(unit_key: str, shard: tuple[int, int] | None) -> bool:
@@ -93,13 +117,24 @@ def windows_per_unit(spec: str) -> int | None:
     return None
 
 
-def plan(images: list[str], models: list[str], config: RunConfig, shard: tuple[int, int] | None) -> list[Unit]:
-    """The units of a work set, each with the content hashes of its image and model."""
+def plan(images: list[tuple[str, str]], models: list[str], config: RunConfig,
+         shard: tuple[int, int] | None) -> list[Unit]:
+    """The units of a work set: ``images`` are :func:`discover_inputs` pairs.
+
+    A unit's shard depends on its key only, and keys hold relative names
+    and content hashes, so workers on machines that mount the data at
+    different paths agree on the shards.
+    """
     h = config.params_hash()
-    keys = [(img, m) for m in models for img in images if in_shard(Unit(img, model_id(m), h).key, shard)]
-    image_shas = {img: file_sha(img) for img in dict.fromkeys(img for img, _ in keys)}
-    model_shas = {m: model_sha(m) for m in dict.fromkeys(m for _, m in keys)}
-    return [Unit(img, model_id(m), h, image_shas[img], model_shas[m]) for img, m in keys]
+    specs = [ModelSpec.parse(m).resolved() for m in models]
+    image_shas = {img: file_sha(img) for img, _ in images}
+    units = [Unit(img, spec.text, h, image_shas[img], spec.sha, name) for spec in specs for img, name in images]
+    return [u for u in dict((u.key, u) for u in units).values() if in_shard(u.key, shard)]
+
+
+def legacy_key(unit: Unit) -> str:
+    """The key stores gave this unit before keys were relative and content-keyed: absolute paths."""
+    return f"{unit.image}|{unit.model}|{unit.params_hash}"
 
 
 def _is_current(unit: Unit, stored: tuple[str | None, str | None]) -> bool:
@@ -157,16 +192,20 @@ def run(
         from lamfast.dataset.ray_engine import require_ray
 
         require_ray()  # before the store is created or a bar drawn
-    images = discover_images(inputs)
+    images = discover_inputs(inputs)
     if not images:
         raise LamfastError("no images found in the inputs")
     start = time.perf_counter()
     summary = RunSummary()
     with ResultStore(store) as db:
         units = plan(images, models, config, shard)
+        # A store keyed by paths (before content keys), or moved here, takes this run's keys and paths;
+        # a unit whose image or model changed at the same path replaces the old one's rows.
+        db.adopt([(u.key, legacy_key(u), u.image, u.model, u.params_hash, u.image_sha, u.model_sha) for u in units])
         done = db.finished_units(retry_failed=retry_failed)
         todo = [u for u in units if u.key not in done or not _is_current(u, done[u.key])]
-        summary.units_stale = sum(1 for u in todo if u.key in done)
+        superseded = db.superseded([(u.key, u.image, u.model, u.params_hash) for u in todo])
+        summary.units_stale = sum(1 for u in todo if u.key in done or u.key in superseded)
         summary.units_total, summary.units_skipped = len(units), len(units) - len(todo)
         # The bar counts windows where the spec fixes them per image (so the
         # ETA weighs units by their work), else images.
@@ -180,7 +219,7 @@ def run(
         shas = {u.key: (u.image_sha, u.model_sha) for u in todo}
 
         def commit(record: UnitRecord) -> None:
-            db.write_unit(record, *shas.get(record.unit_key, (None, None)))
+            db.write_unit(record, *shas.get(record.unit_key, (None, None)), replaces=superseded.get(record.unit_key))
             ok = sum(1 for r in record.rows if r["status"] == "ok")
             summary.windows_done += ok
             summary.windows_failed += sum(1 for r in record.rows if r["status"] != "ok" and r["h"] >= 0)

@@ -118,10 +118,14 @@ class ResultStore:
         sql = "SELECT unit_key, image_sha, model_sha FROM units" + (" WHERE status = 'ok'" if retry_failed else "")
         return {key: (img, mod) for key, img, mod in self.conn.execute(sql)}
 
-    def write_unit(self, unit: UnitRecord, image_sha: str | None = None, model_sha: str | None = None) -> None:
-        """Commit a unit and all its rows in one transaction (replacing an earlier try or a stale result)."""
+    def write_unit(self, unit: UnitRecord, image_sha: str | None = None, model_sha: str | None = None,
+                   replaces: str | None = None) -> None:
+        """Commit a unit and all its rows in one transaction (replacing an earlier try, and the unit
+        ``replaces``: the one its image or model replaced at the same path)."""
         with self.conn:
-            self.conn.execute("DELETE FROM results WHERE unit_key = ?", (unit.unit_key,))
+            for key in {unit.unit_key, replaces} - {None}:
+                self.conn.execute("DELETE FROM results WHERE unit_key = ?", (key,))
+                self.conn.execute("DELETE FROM units WHERE unit_key = ?", (key,))
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                 [tuple(row.get(c) for c in COLUMNS) for row in unit.rows],
@@ -142,6 +146,56 @@ class ResultStore:
             if with_maps:
                 row["attribution"] = decode_map(blob, shape) if blob is not None else None
             yield row
+
+    def adopt(self, units: list[tuple]) -> int:
+        """Give stored units this run's keys and paths where they hold the same unit.
+
+        ``units``: per unit of the work set, (key, legacy key, image, model,
+        params_hash, image_sha, model_sha). A stored unit under the legacy
+        key (stores keyed by absolute paths), or, in a store moved from
+        another machine, one with the same hashes, parameters and image file
+        name, is renamed to the key, rows included, so it is neither
+        recomputed nor counted twice; a unit under its own key takes the
+        paths it has now. Returns how many were renamed or moved.
+        """
+        stored = {key: (image, model, p, i, m) for key, image, model, p, i, m in self.conn.execute(
+            "SELECT unit_key, image, model, params_hash, image_sha, model_sha FROM units")}
+        by_content = {(i, m, p, Path(image).name): key for key, (image, model, p, i, m) in stored.items()
+                      if i is not None and m is not None}
+        changed = 0
+        with self.conn:
+            for key, legacy, image, model, params_hash, image_sha, model_sha in units:
+                if key in stored:
+                    if stored[key][:2] != (image, model):
+                        self.conn.execute("UPDATE units SET image = ?, model = ? WHERE unit_key = ?", (image, model, key))
+                        self.conn.execute("UPDATE results SET image = ?, model = ? WHERE unit_key = ?",
+                                          (image, model, key))
+                        changed += 1
+                    continue
+                old = legacy if legacy in stored else by_content.get((image_sha, model_sha, params_hash,
+                                                                      Path(image).name))
+                if old is None or old == key:
+                    continue
+                self.conn.execute("UPDATE units SET unit_key = ?, image = ?, model = ? WHERE unit_key = ?",
+                                  (key, image, model, old))
+                self.conn.execute("UPDATE results SET key = ? || substr(key, ?), unit_key = ?, image = ?, model = ? "
+                                  "WHERE unit_key = ?", (key, len(old) + 1, key, image, model, old))
+                stored[key] = stored.pop(old)
+                changed += 1
+        return changed
+
+    def superseded(self, units: list[tuple[str, str, str, str]]) -> dict[str, str]:
+        """Of ``units`` (key, image, model, params_hash), those whose image and model paths and
+        parameters have a stored unit under another key (the file at that path changed since):
+        key -> the stored key, whose rows the new unit replaces."""
+        by_place = {(image, model, p): key for key, image, model, p in self.conn.execute(
+            "SELECT unit_key, image, model, params_hash FROM units")}
+        out = {}
+        for key, image, model, params_hash in units:
+            old = by_place.get((image, model, params_hash))
+            if old is not None and old != key:
+                out[key] = old
+        return out
 
     def failed_units(self, keys: set[str]) -> dict[str, tuple[str, str, str | None]]:
         """Of ``keys``, the units stored as failed: key -> (image, model, error)."""

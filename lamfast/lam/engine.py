@@ -141,10 +141,11 @@ def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
     return [(runs[k][0], int(counts[k]), runs[k][2], runs[k][3]) for k in range(len(crops))]
 
 
-def compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAMParams, *, window_size: int = 16,
+def _compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAMParams, *, window_size: int = 16,
             window_batch: int | None = None, device: str | torch.device | None = None, progress: bool = False,
             errors: str = "raise", crop: str | int = "auto", stacklevel: int = 2) -> list[LAMResult | LAMError]:
     """The engine behind :func:`lam` and :func:`lam_windows` (see there), with validated ``params``.
+    Private: everything outside calls :func:`lam_windows`.
 
     ``windows`` may also be a function of the SR output [3,sH,sW], for
     windows chosen from it (e.g. :func:`lamfast.lam.windows.top_edges`):
@@ -241,11 +242,16 @@ def lam_windows(
     progress: bool = False,
     errors: str = "raise",
     crop: str | int = "auto",
+    params: LAMParams | None = None,
 ) -> list[LAMResult | LAMError]:
     """LAM for K windows of one image; each result equals :func:`lam` for that window.
 
     Args:
         model, image, fold, sigma, l, mode, device, crop: as :func:`lam`.
+        params: the path parameters as one validated :class:`LAMParams`
+            (what front ends build once), instead of ``fold``, ``sigma``,
+            ``l``, ``mode`` and ``batch_size``; giving both with different
+            values is an error.
         windows: ``[(h, w)]`` (side ``window_size``) or ``[(h, w, size)]``,
             SR pixels; or a function of the SR output [3,sH,sW] returning them.
         batch_size: path points per forward (default: from free memory).
@@ -259,9 +265,16 @@ def lam_windows(
         One LAMResult (or LAMError) per window, in order. ``timings`` holds
         the window's share of the run and the run's total.
     """
-    params = LAMParams(fold, sigma, l, mode, batch_size)
-    return compute(model, image, windows, params, window_size=window_size, window_batch=window_batch,
-                   device=device, progress=progress, errors=errors, crop=crop)
+    given = LAMParams(fold, sigma, l, mode, batch_size)
+    if params is None:
+        params = given
+    elif not isinstance(params, LAMParams):
+        raise LAMError(f"params must be a LAMParams, got {type(params).__name__}", param="params")
+    elif given != LAMParams():
+        raise LAMError("give the path parameters either as params or as fold, sigma, l, mode and batch_size, "
+                       "not both", param="params")
+    return _compute(model, image, windows, params, window_size=window_size, window_batch=window_batch,
+                    device=device, progress=progress, errors=errors, crop=crop)
 
 
 def lam(
@@ -314,5 +327,5 @@ def lam(
             NaN, or an all-zero attribution.
     """
     params = LAMParams(fold, sigma, l, mode, batch_size)
-    (result,) = compute(model, image, [(h, w, window_size)], params, device=device, progress=progress, crop=crop)
+    (result,) = _compute(model, image, [(h, w, window_size)], params, device=device, progress=progress, crop=crop)
     return result  # type: ignore[return-value]

@@ -22,7 +22,8 @@ class LAMParams:
 
     Attributes:
         fold: path steps (the official ``fold``), >= 1.
-        sigma: blur at the start of the path, finite, >= 0.
+        sigma: blur at the start of the path, finite, > 0 (at 0 every path
+            point is the image itself and every attribution is zero).
         l: odd Gaussian kernel side, >= 1.
         mode: ``"compat"`` reproduces the official numbers, NaN steps
             included; ``"official"`` is compat on the official code's own
@@ -50,7 +51,10 @@ class LAMParams:
             raise LAMError(f"l must be an odd integer >= 1, got {self.l!r}", param="l")
         s = self.sigma
         if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s) or s < 0:
-            raise LAMError(f"sigma must be a finite number >= 0, got {s!r}", param="sigma")
+            raise LAMError(f"sigma must be a finite number > 0, got {s!r}", param="sigma")
+        if s == 0:
+            raise LAMError("sigma must be > 0: with sigma 0 every point of the blur path is the image itself, so "
+                           "every attribution is zero, whatever the window", param="sigma")
         object.__setattr__(self, "sigma", float(s))
         if self.batch_size is not None:
             _int_at_least("batch_size", self.batch_size, 1)

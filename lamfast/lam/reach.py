@@ -17,7 +17,12 @@ model is then local for those inputs.
 
 Results are cached per (model, input size, device, dtype) and forgotten
 when the model's parameters change in place (``load_state_dict``) or the
-model is garbage-collected.
+model is garbage-collected; buffers a model updates in its own forward
+(attention masks, index tables) do not count as a change. That a model is
+global on a probe canvas is also kept per architecture (the class and its
+parameter shapes) for the process: no other instance, and no input that
+fits in that canvas, probes again. "Global" only ever means "no crop",
+the whole-image path, which is exact for any weights.
 """
 from __future__ import annotations
 
@@ -39,6 +44,14 @@ MARGIN = 2
 FIRST_CANVAS = 80
 
 _CACHE: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+# (architecture, device, dtype) -> (h, w) canvases on which such a model reached the border.
+_GLOBAL_AT: dict[tuple, list[tuple[int, int]]] = {}
+
+
+def architecture_key(model: nn.Module) -> tuple:
+    """The class of a model and the names and shapes of its parameters."""
+    return (type(model).__module__, type(model).__qualname__,
+            tuple((name, tuple(p.shape)) for name, p in model.named_parameters()))
 
 
 @dataclass(frozen=True)
@@ -60,8 +73,9 @@ class Reach:
 
 def _param_versions(model: nn.Module) -> tuple:
     # In-place updates (load_state_dict, optimiser steps) bump _version, so
-    # a reach measured on other weights is not reused.
-    return tuple((id(t), t._version) for t in (*model.parameters(), *model.buffers()))
+    # a reach measured on other weights is not reused. Buffers are left out:
+    # some models rewrite theirs in every forward (HAT's attention masks).
+    return tuple((id(t), t._version) for t in model.parameters())
 
 
 def _probe(model: nn.Module, canvas: tuple[int, int], device: torch.device,
@@ -123,10 +137,22 @@ def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.
     hit = per_model.get(key)
     if hit is not None and hit[0] == versions:
         return hit[1]
+    arch = (architecture_key(model), str(device), dtype)
+    known = _GLOBAL_AT.get(arch, [])
+    if any(H <= h and W <= w for h, w in known):
+        reach = Reach(None, None, "a change of one input pixel reaches the image border (found for this "
+                                  "architecture on a larger probe image earlier in this process)")
+        per_model[key] = (versions, reach)
+        return reach
     size = FIRST_CANVAS
+    # Smaller canvases are known to be reached across: start above them.
+    while any(min(H, size) <= h and min(W, size) <= w for h, w in known) and (min(H, size), min(W, size)) != (H, W):
+        size *= 2
     while True:
         canvas = (min(H, size), min(W, size))
         measured, border, note = _probe(model, canvas, device, dtype)
+        if measured is not None and border:
+            _GLOBAL_AT.setdefault(arch, []).append(canvas)
         if measured is not None and not border:
             reach = Reach(measured + MARGIN, measured, f"{note}: reach {measured} LR px + margin {MARGIN}")
             break

@@ -106,17 +106,20 @@ def make_result(attribution: torch.Tensor, nan_steps: int, *, sr: torch.Tensor, 
         if nan_steps == fold:
             raise LAMError(
                 f"attribution is all zero: all {fold} path steps had NaN gradients (sqrt(0) in the objective, "
-                "typical of nearest-neighbour upsampling or clamped outputs); rerun with mode='robust'"
+                "typical of nearest-neighbour upsampling or clamped outputs); rerun with mode='robust'", param="mode"
             )
         raise LAMError(
             "attribution is all zero: the window's output does not depend on the input "
-            "(a flat window, or a model that ignores its input there); move the window"
+            "(a flat window, or a model that ignores its input there); move the window", param="window"
         )
     if nan_steps and params.mode != "robust":
         warnings.warn(
-            f"LAM: {nan_steps} of {fold} path steps had NaN input gradients (sqrt(0) in the "
-            "gradient-magnitude objective, e.g. equal neighbouring output pixels); their NaN entries were "
-            "zeroed as in the official code. Use mode='robust' to avoid the loss.",
+            f"LAM ({params.mode} mode): {nan_steps} of {fold} path steps had some NaN input gradients. They come "
+            "from sqrt(0) in the objective where neighbouring output pixels are exactly equal (flat, clipped or "
+            "quantised outputs, common for denoisers); as in the official code those entries were set to 0 and "
+            "the rest of each step kept, so these are the official numbers. Where it matters, compare with "
+            "mode='robust', which differs only at exact ties and has no NaN: when both give the same DI, "
+            "the zeroing lost nothing.",
             LAMNaNWarning,
             stacklevel=stacklevel + 1,
         )

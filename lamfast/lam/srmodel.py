@@ -38,6 +38,11 @@ def prepare_image(model: nn.Module, image: Any, device: str | torch.device | Non
         raise LAMError(f"image must be a float tensor in [0,1], got {image.dtype}", param="image")
     if not bool(torch.isfinite(image).all()):
         raise LAMError("image contains NaN or inf", param="image")
+    dtype = model_dtype(model)
+    if dtype not in (torch.float32, torch.float64):
+        # Half precision rounds the path's small steps and the objective's
+        # differences away: the gradients come back NaN or zero.
+        raise LAMError(f"the model runs in {dtype}; LAM needs float32 or float64 (use model.float())", param="model")
     return image.detach().to(device=model_device(model), dtype=model_dtype(model))
 
 

@@ -1,0 +1,142 @@
+"""The worker that computes units (:class:`UnitWorker`), for the local and the Ray engine.
+
+A unit's failures (the model, the image, a window) become failed rows of
+its record, never exceptions: a dataset run goes on past them.
+"""
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from typing import Any
+
+import torch
+
+from lamfast.dataset.store import UnitRecord, encode_map
+from lamfast.dataset.units import RunConfig, Unit
+from lamfast.errors import LamfastError, first_line
+from lamfast.request import ModelSpec, SRInput, prepare_input
+
+
+class _UnitFailure(Exception):
+    pass
+
+
+class UnitWorker:
+    """Computes units; caches loaded models, their scales and the windows of each image.
+
+    Args:
+        config: the run's parameters.
+        model_specs: the model specs units name (``Unit.model`` is a spec's
+            :meth:`~lamfast.request.ModelSpec.resolved` text).
+    """
+
+    def __init__(self, config: RunConfig, model_specs: list[str]):
+        self.config = config
+        self.specs = {s.text: s for s in (ModelSpec.parse(m).resolved() for m in model_specs)}
+        self.reference = ModelSpec.parse(config.windows_from).resolved() if config.windows_from else None
+        if self.reference is not None:
+            self.specs.setdefault(self.reference.text, self.reference)
+        self._models: dict[str, tuple[Any, str | None]] = {}
+        self._scales: dict[str, int] = {}  # a model's scale, found on the first image it meets
+        self._chosen: dict[tuple[str, int], list] = {}  # (image, scale) -> its windows, shared by the models
+
+    def _model(self, key: str):
+        if key not in self._models:
+            try:
+                loaded = self.specs[key].load(device=self.config.device, unsafe_pickle=self.config.unsafe_pickle,
+                                              rgb_range=self.config.rgb_range,
+                                              arch_kwargs=json.loads(self.config.arch_kwargs or "{}"))
+                self._models[key] = (loaded.model, None)
+            except (ValueError, OSError, RuntimeError, KeyError) as exc:
+                self._models[key] = (None, f"model: {first_line(exc)}")
+        return self._models[key]
+
+    def _input(self, unit: Unit, model) -> SRInput:
+        """The unit's image prepared for its model (:func:`lamfast.request.prepare_input`'s one scale rule)."""
+        try:
+            sr_input = prepare_input(model, unit.image, self.config.lr_input, device=self.config.device,
+                                     scale=self._scales.get(unit.model))
+        except LamfastError as exc:
+            where = "image" if exc.param == "image" else "model"
+            raise _UnitFailure(f"{where}: {first_line(exc)}") from None
+        self._scales[unit.model] = sr_input.scale
+        return sr_input
+
+    def _windows(self, unit: Unit, sr_input: SRInput) -> list:
+        """The unit's windows in SR pixels: the same for every model of the same scale.
+
+        Data-dependent specs (``top:K``) pick them from the HR image's edges
+        (the bicubic upscale of an LR input), or from the reference model's
+        SR output; never from the model being explained.
+        """
+        from lamfast.imageio import to_tensor
+        from lamfast.lam.windows import parse_spec, resolve
+
+        cfg, x, scale = self.config, sr_input.tensor(), sr_input.scale
+        spec = parse_spec(cfg.windows)
+        if spec["kind"] != "top":
+            return resolve(spec, torch.empty(0, x.shape[-2] * scale, x.shape[-1] * scale))
+        key = (unit.image, scale)
+        if key not in self._chosen:
+            if self.reference is not None:
+                ref, error = self._model(self.reference.text)
+                if error:
+                    raise _UnitFailure(f"reference model for the windows: {error}")
+                with torch.no_grad():
+                    try:
+                        sr = ref(x[None].to(cfg.device).clone())[0]
+                    except Exception as exc:  # noqa: BLE001
+                        raise _UnitFailure(f"reference model for the windows failed: {first_line(exc)}") from None
+                if tuple(sr.shape[-2:]) != (x.shape[-2] * scale, x.shape[-1] * scale):
+                    raise _UnitFailure(f"the reference model's output {tuple(sr.shape[-2:])} is not this model's "
+                                       f"x{scale} size: windows cannot be paired")
+            else:
+                sr = to_tensor(sr_input.hr)
+            self._chosen[key] = resolve(spec, sr.float().cpu())
+        return list(self._chosen[key])
+
+    def __call__(self, unit: Unit) -> UnitRecord:
+        import lamfast
+        from lamfast.lam import LAMError
+
+        start = time.perf_counter()
+        cfg = self.config
+        record = UnitRecord(unit.key, unit.image, unit.model, unit.params_hash, "ok")
+        base = {"unit_key": unit.key, "image": unit.image, "model": unit.model, "params_hash": unit.params_hash,
+                "params": json.dumps(cfg.params(), sort_keys=True)}
+        try:
+            model, model_error = self._model(unit.model)
+            if model_error:
+                raise _UnitFailure(model_error)
+            sr_input = self._input(unit, model)
+            windows = self._windows(unit, sr_input)
+            if not windows:
+                h, w = sr_input.hr.height, sr_input.hr.width
+                raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the {h}x{w} SR image")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # NaN losses are recorded per row
+                results = lamfast.lam_windows(model, sr_input.tensor(), windows, params=cfg.lam, device=cfg.device,
+                                              errors="return", crop=cfg.crop)
+            for (h, w, s), r in zip(windows, results):
+                row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
+                if isinstance(r, LAMError):
+                    row.update(status="failed", error=first_line(r))
+                else:
+                    blob, shape = encode_map(r.attribution.detach().cpu().numpy())
+                    row.update(status="ok", di=r.di, gini=r.gini, nan_steps=r.nan_steps, scale=r.scale,
+                               attribution=blob, attribution_shape=shape, seconds=r.timings["total"],
+                               timings=json.dumps({**r.timings, "crop": r.crop.summary()}))
+                record.rows.append(row)
+            if any(row["status"] != "ok" for row in record.rows):
+                record.status = "failed"
+                record.error = next(row["error"] for row in record.rows if row["status"] != "ok")
+        except _UnitFailure as exc:
+            record.status, record.error, record.rows = "failed", str(exc), []
+        except (ValueError, RuntimeError) as exc:  # the model failing on this image, etc.
+            record.status, record.error, record.rows = "failed", f"lam: {first_line(exc)}", []
+        if record.status == "failed" and not record.rows:
+            record.rows = [{**base, "key": f"{unit.key}|*", "h": -1, "w": -1, "size": -1, "status": "failed",
+                            "error": record.error}]
+        record.seconds = time.perf_counter() - start
+        return record

@@ -1,0 +1,16 @@
+"""The requests front ends make of the library, parsed and prepared once.
+
+- :class:`ModelSpec`: a model as one string (``bundled``, ``PATH``,
+  ``ARCH:PATH``, ``FILE.py:Class:PATH``), with its content hash and the
+  notes of how it was read; :meth:`ModelSpec.load` builds it.
+- :func:`prepare_input` -> :class:`SRInput`: an image file made into the HR
+  image, the LR input and the model's scale, by one rule.
+
+The CLI commands, the dataset worker, ``erf``, ``attention`` and the report
+go through these; the engines they then call are public
+(:func:`lamfast.lam_windows`, :func:`lamfast.erf`, ...).
+"""
+from lamfast.request.model_spec import ModelSpec
+from lamfast.request.sr_input import SCALE_PROBE, SRInput, find_scale, prepare_input
+
+__all__ = ["SCALE_PROBE", "ModelSpec", "SRInput", "find_scale", "prepare_input"]
