@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from tqdm.auto import tqdm
+
 
 from lamfast.dataset.store import ResultStore, UnitRecord
 from lamfast.dataset.units import RunConfig, Unit
 from lamfast.dataset.worker import UnitWorker
-from lamfast.progress import Progress
 from lamfast.request import ModelSpec
 from lamfast.request.model_spec import file_sha
 
@@ -213,8 +214,8 @@ def run(
         # With a quiet Ray, stderr's descriptor goes to Ray's log for the run;
         # the bar keeps a copy of the terminal.
         bar_stream = os.fdopen(os.dup(2), "w") if engine == "ray" and not verbose else None
-        bar = Progress(len(todo) * (per_unit or 1), "lamfast run", "window" if per_unit else "image",
-                       enabled=progress and bool(todo), **({"file": bar_stream} if bar_stream else {}))
+        bar = tqdm(total=len(todo) * (per_unit or 1), desc="lamfast run", unit="window" if per_unit else "image",
+                   disable=not (progress and todo), **({"file": bar_stream} if bar_stream else {}))
 
         shas = {u.key: (u.image_sha, u.model_sha) for u in todo}
 
@@ -230,7 +231,7 @@ def run(
                 summary.failures.insert(summary.units_failed - 1, f"{Path(record.image).name} × {record.model}: "
                                                                   f"{record.error}")
             bar.update(per_unit if per_unit else 1)
-            bar.postfix(windows_per_s=f"{summary.windows_done / max(time.perf_counter() - start, 1e-9):.2f}",
+            bar.set_postfix(windows_per_s=f"{summary.windows_done / max(time.perf_counter() - start, 1e-9):.2f}",
                         failed=summary.units_failed)
 
         # Units of this work set that failed before and are skipped now stay

@@ -25,6 +25,7 @@ from typing import Callable, Sequence, Union
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from lamfast.errors import first_line
 from lamfast.lam.crop import CropInfo, crop_paths, local_window, parse_crop, plan_crops
@@ -38,7 +39,6 @@ from lamfast.lam.windows import check_window, explicit
 from lamfast.modelstate import attribution_state
 from lamfast.ops import blur_path
 from lamfast.path import integrate_path
-from lamfast.progress import Progress
 
 Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Sequence[int]]]]
 
@@ -57,6 +57,12 @@ def blur_path_of(image: torch.Tensor, params: LAMParams) -> tuple[torch.Tensor, 
         path, deriv = official_blur_path(image, params.fold, params.sigma, params.l)
         return path.to(image.dtype), deriv.to(image.dtype)
     return blur_path(image, params.fold, params.sigma, params.l)
+
+
+def _expect(bar: tqdm, n: int) -> None:
+    """``n`` more path points on the bar (a disabled bar keeps count too)."""
+    bar.total += n
+    bar.refresh()
 
 
 def _run_crops(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], crops: Sequence[CropInfo],
@@ -100,7 +106,7 @@ def _run_whole(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
 
 
 def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], crops: list[CropInfo], scale: int,
-               params: LAMParams, window_batch: int | None, bar: Progress) -> list[tuple]:
+               params: LAMParams, window_batch: int | None, bar: tqdm) -> list[tuple]:
     """Run every window's path: cropped ones as one batch, the rest on one whole-image path.
 
     Returns:
@@ -110,7 +116,7 @@ def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
     S = params.fold
     cropped = [k for k, c in enumerate(crops) if c.box is not None]
     whole = [k for k, c in enumerate(crops) if c.box is None]
-    bar.add(S * len(cropped) + (S if whole else 0))
+    _expect(bar, S * len(cropped) + (S if whole else 0))
     runs: dict[int, tuple] = {}
     if cropped:
         total, nans, ties, batch = _run_crops(model, image, [windows[k] for k in cropped],
@@ -118,7 +124,7 @@ def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
                                               track_ties=params.mode != "robust")
         tied = ties.tolist() if ties is not None else [0] * len(cropped)  # one read for all crops
         if any(tied) and not whole:
-            bar.add(S)
+            _expect(bar, S)
         for j, k in enumerate(cropped):
             if tied[j]:
                 # Exact ties inside a crop mean NaN steps in compat mode,
@@ -207,8 +213,8 @@ def _compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LA
             crops = plan_crops(model, x, full, live_windows, scale, params.mode, crop)
         t2 = time.perf_counter()
 
-        with Progress(0, f"LAM path ({len(live)} windows)", "point", enabled=progress and bool(live),
-                      leave=False) as bar:
+        with tqdm(total=0, desc=f"LAM path ({len(live)} windows)", unit="point", disable=not (progress and live),
+                  leave=False) as bar:
             runs = _integrate(model, x, live_windows, crops, scale, params, window_batch, bar)
     t3 = time.perf_counter()
     for k, i in enumerate(live):

@@ -29,16 +29,11 @@ def check_args(saliency: torch.Tensor) -> None:
 
 
 def fft_size(target: int) -> int:
-    """Smallest n >= target with prime factors 2, 3, 5 only (fast FFT sizes)."""
-    n = max(target, 1)
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
+    """Smallest n >= target with prime factors 2, 3, 5 only: scipy's ``next_fast_len`` for real
+    transforms (the sizes the compiled kernel uses too)."""
+    from scipy.fft import next_fast_len  # here, so that import lamfast does not import scipy.fft
+
+    return next_fast_len(max(target, 1), real=True)
 
 
 def kde_covariance(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
