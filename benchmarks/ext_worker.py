@@ -110,6 +110,15 @@ def lam_case(name: str):
         image = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
         return (lambda: lamfast.lam(model, image, 120, 100, 16, fold=20, crop="off"),
                 "EDSR 4 blocks x 32, x4, 64² LR, fold 20, crop off")
+    if name.startswith("edsr_baseline_"):  # the README's crop table: one 16-px window in the middle, defaults
+        from lamfast.models import EDSR
+
+        size = int(name.rpartition("_")[2])
+        torch.manual_seed(0)
+        model = EDSR(n_resblocks=16, n_feats=64, scale=4, rgb_range=1.0).eval()
+        image = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
+        mid = size * 4 // 2 - 8
+        return (lambda: lamfast.lam(model, image, mid, mid, 16), f"EDSR-baseline 16x64 x4, {size}² LR, one window")
     if name == "tinysr_160_crop":
         from lamfast.imageio import read_rgb, to_tensor
         from lamfast.models import bundled_model, data_path

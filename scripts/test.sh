@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's test command: installs lamfast with its test tools, then runs the
 # suite twice, with the compiled extension and with the pure-torch twins
-# (LAMFAST_DISABLE_EXT=1). Extra arguments go to pytest.
+# (LAMFAST_DISABLE_EXT=1), slow tests included. Extra arguments go to pytest.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -29,9 +29,21 @@ run_suite() {
   return "$rc"
 }
 
+# Slow tests (Ray, SIGKILL, inductor) run here too. With pytest-xdist each
+# suite runs in as many workers as there are cores, one torch thread each:
+# on 2 cores that measured 113 s against 148 s for one process of 2 threads
+# (whose convolutions scale poorly). tests/test_threads.py covers the
+# kernels' threaded paths by setting its own thread count.
+ARGS=(-q --runslow)
+if "$PY" -c "import xdist" >/dev/null 2>&1; then
+  WORKERS=${LAMFAST_TEST_WORKERS:-$("$PY" -c "import os; print(os.cpu_count() or 1)")}
+  ARGS+=(-n "$WORKERS" --dist loadgroup)
+  export OMP_NUM_THREADS=1
+fi
+
 status=0
-run_suite "compiled extension" "$PY" -m pytest -q tests "$@" || status=1
-run_suite "pure-torch twins" env LAMFAST_DISABLE_EXT=1 "$PY" -m pytest -q tests "$@" || status=1
+run_suite "compiled extension" "$PY" -m pytest "${ARGS[@]}" tests "$@" || status=1
+run_suite "pure-torch twins" env LAMFAST_DISABLE_EXT=1 "$PY" -m pytest "${ARGS[@]}" tests "$@" || status=1
 if [ -x scripts/check_cuda_compile.sh ] && command -v nvcc >/dev/null 2>&1; then
   run_suite "CUDA compile check" bash scripts/check_cuda_compile.sh || status=1
 fi

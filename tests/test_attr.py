@@ -7,7 +7,7 @@ from torch import nn
 
 from lamfast.attr import AttrError, BlurIG, Combined, GuidedBackprop, InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
 
-from conftest import ATTR_TOLERANCE
+from conftest import ATTR_TOLERANCE, assert_close
 
 captum_attr = pytest.importorskip("captum.attr", reason="captum (test extra) is the oracle")
 
@@ -174,5 +174,5 @@ def test_gauss_legendre_matches_numpy(n):
 
     nodes, weights = gauss_legendre(n)
     expected_nodes, expected_weights = np.polynomial.legendre.leggauss(n)
-    assert np.abs(np.array(nodes) - expected_nodes).max() <= 1e-13
-    assert np.abs(np.array(weights) - expected_weights).max() <= 1e-13
+    assert_close(np.array(nodes), expected_nodes, "formula")
+    assert_close(np.array(weights), expected_weights, "formula")

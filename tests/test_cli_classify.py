@@ -65,7 +65,7 @@ def test_attention_on_a_timm_vit(tmp_path, shape_png, capsys):
         (["cam", "{missing}"], "image not found"),
         (["attr", "{img}", "--method", "lime"], "unknown method"),
         (["attention", "{img}"], "attention"),  # the bundled CNN has no attention
-        (["cam", "{img}", "--model", "resnet"], "--model resnet: a classifier is 'bundled' or 'timm:NAME'"),
+        (["cam", "{img}", "--model", "resnet"], "--model: a classifier is 'bundled' or 'timm:NAME', got 'resnet'"),
     ],
 )
 def test_bad_input_one_line(tmp_path, shape_png, capsys, args, fragment):

@@ -21,7 +21,7 @@ from lamfast.lam import LAMParams
 from lamfast.imageio import prepare_images, read_rgb, to_tensor
 from lamfast.models import bundled_model
 
-from conftest import astronaut_crops
+from conftest import assert_close, astronaut_crops
 
 CONFIG = RunConfig(windows="grid:16:32", lam=LAMParams(fold=4))
 
@@ -52,8 +52,8 @@ def test_run_stores_one_row_per_window_equal_to_lam(images, tmp_path):
     r = next(r for r in rows.values() if r["key"].endswith("|32,32,16") and r["image"].endswith("img02.png"))
     _, lr = prepare_images(read_rgb(images / "img02.png")[0], 4)
     ref = lamfast.lam(bundled_model().model, to_tensor(lr), 32, 32, 16, fold=4)
-    assert np.abs(r["attribution"] - ref.attribution.numpy()).max() <= 1e-5  # stored losslessly
-    assert abs(r["di"] - ref.di) <= 1e-5
+    assert_close(r["attribution"], ref.attribution, "same_lam")  # stored losslessly
+    assert_close(r["di"], ref.di, "same_lam", dtype=torch.float32)
 
 
 def test_rerun_skips_finished_units(images, tmp_path):

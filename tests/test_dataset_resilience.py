@@ -55,6 +55,8 @@ def _units_done(store: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("processes")
 def test_sigkill_and_resume_equals_uninterrupted_run(images, tmp_path):
     reference = tmp_path / "reference.sqlite"
     subprocess.run(_cmd(images, reference), check=True, capture_output=True, timeout=600)
@@ -90,6 +92,8 @@ def test_sigkill_and_resume_equals_uninterrupted_run(images, tmp_path):
     assert units == expected_units
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("processes")
 def test_ray_engine_matches_local_and_resumes(images, tmp_path):
     pytest.importorskip("ray.data", reason="Ray Data is the optional [ray] extra")
     local, remote = tmp_path / "local.sqlite", tmp_path / "ray.sqlite"
@@ -143,6 +147,8 @@ def test_ray_missing_is_said_before_anything_is_written(images, tmp_path, monkey
     assert not store.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("processes")  # counts Ray's processes: alone
 def test_ray_run_is_quiet_and_leaves_no_ray_process(images, tmp_path):
     pytest.importorskip("ray.data", reason="Ray Data is the optional [ray] extra")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}

@@ -11,7 +11,7 @@ from scipy import stats
 import lamfast
 from lamfast.ops import kde_map_torch
 
-from conftest import compiled, max_rel_diff
+from conftest import assert_close, compiled
 
 
 def scipy_kde(saliency: np.ndarray) -> np.ndarray:
@@ -47,22 +47,22 @@ def test_matches_scipy(device, name):
     expected = scipy_kde(m)
     out = lamfast.kde_map(torch.from_numpy(m).to(device))
     assert out.shape == m.shape and out.dtype == torch.float32
-    assert np.abs(out.cpu().double().numpy() - expected).max() <= 1e-5
+    assert_close(out, expected, "official_path")
     twin = kde_map_torch(torch.from_numpy(m).to(device))
-    assert np.abs(twin.cpu().double().numpy() - expected).max() <= 1e-5
+    assert_close(twin, expected, "official_path")
 
 
 def test_matches_official_reference(reference):
     out = lamfast.kde_map(torch.from_numpy(reference["saliency"]))
-    assert np.abs(out.double().numpy() - reference["kde"]).max() <= 1e-5
-    assert np.abs(kde_map_torch(torch.from_numpy(reference["saliency"])).double().numpy() - reference["kde"]).max() <= 1e-5
+    assert_close(out, reference["kde"], "official_path")
+    assert_close(kde_map_torch(torch.from_numpy(reference["saliency"])), reference["kde"], "official_path")
 
 
 def test_float64_is_tight(device):
     m = _maps()["rotated_blob"]
     out = lamfast.kde_map(torch.from_numpy(m).to(device))
     assert out.dtype == torch.float64
-    assert np.abs(out.cpu().numpy() - scipy_kde(m)).max() <= 1e-9
+    assert_close(out, scipy_kde(m), "scipy")
 
 
 def test_batch_equals_per_map(device):
@@ -81,15 +81,15 @@ def test_compiled_matches_twin(device, shape):
     if not compiled("kde_map", device):
         pytest.skip(f"no compiled kde_map kernel on {device}: the op would be the twin itself")
     m = (torch.rand(shape, generator=torch.Generator().manual_seed(4)) ** 4).to(device)
-    assert max_rel_diff(lamfast.kde_map(m), kde_map_torch(m)) <= 1e-6
+    assert_close(lamfast.kde_map(m), kde_map_torch(m), "twin")
 
 
 def test_non_contiguous_and_half(device):
     m = (torch.rand(20, 30, generator=torch.Generator().manual_seed(5)) ** 4).to(device)
-    assert max_rel_diff(lamfast.kde_map(m.t()), kde_map_torch(m.t().contiguous())) <= 1e-6
+    assert_close(lamfast.kde_map(m.t()), kde_map_torch(m.t().contiguous()), "twin")
     half = lamfast.kde_map(m.half())
     assert half.dtype == torch.float16
-    assert max_rel_diff(half, kde_map_torch(m.half().float())) <= 1e-3
+    assert_close(half, kde_map_torch(m.half().float()), "twin")
 
 
 def _direct_degenerate_kde(m: np.ndarray, direction: np.ndarray) -> np.ndarray:
@@ -113,7 +113,7 @@ def test_mass_on_one_row_uses_degenerate_gaussian(device):
     m = np.zeros((6, 15))
     m[2, 3:12] = np.linspace(0.2, 1.0, 9)
     out = lamfast.kde_map(torch.from_numpy(m).to(device)).cpu().numpy()
-    assert np.abs(out - _direct_degenerate_kde(m, np.array([1.0, 0.0]))).max() <= 1e-9
+    assert_close(out, _direct_degenerate_kde(m, np.array([1.0, 0.0])), "scipy")
     # Off the line the Gaussian is exactly 0; what remains is the FFT's
     # round-off (cuFFT leaves ~1e-17 there, pocketfft happens to leave 0).
     assert np.abs(out[[0, 1, 3, 4, 5]]).max() <= 1e-12
@@ -124,7 +124,7 @@ def test_mass_on_a_diagonal(device):
     m[np.arange(1, 8), np.arange(1, 8)] = np.arange(1, 8)
     out = lamfast.kde_map(torch.from_numpy(m).to(device)).cpu().numpy()
     direction = np.array([1.0, 1.0]) / math.sqrt(2)
-    assert np.abs(out - _direct_degenerate_kde(m, direction)).max() <= 1e-9
+    assert_close(out, _direct_degenerate_kde(m, direction), "scipy")
 
 
 def test_single_pixel_is_a_delta_and_empty_map_is_zero(device):

@@ -26,3 +26,35 @@ def test_no_flag_in_library_errors():
             if FLAG.search(text):
                 offenders.append(f"{path.relative_to(LIB)}:{line}: {text!r}")
     assert offenders == []
+
+
+def _note_strings(tree: ast.AST):
+    """Strings that become notes or warnings: ``notes.append(...)`` / ``.extend`` / ``.insert`` on a name
+    holding "notes", ``warnings.warn(...)``, and the note tuples of a spec."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        target = func.value if isinstance(func, ast.Attribute) else None
+        holder = (target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")) or ""
+        is_note = isinstance(func, ast.Attribute) and func.attr in ("append", "extend", "insert") and "notes" in holder
+        is_warn = (isinstance(func, ast.Attribute) and func.attr == "warn") or getattr(func, "id", "") == "warn"
+        if is_note or is_warn:
+            for arg in node.args:
+                for sub in ast.walk(arg):
+                    if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                        yield node.lineno, sub.value
+
+
+def test_no_flag_in_library_notes_and_warnings():
+    """Notes and warnings speak Python too (one said "loaded with full pickle (--unsafe-pickle)")."""
+    offenders, seen = [], 0
+    for path in LIB.rglob("*.py"):
+        if "cli" in path.relative_to(LIB).parts:
+            continue
+        for line, text in _note_strings(ast.parse(path.read_text())):
+            seen += 1
+            if FLAG.search(text):
+                offenders.append(f"{path.relative_to(LIB)}:{line}: {text!r}")
+    assert seen > 20  # the scan finds the notes it is meant to read
+    assert offenders == []

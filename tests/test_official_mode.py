@@ -19,7 +19,7 @@ import torch
 import lamfast
 from lamfast.lam import LAMError
 
-from conftest import skip_unless_reference_platform
+from conftest import assert_close, skip_unless_reference_platform
 
 cv2 = pytest.importorskip("cv2", reason="mode='official' needs OpenCV (opencv-python-headless)")
 
@@ -117,9 +117,11 @@ def test_lam_official_mode_equals_the_official_loop(l, crop):
     assert res.nan_steps == want_nan
     assert (res.attribution - want).abs().max() <= 1e-6 * want.abs().max()
     assert res.crop.box is None and "official" in res.crop.reason and res.batch_size == 1
-    # lamfast's own float64-rounded path ties on other steps: what compat cannot reproduce
-    compat = lamfast.lam(model, lr, h, w, d, fold=fold, l=l, mode="compat", crop="off", batch_size=1)
-    assert compat.nan_steps != want_nan
+    # Why compat cannot promise this: its own float64-rounded path is not OpenCV's, so which outputs tie
+    # exactly (the NaN steps) is up to rounding. (How many steps then differ depends on the thread count:
+    # with 2 threads here compat lost another number of steps, with 1 the same number.)
+    ours, _ = lamfast.blur_path(lr, fold, 1.2, l)
+    assert not torch.equal(ours, path)
 
 
 def test_official_mode_is_compat_on_a_model_without_ties():
@@ -152,9 +154,9 @@ def test_official_mode_reproduces_the_reference_attribution_bit_for_bit(referenc
     res = lamfast.lam(model.eval(), torch.from_numpy(reference["lr"]), int(reference["h"]), int(reference["w"]),
                       int(reference["window_size"]), fold=int(reference["fold"]), sigma=float(reference["sigma"]),
                       l=int(reference["l"]), mode="official")
-    assert abs(res.di - float(reference["di"])) <= 1e-5
-    assert (res.attribution - torch.from_numpy(reference["attribution"])).abs().max().item() <= 1e-6
-    assert (res.saliency - torch.from_numpy(reference["saliency"])).abs().max().item() <= 1e-6
+    assert_close(res.di, float(reference["di"]), "official_di", dtype=torch.float32)
+    assert_close(res.attribution, reference["attribution"], "official")
+    assert_close(res.saliency, reference["saliency"], "official")
     skip_unless_reference_platform(reference)
     assert torch.equal(res.attribution, torch.from_numpy(reference["attribution"]))
     assert torch.equal(res.saliency, torch.from_numpy(reference["saliency"]))

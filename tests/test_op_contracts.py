@@ -77,6 +77,7 @@ def test_torch_compile_fullgraph(device, fn):
         assert torch.allclose(got, want, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_torch_compile_inductor(device):
     torch._dynamo.reset()
     image, saliency = _inputs(device)

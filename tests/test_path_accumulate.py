@@ -7,7 +7,7 @@ import torch
 import lamfast
 from lamfast.ops import path_accumulate_torch
 
-from conftest import max_rel_diff
+from conftest import assert_close
 
 
 def _data(acc_shape, steps, device, dtype=torch.float32, seed=0):
@@ -38,9 +38,9 @@ def test_compiled_and_twin_match_loop(device, acc_shape, steps):
     twin = acc.clone()
     path_accumulate_torch(twin, grads, deriv)
     assert out.shape == acc.shape and out.dtype == torch.float32
-    assert max_rel_diff(out, expected) <= 2e-6
-    assert max_rel_diff(twin, expected) <= 2e-6
-    assert max_rel_diff(out, twin) <= 2e-6
+    assert_close(out, expected, "accumulate")
+    assert_close(twin, expected, "accumulate")
+    assert_close(out, twin, "accumulate")
 
 
 def test_in_place_and_returns_acc(device):
@@ -49,7 +49,7 @@ def test_in_place_and_returns_acc(device):
     ptr = acc.data_ptr()
     out = lamfast.path_accumulate(acc, grads, deriv)
     assert out is acc and acc.data_ptr() == ptr
-    assert max_rel_diff(acc, expected) <= 2e-6
+    assert_close(acc, expected, "accumulate")
 
 
 def test_chunks_equal_whole_path(device):
@@ -58,7 +58,7 @@ def test_chunks_equal_whole_path(device):
     chunked = acc.clone()
     for start in range(0, 50, 8):
         lamfast.path_accumulate(chunked, grads[start : start + 8], deriv[start : start + 8])
-    assert max_rel_diff(chunked, whole) <= 2e-6
+    assert_close(chunked, whole, "accumulate")
 
 
 def test_non_contiguous_everything(device):
@@ -69,7 +69,7 @@ def test_non_contiguous_everything(device):
     assert not acc_t.is_contiguous() and not g.is_contiguous()
     expected = _loop(acc, grads, deriv)
     lamfast.path_accumulate(acc_t, g, d)
-    assert max_rel_diff(acc_t, expected) <= 2e-6
+    assert_close(acc_t, expected, "accumulate")
 
 
 @pytest.mark.parametrize("grad_dtype", [torch.float16, torch.bfloat16, torch.float64])
@@ -77,7 +77,7 @@ def test_mixed_dtypes_accumulate_in_acc_dtype(device, grad_dtype):
     acc, grads, deriv = _data((3, 6, 6), 4, device, dtype=grad_dtype)
     out = lamfast.path_accumulate(acc.clone(), grads, deriv)
     assert out.dtype == torch.float32
-    assert max_rel_diff(out, _loop(acc, grads, deriv)) <= 2e-6
+    assert_close(out, _loop(acc, grads, deriv), "accumulate")
 
 
 def test_float64_accumulator(device):
@@ -85,7 +85,7 @@ def test_float64_accumulator(device):
     acc = acc.double()
     out = lamfast.path_accumulate(acc.clone(), grads, deriv)
     assert out.dtype == torch.float64
-    assert max_rel_diff(out, _loop(acc, grads, deriv)) <= 1e-14
+    assert_close(out, _loop(acc, grads, deriv), "accumulate")
 
 
 def test_does_not_track_gradients(device):

@@ -20,10 +20,7 @@ def load_classifier(spec: str, checkpoint: str | None, device):
     from lamfast.models.classifier import load_classifier as load
 
     notes: list[str] = []
-    try:
-        loaded = load(spec, checkpoint, device, notes)
-    except ValueError as exc:
-        raise CLIError(f"--model {spec}: {exc}" if not str(exc).startswith(spec) else f"--model {exc}") from None
+    loaded = load(spec, checkpoint, device, notes)  # its errors carry param="model": printed as --model
     for line in notes:
         note(line)
     return loaded

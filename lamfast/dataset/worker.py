@@ -97,8 +97,7 @@ class UnitWorker:
         return list(self._chosen[key])
 
     def __call__(self, unit: Unit) -> UnitRecord:
-        import lamfast
-        from lamfast.lam import LAMError
+        from lamfast.lam import LAMError, lam_windows
 
         start = time.perf_counter()
         cfg = self.config
@@ -116,8 +115,8 @@ class UnitWorker:
                 raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the {h}x{w} SR image")
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # NaN losses are recorded per row
-                results = lamfast.lam_windows(model, sr_input.tensor(), windows, params=cfg.lam, device=cfg.device,
-                                              errors="return", crop=cfg.crop)
+                results = lam_windows(model, sr_input.tensor(), windows, params=cfg.lam, device=cfg.device,
+                                      errors="return", crop=cfg.crop)
             for (h, w, s), r in zip(windows, results):
                 row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
                 if isinstance(r, LAMError):

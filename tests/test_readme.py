@@ -1,0 +1,63 @@
+"""The README's examples run: every ``python`` block as it is, and every ``python3 -m lamfast`` line
+of the ``bash`` blocks through the CLI, in a fresh folder and with short paths (``--fold 2``).
+
+Placeholders the README asks the reader to fill in are filled here: ``LR_FOLDER`` with LR crops
+of the bundled photo, ``edsr.pt`` by the README's own ``torch.save(...)`` line.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, astronaut_crops
+
+README = (REPO / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S)
+PYTHON = [body for lang, body in BLOCKS if lang == "python"]
+COMMANDS = [line.split("#", 1)[0].strip() for lang, body in BLOCKS if lang == "bash" for line in body.splitlines()
+            if "python3 -m lamfast" in line]
+# A path's steps only change the numbers: the examples' speed is not what is tested.
+SHORT = {"lam": ["--fold", "2", "--no-progress"], "run": ["--fold", "2", "--no-progress"]}
+
+
+def test_the_readme_has_examples():
+    assert len(PYTHON) >= 4 and len(COMMANDS) >= 10
+
+
+@pytest.mark.parametrize("index", range(len(PYTHON)))
+def test_python_example_runs(index, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(PYTHON[index], f"README.md python block {index}", "exec"), {"__name__": "readme"})  # noqa: S102
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """One folder for every command, in the README's order (a report reads the run before it)."""
+    import torch
+
+    import lamfast  # noqa: F401  (the README's torch.save line names lamfast.models)
+
+    folder = tmp_path_factory.mktemp("readme")
+    (folder / "lr").mkdir()
+    astronaut_crops(folder / "lr", 2, 32, (40, 24))
+    save = re.search(r"`(torch\.save\(lamfast\.models\.EDSR\(.*?\), \"edsr\.pt\"\))`", README)
+    assert save, "the README says how edsr.pt is made"
+    torch.manual_seed(0)
+    exec(save.group(1).replace('"edsr.pt"', repr(str(folder / "edsr.pt"))), {"torch": torch, "lamfast": lamfast})  # noqa: S102
+    return folder
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=[c.split("python3 -m lamfast ", 1)[1][:60] for c in COMMANDS])
+def test_shell_example_runs(command, workdir, monkeypatch, capsys):
+    from lamfast.cli import main
+
+    monkeypatch.chdir(workdir)
+    argv = shlex.split(command.split("python3 -m lamfast", 1)[1])
+    argv = [str(REPO / a) if a.startswith("lamfast/data") else "lr" if a == "LR_FOLDER" else a for a in argv]
+    code = main(argv + SHORT.get(argv[0], []))
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "error" not in out.err, out.err
