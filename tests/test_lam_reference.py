@@ -1,7 +1,6 @@
 """lamfast.lam against the official LAM_Demo reference case."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

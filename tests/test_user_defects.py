@@ -70,7 +70,7 @@ def test_every_flag_has_one_spelling_and_its_alias_and_one_destination():
 def test_attention_output_dir_in_either_spelling_is_the_one_written(tmp_path):
     args = build_parser().parse_args(["attention", "img.png", "--method", "sr-window", "--output_dir",
                                       str(tmp_path / "mine")])
-    from lamfast.cli.classify import attention_mode
+    from lamfast.cli.attention import attention_mode
 
     assert attention_mode(args, args.command_parser) == "sr" and args.output_dir == str(tmp_path / "mine")
     args = build_parser().parse_args(["attention", "--image_path", "x.png", "--arch", "vit_small"])

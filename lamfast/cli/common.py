@@ -36,11 +36,6 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
-# One spelling of every LAM parameter for `lamfast lam` and `lamfast run`.
-LAM_FLAGS = {"fold": "--fold", "sigma": "--sigma", "l": "--l", "mode": "--mode", "batch_size": "--batch-size",
-             "crop": "--crop"}
-
-
 def _crop(text: str):
     if text in ("auto", "off"):
         return text
@@ -72,14 +67,11 @@ def add_lam_arguments(parser) -> None:
 
 
 def lam_params(args):
-    """The validated :class:`lamfast.LAMParams` of parsed LAM flags (CLIError names the flag)."""
-    from lamfast.lam import LAMError, LAMParams
+    """The validated :class:`lamfast.LAMParams` of parsed LAM flags; a LAMError's ``param`` is the
+    flag's dest, so the CLI prints it with the flag (see :func:`lamfast.cli.flag_for`)."""
+    from lamfast.lam import LAMParams
 
-    try:
-        return LAMParams(args.fold, args.sigma, args.l, args.mode, args.batch_size)
-    except LAMError as exc:
-        flag = LAM_FLAGS.get(exc.param or "", "")
-        raise CLIError(f"{flag}: {exc}" if flag else str(exc)) from None
+    return LAMParams(args.fold, args.sigma, args.l, args.mode, args.batch_size)
 
 
 def parse_arch_kwargs_flag(text: str | None) -> dict:

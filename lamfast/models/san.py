@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lamfast.errors import LamfastError
+
 from lamfast.models.registry import register_model
 from lamfast.models.zoo_blocks import MeanShift, Upsampler, conv3, count, require, upsampler_scale
 
@@ -106,7 +108,7 @@ class SqrtmNS(torch.autograd.Function):
         post_aux = (grad * zy).sum(dim=1).sum(dim=1).div(2 * root)
         i3 = (3.0 * torch.eye(C, C, device=x.device)).view(1, C, C).expand(B, C, C).to(x.dtype)
         if steps < 2:
-            raise NotImplementedError("SqrtmNS backward needs steps >= 2 (the zoo's SAN uses 5)")
+            raise LamfastError("SqrtmNS backward needs steps >= 2 (the zoo's SAN uses 5)", param="arch_kwargs")
         y_last, z_last = ys[steps - 2], zs[steps - 2]
         dy = 0.5 * (post.bmm(i3 - y_last.bmm(z_last)) - z_last.bmm(y_last).bmm(post))
         dz = -0.5 * y_last.bmm(post).bmm(y_last)
