@@ -68,8 +68,15 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 
 
 def to_pil(t: torch.Tensor) -> Image.Image:
-    """float [3,H,W] in [0,1] -> PIL RGB (clamped; rounding as torchvision's to_pil_image)."""
-    arr = t.detach().float().clamp(0, 1).mul(255).byte().permute(1, 2, 0).cpu().numpy()
+    """float [C,H,W] in [0,1] -> PIL RGB (clamped; rounding as torchvision's to_pil_image).
+
+    C = 3 is drawn as it is; any other channel count as gray: the single
+    band, or the per-pixel mean of the bands.
+    """
+    t = t.detach().float()
+    if t.shape[0] != 3:
+        t = t.mean(dim=0, keepdim=True).expand(3, *t.shape[1:])
+    arr = t.clamp(0, 1).mul(255).byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr, "RGB")
 
 

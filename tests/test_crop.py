@@ -243,7 +243,7 @@ def test_a_global_model_is_probed_once_per_architecture_and_size(monkeypatch):
     monkeypatch.setattr(reach_mod, "_GLOBAL_AT", {}, raising=False)
     probes = []
     real = reach_mod._probe
-    monkeypatch.setattr(reach_mod, "_probe", lambda m, c, d, t: probes.append(c) or real(m, c, d, t))
+    monkeypatch.setattr(reach_mod, "_probe", lambda m, c, *rest: probes.append(c) or real(m, c, *rest))
     model = _model(MaskRewritingSR(), torch.float32, "cpu")
     x = torch.rand(3, 40, 40, generator=torch.Generator().manual_seed(0))
     first = lamfast.lam(model, x, 8, 8, 16, fold=2)

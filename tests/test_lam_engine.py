@@ -132,8 +132,8 @@ def test_bad_arguments(kwargs, match):
 @pytest.mark.parametrize(
     "image,match",
     [
-        (torch.rand(1, 16, 16), "RGB"),
-        (torch.rand(2, 3, 16, 16), "RGB"),
+        (torch.rand(1, 16, 16), "the image has 1 channels, the model's first convolution takes 3"),
+        (torch.rand(2, 3, 16, 16), r"image must be a tensor \[C,H,W\] or \[1,C,H,W\]"),
         ((torch.rand(3, 16, 16) * 255).byte(), "float"),
         (torch.full((3, 16, 16), float("nan")), "NaN"),
     ],
@@ -156,7 +156,6 @@ class Scaled(nn.Module):
     "forward,match",
     [
         (lambda x: nn.functional.interpolate(x, size=(40, 50)), "integer multiple"),
-        (lambda x: nn.functional.interpolate(x, scale_factor=2)[:, :1], "3 channels"),
         (lambda x: nn.functional.interpolate(x, scale_factor=2) * float("nan"), "NaN"),
         (lambda x: x.mean(), "must return a tensor"),
     ],

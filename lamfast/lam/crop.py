@@ -110,7 +110,7 @@ def crop_boxes(windows: Sequence[Window], scale: int, lr_shape: tuple[int, int],
 
 def crop_paths(image: torch.Tensor, boxes: Sequence[Box], fold: int, sigma: float, l: int,
                whole: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The blur path and its derivative on each box: [L, fold, 3, ch, cw] each.
+    """The blur path and its derivative on each box: [L, fold, C, ch, cw] each.
 
     Equal to ``blur_path(image)`` cut to the boxes, bit for bit: a blurred
     pixel reads only the ``l // 2`` pixels around it, so each box is blurred
@@ -219,7 +219,7 @@ def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor,
             return whole("compat mode: the SR output has exact ties (zero gradient magnitude, the official "
                          "NaN steps), whose zeroing depends on the whole image")
     if crop == "auto":
-        reach = influence_radius(model, (H, W), image.device, image.dtype)
+        reach = influence_radius(model, (H, W), image.device, image.dtype, channels=image.shape[0])
         if reach.radius is None:
             return whole(reach.reason)
         radius, how = reach.radius, reach.reason

@@ -34,7 +34,7 @@ from lamfast.lam.objective import Window, segment_objectives_and_ties, window_ob
 from lamfast.lam.params import LAMParams
 from lamfast.lam.result import LAMResult, make_result
 from lamfast.lam.official_path import official_blur_path, require_opencv
-from lamfast.lam.srmodel import check_output, prepare_image
+from lamfast.lam.srmodel import check_output, input_channels, prepare_image
 from lamfast.lam.windows import check_window, explicit
 from lamfast.modelstate import attribution_state
 from lamfast.ops import blur_path
@@ -134,7 +134,7 @@ def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
                 whole.append(k)
                 continue
             t, lft, b, r = crops[k].box
-            attribution = torch.zeros(3, H, W, dtype=total.dtype, device=total.device)
+            attribution = torch.zeros(image.shape[0], H, W, dtype=total.dtype, device=total.device)
             attribution[:, t:b, lft:r] = total[j]
             runs[k] = (attribution, nans[j], batch, crops[k])
     if whole:
@@ -199,7 +199,10 @@ def _compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LA
                 full = model(x[None].clone())
             except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said in one line
                 first = first_line(exc)
-                raise LAMError(f"the model failed on the {H}x{W} input image ({type(exc).__name__}: {first})",
+                takes = input_channels(model)
+                hint = (f"; the image has {x.shape[0]} channels, the model's first convolution takes {takes}"
+                        if takes is not None and takes != x.shape[0] else "")
+                raise LAMError(f"the model failed on the {H}x{W} input image ({type(exc).__name__}: {first}){hint}",
                                param="model") from None
         scale = check_output(full, (H, W))
         sr = full[0]

@@ -47,11 +47,12 @@ def official_blur_path(image: torch.Tensor, fold: int, sigma: float, l: int) -> 
     """The official path and derivative of one image.
 
     Args:
-        image: [3,H,W] in [0,1], any device and float dtype; it is filtered
-            as float32 on the host, as officially.
+        image: [C,H,W] in [0,1], any device and float dtype; it is filtered
+            as float32 on the host, as officially (RGB as one HxWx3 array, as
+            the official code does; other channel counts one plane at a time).
         fold, sigma, l: the path parameters.
     Returns:
-        (path, deriv), each [fold,3,H,W] float32 on ``image``'s device;
+        (path, deriv), each [fold,C,H,W] float32 on ``image``'s device;
         ``path[j-1]`` is γ_j, the official ``image_interpolation[j-1]``.
     Raises:
         LAMError: OpenCV is missing.
@@ -61,9 +62,16 @@ def official_blur_path(image: torch.Tensor, fold: int, sigma: float, l: int) -> 
     kernels = [official_kernel(l, s) for s in np.linspace(sigma, 0, fold + 1)]
     path = np.empty((fold, *hwc.shape), dtype=np.float32)
     deriv = np.empty((fold, *hwc.shape), dtype=np.float32)
+    def filtered(kernel):
+        if hwc.shape[2] == 3:
+            return cv2.filter2D(hwc, -1, kernel)
+        # OpenCV drops a single channel's axis and caps channel counts: one plane at a time
+        return np.stack([cv2.filter2D(np.ascontiguousarray(hwc[:, :, c]), -1, kernel)
+                         for c in range(hwc.shape[2])], axis=2)
+
     for j in range(fold):
-        path[j] = cv2.filter2D(hwc, -1, kernels[j + 1])
-        deriv[j] = cv2.filter2D(hwc, -1, (kernels[j + 1] - kernels[j]) * fold)
+        path[j] = filtered(kernels[j + 1])
+        deriv[j] = filtered((kernels[j + 1] - kernels[j]) * fold)
     to = dict(device=image.device)
     return (torch.from_numpy(path).permute(0, 3, 1, 2).contiguous().to(**to),
             torch.from_numpy(deriv).permute(0, 3, 1, 2).contiguous().to(**to))

@@ -79,13 +79,13 @@ def _param_versions(model: nn.Module) -> tuple:
 
 
 def _probe(model: nn.Module, canvas: tuple[int, int], device: torch.device,
-           dtype: torch.dtype) -> tuple[int | None, bool, str]:
+           dtype: torch.dtype, channels: int = 3) -> tuple[int | None, bool, str]:
     """(measured reach, reaches the canvas border, note) on one canvas size."""
     ph, pw = canvas
     g = torch.Generator().manual_seed(0)
     # Two images of different statistics (uniform; dark and skewed), so a
     # gate that one of them leaves shut may open for the other.
-    base = torch.rand(2, 3, ph, pw, generator=g)
+    base = torch.rand(2, channels, ph, pw, generator=g)
     base[1] = base[1] ** 3
     moved = base.clone()
     a, b = ph // 2, pw // 2
@@ -116,7 +116,7 @@ def _probe(model: nn.Module, canvas: tuple[int, int], device: torch.device,
 
 
 def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.device | str,
-                     dtype: torch.dtype = torch.float32) -> Reach:
+                     dtype: torch.dtype = torch.float32, channels: int = 3) -> Reach:
     """The context radius a crop needs for ``model`` on LR inputs of ``lr_shape``.
 
     The model must already be in the state it is attributed in (eval mode);
@@ -126,18 +126,19 @@ def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.
         model: maps [B,3,H,W] to [B,3,sH,sW].
         lr_shape: (H, W) of the images the crops come from.
         device, dtype: where and in what the model runs.
+        channels: the input channels the model takes (the image's).
     Returns:
         Reach.
     """
     device = torch.device(device)
     H, W = lr_shape
-    key = (H, W, str(device), dtype)
+    key = (H, W, str(device), dtype, channels)
     versions = _param_versions(model)
     per_model = _CACHE.setdefault(model, {})
     hit = per_model.get(key)
     if hit is not None and hit[0] == versions:
         return hit[1]
-    arch = (architecture_key(model), str(device), dtype)
+    arch = (architecture_key(model), str(device), dtype, channels)
     known = _GLOBAL_AT.get(arch, [])
     if any(H <= h and W <= w for h, w in known):
         reach = Reach(None, None, "a change of one input pixel reaches the image border (found for this "
@@ -150,7 +151,7 @@ def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.
         size *= 2
     while True:
         canvas = (min(H, size), min(W, size))
-        measured, border, note = _probe(model, canvas, device, dtype)
+        measured, border, note = _probe(model, canvas, device, dtype, channels)
         if measured is not None and border:
             _GLOBAL_AT.setdefault(arch, []).append(canvas)
         if measured is not None and not border:

@@ -19,11 +19,22 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.float32
 
 
+def input_channels(model: nn.Module) -> int | None:
+    """The input channels of the model's first convolution (its first Conv module), or None without one."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)):
+            return int(module.in_channels)
+    return None
+
+
 def prepare_image(model: nn.Module, image: Any, device: str | torch.device | None) -> torch.Tensor:
-    """Move the model if asked; the image as [3,H,W] on its device, in its dtype.
+    """Move the model if asked; the image as [C,H,W] on its device, in its dtype.
+
+    Any channel count the model takes (1 for grayscale or Y-channel models,
+    3 for RGB, more for multi-band images).
 
     Raises:
-        LAMError: not an RGB float tensor, or not finite.
+        LAMError: not a float image tensor, or not finite.
     """
     if device is not None:
         model.to(device)
@@ -31,8 +42,8 @@ def prepare_image(model: nn.Module, image: Any, device: str | torch.device | Non
         raise LAMError(f"image must be a torch.Tensor, got {type(image).__name__}", param="image")
     if image.dim() == 4 and image.shape[0] == 1:
         image = image[0]
-    if image.dim() != 3 or image.shape[0] != 3:
-        raise LAMError(f"image must be an RGB tensor [3,H,W] or [1,3,H,W], got shape {tuple(image.shape)}",
+    if image.dim() != 3 or image.shape[0] < 1:
+        raise LAMError(f"image must be a tensor [C,H,W] or [1,C,H,W], got shape {tuple(image.shape)}",
                        param="image")
     if not image.is_floating_point():
         raise LAMError(f"image must be a float tensor in [0,1], got {image.dtype}", param="image")
@@ -47,13 +58,14 @@ def prepare_image(model: nn.Module, image: Any, device: str | torch.device | Non
 
 
 def check_output(sr: Any, lr_shape: tuple[int, int]) -> int:
-    """Validate the model's output [1,3,sH,sW] for an LR input of ``lr_shape``; return the scale s."""
+    """Validate the model's output [1,C',sH,sW] for an LR input of ``lr_shape``; return the scale s.
+
+    The output may have any channel count: the objective sums over them, as the official one does.
+    """
     H, W = lr_shape
-    if not isinstance(sr, torch.Tensor) or sr.dim() != 4 or sr.shape[0] != 1:
+    if not isinstance(sr, torch.Tensor) or sr.dim() != 4 or sr.shape[0] != 1 or sr.shape[1] < 1:
         shape = tuple(sr.shape) if isinstance(sr, torch.Tensor) else type(sr).__name__
-        raise LAMError(f"model must return a tensor [B,3,sH,sW] for input [1,3,{H},{W}], got {shape}", param="model")
-    if sr.shape[1] != 3:
-        raise LAMError(f"model output must have 3 channels, got {sr.shape[1]} (shape {tuple(sr.shape)})", param="model")
+        raise LAMError(f"model must return a tensor [B,C,sH,sW] for input [1,C,{H},{W}], got {shape}", param="model")
     sH, sW = sr.shape[-2:]
     if sH % H or sW % W or sH // H != sW // W or sH < H:
         raise LAMError(
@@ -69,14 +81,15 @@ def infer_scale(model: nn.Module, device: str | torch.device | None = None, samp
     """The SR factor of ``model`` from one forward (model state restored).
 
     Args:
-        sample: [3,h,w] the input to try, e.g. (a corner of) the user's own
-            image, so errors are about it; default a 24x24 random image.
+        sample: [C,h,w] the input to try, e.g. (a corner of) the user's own
+            image, so errors are about it; default a 24x24 random image with
+            the input channels of the model's first convolution (3 if it has none).
     Raises:
         LAMError (``param="model"``): the model fails on it or is not an SR model for it.
     """
     dev = torch.device(device) if device is not None else model_device(model)
     if sample is None:
-        sample = torch.rand(3, 24, 24, generator=torch.Generator().manual_seed(0))
+        sample = torch.rand(input_channels(model) or 3, 24, 24, generator=torch.Generator().manual_seed(0))
     x = sample.detach()[None].to(dev, model_dtype(model)).clone()
     h, w = x.shape[-2:]
     with attribution_state(model), torch.no_grad():
