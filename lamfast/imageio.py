@@ -62,9 +62,61 @@ def read_rgb(path: str | Path) -> tuple[Image.Image, list[str]]:
 
 
 def to_tensor(img: Image.Image) -> torch.Tensor:
-    """PIL RGB -> float32 [3,H,W] in [0,1] (torchvision's to_tensor)."""
+    """PIL -> float32 [C,H,W] in [0,1] (torchvision's to_tensor): RGB -> [3,H,W]; 8-bit gray ("L")
+    and float gray ("F", already in [0,1]) -> [1,H,W]; any other mode is converted to RGB."""
+    if img.mode == "F":
+        return torch.from_numpy(np.asarray(img, dtype=np.float32).copy())[None]
+    if img.mode == "L":
+        return torch.from_numpy(np.asarray(img, dtype=np.uint8).copy())[None].float().div_(255.0)
     arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
+
+
+# The ways an image file becomes a model's input: RGB, one gray band, or the Y of YCbCr.
+COLORS = ("rgb", "gray", "y")
+
+
+def read_gray(path: str | Path) -> tuple[Image.Image, list[str]]:
+    """An image file as one gray band: 8-bit as "L", 16-bit as "F" in [0,1] (values / 65535, kept as
+    they are); colour images by PIL's ITU-R 601-2 luma. Returns (image, notes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(img).astype(np.float64)
+                peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+                return Image.fromarray((arr / peak).astype(np.float32), "F"), [
+                    f"read {img.mode} grayscale as it is (values / {peak:g})"]
+            if img.mode == "L":
+                return img.copy(), []
+            return img.convert("L"), [f"converted {img.mode} to grayscale (PIL's ITU-R 601-2 luma)"]
+    except UnidentifiedImageError:
+        raise ImageError(f"not an image file (or an unsupported format): {path}") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"cannot read image {path}: {first_line(exc)}") from None
+
+
+def ycbcr_y(rgb: torch.Tensor) -> torch.Tensor:
+    """The Y of YCbCr as SR evaluation code computes it (MATLAB's ``rgb2ycbcr``, ITU-R BT.601, studio
+    range): ``(16 + 65.481 R + 128.553 G + 24.966 B) / 255`` for R, G, B in [0,1]. [3,H,W] -> [1,H,W]."""
+    weights = torch.tensor([65.481, 128.553, 24.966], dtype=rgb.dtype, device=rgb.device)
+    return ((16.0 + (rgb * weights[:, None, None]).sum(dim=0, keepdim=True)) / 255.0)
+
+
+def model_input(img: Image.Image, color: str) -> torch.Tensor:
+    """What a model of ``color`` gets from an image: [3,H,W] RGB, [1,H,W] gray, or [1,H,W] Y of its RGB."""
+    return ycbcr_y(to_tensor(img)) if color == "y" else to_tensor(img)
+
+
+def display(img: Image.Image, color: str) -> Image.Image:
+    """The image as the figures draw it: the RGB image, or its gray band (Y for ``color="y"``) in 8 bits."""
+    if color == "rgb":
+        return img.convert("RGB")
+    band = model_input(img, color)[0].clamp(0, 1).mul(255).round().byte().cpu().numpy()
+    return Image.fromarray(band, "L")
 
 
 def to_pil(t: torch.Tensor) -> Image.Image:

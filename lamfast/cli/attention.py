@@ -47,7 +47,7 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
     for line in loaded.notes:
         note(line)
     sr_input = prepare_input(loaded.model, args.img, args.lr_input, device=device)
-    lr = sr_input.lr
+    lr = sr_input.views()[1]
     try:
         res = sr_attention(loaded.model, sr_input.tensor(), location=location)
     except SRAttentionError as exc:

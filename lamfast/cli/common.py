@@ -50,6 +50,27 @@ def _crop(text: str):
     return value
 
 
+def add_input_arguments(parser) -> None:
+    """How image files become the model's input: --color, and --channels for the count."""
+    parser.add_argument("--color", choices=["auto", "rgb", "gray", "y"], default="auto",
+                        help="what the model is fed: rgb, gray (one band; 16-bit files kept as they are) or y (the "
+                             "Y of YCbCr, BT.601 as MATLAB's rgb2ycbcr, for Y-channel models); auto: from the "
+                             "input channels of the model's first convolution (default auto)")
+    parser.add_argument("--channels", type=int, choices=[1, 3], default=None,
+                        help="the model's input channels, where the first convolution does not tell: 1 reads gray, "
+                             "3 RGB (a shorthand for --color)")
+
+
+def color_flag(args) -> str | None:
+    """The ``color`` of prepare_input from --color / --channels (None: from the model)."""
+    if args.channels is not None:
+        if args.color not in ("auto", "rgb" if args.channels == 3 else "gray", "y" if args.channels == 1 else ""):
+            raise CLIError(f"--channels {args.channels} and --color {args.color} disagree")
+        if args.color == "auto":
+            return "rgb" if args.channels == 3 else "gray"
+    return None if args.color == "auto" else args.color
+
+
 def add_lam_arguments(parser) -> None:
     """The LAM path flags, with the official defaults, on a parser or argument group."""
     parser.add_argument("--fold", type=int, default=50, help="path steps (default 50)")

@@ -12,7 +12,8 @@ import json
 import signal
 import sys
 
-from lamfast.cli.common import CLIError, add_lam_arguments, lam_params, parse_arch_kwargs_flag, resolve_device
+from lamfast.cli.common import (CLIError, add_input_arguments, add_lam_arguments, color_flag, lam_params,
+                                parse_arch_kwargs_flag, resolve_device)
 
 
 FAILURES_SHOWN = 20
@@ -41,7 +42,7 @@ def run_cmd(args: argparse.Namespace) -> int:
     config = RunConfig(windows=args.windows, lam=params, lr_input=args.lr_input, rgb_range=args.rgb_range,
                        crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device),
                        arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None,
-                       windows_from=args.windows_from)
+                       windows_from=args.windows_from, color=color_flag(args))
     # SIGTERM (a scheduler's cancel) unwinds like Ctrl-C: the unit in flight is
     # dropped, the store closes, and a Ray runtime this run started shuts down.
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -101,6 +102,7 @@ def add_parser(sub) -> None:
                    help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")
     add_lam_arguments(p)
     p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
+    add_input_arguments(p)
     p.add_argument("--rgb-range", "--rgb_range", type=float, default=None)
     p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")
     p.add_argument("--device", default=None)

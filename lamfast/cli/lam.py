@@ -23,8 +23,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     import lamfast
-    from lamfast.cli.common import (CLIError, check_output_dir, lam_params, note, parse_arch_kwargs_flag,
-                                    resolve_device, warn)
+    from lamfast.cli.common import (CLIError, check_output_dir, color_flag, lam_params, note,
+                                    parse_arch_kwargs_flag, resolve_device, warn)
     from lamfast.imageio import read_rgb
     from lamfast.lam import LAMNaNWarning
     from lamfast.lam.official_path import require_opencv
@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     for line in loaded.notes:
         note(line)
     model = loaded.model
-    sr_input = prepare_input(model, img_path, args.lr_input, device=device)
+    sr_input = prepare_input(model, img_path, args.lr_input, device=device, color=color_flag(args))
     for line in sr_input.notes:
         note(f"{sr_input.name}: {line}")
-    hr, lr = sr_input.hr, sr_input.lr
+    hr, lr = sr_input.views()  # RGB, or the gray band the model gets
     # A failed run must not leave an earlier run's files looking like its output.
     for stale in [out_dir / "result.json", *(out_dir / f"{name}.png" for name in PANELS)]:
         stale.unlink(missing_ok=True)
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             "model": {"arch": loaded.arch, "source": loaded.source, "notes": loaded.notes},
             "image": str(img_path),
             "lr_input": bool(args.lr_input),
+            "color": sr_input.color,
             "alpha": args.alpha,
             "zoomfactor": args.zoomfactor or result.scale,
             **result.summary(),
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from lamfast.cli.common import add_lam_arguments
+    from lamfast.cli.common import add_input_arguments, add_lam_arguments
 
     p = sub.add_parser("lam", help="Local Attribution Map of one SR-output window (writes PNGs and result.json)",
                        description=__doc__.splitlines()[0])
@@ -127,7 +128,9 @@ def add_parser(sub) -> None:
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     g = p.add_argument_group("image and window")
     g.add_argument("--imgpath", help="HR image (made LR by PIL bicubic); default: the bundled astronaut")
-    g.add_argument("--lr-input", "--lr_input", action="store_true", help="--imgpath is already the LR input")
+    g.add_argument("--lr-input", "--lr_input", action="store_true", help="--imgpath is already the LR input "
+                   "(also for scale-1 models: denoising, deblurring, JPEG)")
+    add_input_arguments(g)
     g.add_argument("--h", type=int, default=150, help="window top row in SR pixels (default 150)")
     g.add_argument("--w", type=int, default=110, help="window left column in SR pixels (default 110)")
     g.add_argument("--window-size", "--window_size", type=int, default=16, help="window side in SR pixels (default 16)")

@@ -68,9 +68,12 @@ def _lr_image(row: dict) -> Image.Image | None:
     """The row's LR input, made as the run made it (None when the image is no longer there)."""
     from lamfast.request import prepare_input
 
+    params = json.loads(row["params"])
+    # the model's channels: the run's color, else 1 band (gray) or RGB, as the attribution has them
+    color = params.get("color") or ("gray" if row["attribution"].shape[0] == 1 else "rgb")
     try:
-        return prepare_input(None, row["image"], json.loads(row["params"]).get("lr_input", False),
-                             scale=row["scale"]).lr
+        return prepare_input(None, row["image"], params.get("lr_input", False), scale=row["scale"],
+                             color=color).views()[1]
     except ValueError:
         return None
 

@@ -38,6 +38,8 @@ class RunConfig:
     # every model: None = the HR image's edges; else a model spec whose SR
     # output is used (the reference model).
     windows_from: str | None = None
+    # What the models are fed: "rgb", "gray" or "y"; None chooses per model from its first convolution.
+    color: str | None = None
 
     def params(self) -> dict[str, Any]:
         # The keys and values of the first stores: a store written before
@@ -49,6 +51,8 @@ class RunConfig:
             out["windows_from"] = model_key(self.windows_from) if self.windows_from else "hr"
         if self.arch_kwargs:  # only when given, so earlier stores keep their keys
             out["arch_kwargs"] = json.loads(self.arch_kwargs)
+        if self.color:
+            out["color"] = self.color
         return out
 
     def params_hash(self) -> str:

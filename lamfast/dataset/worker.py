@@ -56,7 +56,7 @@ class UnitWorker:
         """The unit's image prepared for its model (:func:`lamfast.request.prepare_input`'s one scale rule)."""
         try:
             sr_input = prepare_input(model, unit.image, self.config.lr_input, device=self.config.device,
-                                     scale=self._scales.get(unit.model))
+                                     scale=self._scales.get(unit.model), color=self.config.color)
         except LamfastError as exc:
             where = "image" if exc.param == "image" else "model"
             raise _UnitFailure(f"{where}: {first_line(exc)}") from None
@@ -92,7 +92,7 @@ class UnitWorker:
                     raise _UnitFailure(f"the reference model's output {tuple(sr.shape[-2:])} is not this model's "
                                        f"x{scale} size: windows cannot be paired")
             else:
-                sr = to_tensor(sr_input.hr)
+                sr = sr_input.hr_tensor()
             self._chosen[key] = resolve(spec, sr.float().cpu())
         return list(self._chosen[key])
 

@@ -11,6 +11,6 @@ go through these; the engines they then call are public
 (:func:`lamfast.lam_windows`, :func:`lamfast.erf`, ...).
 """
 from lamfast.request.model_spec import ModelSpec
-from lamfast.request.sr_input import SCALE_PROBE, SRInput, find_scale, prepare_input
+from lamfast.request.sr_input import SCALE_PROBE, SRInput, choose_color, find_scale, prepare_input
 
-__all__ = ["SCALE_PROBE", "ModelSpec", "SRInput", "find_scale", "prepare_input"]
+__all__ = ["SCALE_PROBE", "ModelSpec", "SRInput", "choose_color", "find_scale", "prepare_input"]

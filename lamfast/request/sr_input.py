@@ -20,10 +20,12 @@ class SRInput:
 
     Attributes:
         name: the file's name, for messages.
-        hr: the HR image (PIL RGB) the LR input was made from, cropped to a
+        hr: the HR image (PIL) the LR input was made from, cropped to a
             multiple of the scale; for an LR input, its bicubic upscale.
-        lr: the LR input (PIL RGB).
+        lr: the LR input (PIL: RGB; for gray models "L", or "F" for 16-bit
+            files; for ``color="y"`` the RGB image whose Y the model gets).
         scale: the model's SR factor.
+        color: ``"rgb"``, ``"gray"`` or ``"y"``: what the model is fed.
         notes: what was converted, cropped or assumed, one line each.
     """
 
@@ -32,34 +34,68 @@ class SRInput:
     lr: Image.Image
     scale: int
     notes: list[str] = field(default_factory=list)
+    color: str = "rgb"
 
     def tensor(self) -> torch.Tensor:
-        """The LR input as float32 [3,h,w] in [0,1]."""
-        from lamfast.imageio import to_tensor
+        """The model's input: float32 [3,h,w] (rgb) or [1,h,w] (gray, y) in [0,1]."""
+        from lamfast.imageio import model_input
 
-        return to_tensor(self.lr)
+        return model_input(self.lr, self.color)
+
+    def hr_tensor(self) -> torch.Tensor:
+        """The HR image in the model's channels (where data-dependent windows are picked)."""
+        from lamfast.imageio import model_input
+
+        return model_input(self.hr, self.color)
+
+    def views(self) -> tuple[Image.Image, Image.Image]:
+        """(HR, LR) as the figures draw them: RGB, or the gray band the model gets."""
+        from lamfast.imageio import display
+
+        return display(self.hr, self.color), display(self.lr, self.color)
 
 
-def find_scale(model: nn.Module, image: Image.Image, name: str, device=None) -> int:
+def choose_color(model: nn.Module | None, color: str | None) -> tuple[str, list[str]]:
+    """The ``color`` to feed ``model``: as given, or from its first convolution's input channels (1: gray,
+    3 or none found: rgb). Returns (color, notes)."""
+    from lamfast.imageio import COLORS
+    from lamfast.lam.srmodel import input_channels
+
+    if color is not None:
+        if color not in COLORS:
+            raise LamfastError(f"color must be one of {COLORS} or None, got {color!r}", param="color")
+        return color, []
+    takes = input_channels(model) if model is not None else None
+    if takes in (None, 3):
+        return "rgb", []
+    if takes == 1:
+        return "gray", ["the model's first convolution takes 1 channel: the image is read as grayscale "
+                        "(color='y' feeds the Y of YCbCr instead)"]
+    raise LamfastError(f"the model's first convolution takes {takes} channels; image files are read as RGB (3) or "
+                       "as one band (gray or y): give the bands as a tensor to lamfast.lam", param="color")
+
+
+def find_scale(model: nn.Module, image: Image.Image, name: str, device=None, color: str = "rgb") -> int:
     """The model's SR factor, by the one rule: one forward of the image's top-left corner.
 
     The corner is :data:`SCALE_PROBE` pixels square (all of the image when
-    smaller), taken from the image as read, HR or LR. An SR model's factor
-    does not depend on which image it sees, so a caller may find it once
-    per model and pass it on; errors name the image they were found on.
+    smaller), taken from the image as read, HR or LR, in the channels the
+    model gets. An SR model's factor does not depend on which image it
+    sees, so a caller may find it once per model and pass it on; errors
+    name the image they were found on.
     """
-    from lamfast.imageio import corner, to_tensor
+    from lamfast.imageio import corner, model_input
     from lamfast.lam import LAMError, infer_scale
 
     try:
-        return infer_scale(model, device, sample=to_tensor(corner(image, SCALE_PROBE)))
+        return infer_scale(model, device, sample=model_input(corner(image, SCALE_PROBE), color))
     except LAMError as exc:
         raise LamfastError(f"{name} (its top-left {SCALE_PROBE}x{SCALE_PROBE} corner, to find the scale): {exc}",
                            param=exc.param) from None
 
 
 def prepare_input(model: nn.Module | None, path: str | Path, lr_input: bool = False, *, device=None,
-                  scale: int | None = None) -> SRInput:
+                  scale: int | None = None, color: str | None = None) -> SRInput:
     """Read an image file and make the model's input from it.
 
     The scale: ``scale`` when given (then ``model`` may be None), else
@@ -68,24 +104,31 @@ def prepare_input(model: nn.Module | None, path: str | Path, lr_input: bool = Fa
     preprocessing); an LR input (``lr_input``) is used as it is, with its
     bicubic upscale as the HR image.
 
+    ``color``: ``"rgb"``, ``"gray"`` (one band: 8-bit files as they are,
+    16-bit ones as floats, colour files by their luma) or ``"y"`` (the Y
+    of YCbCr of the RGB LR, as SR evaluation code feeds Y-channel models);
+    None chooses from the model's first convolution (:func:`choose_color`).
+
     Raises:
         LamfastError: the file is not a usable image (``param="image"``), or
             the model fails on it or is not an SR model (``param="model"``).
     """
-    from lamfast.imageio import ImageError, prepare_images, read_rgb
+    from lamfast.imageio import ImageError, prepare_images, read_gray, read_rgb
 
     name = Path(path).name
+    color, notes = choose_color(model, color)
     try:
-        image, notes = read_rgb(path)
+        image, more = read_gray(path) if color == "gray" else read_rgb(path)
     except ImageError as exc:
         raise LamfastError(str(exc), param="image") from None
+    notes += more
     if scale is None:
         if model is None:
             raise LamfastError("prepare_input needs the model or its scale", param="scale")
-        scale = find_scale(model, image, name, device)
+        scale = find_scale(model, image, name, device, color)
     if lr_input:
         hr = image.resize((image.width * scale, image.height * scale), Image.BICUBIC)
-        return SRInput(name, hr, image, scale, notes)
+        return SRInput(name, hr, image, scale, notes, color)
     try:
         hr, lr = prepare_images(image, scale)
     except ImageError as exc:
@@ -93,4 +136,4 @@ def prepare_input(model: nn.Module | None, path: str | Path, lr_input: bool = Fa
     if hr.size != image.size:
         notes.append(f"cropped the HR image from {image.height}x{image.width} to {hr.height}x{hr.width} "
                      f"(HxW, a multiple of the scale {scale})")
-    return SRInput(name, hr, lr, scale, notes)
+    return SRInput(name, hr, lr, scale, notes, color)
