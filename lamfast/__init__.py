@@ -18,7 +18,7 @@ from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
 from lamfast.erf import erf
 from lamfast import lam  # the package, callable as lam(model, image, h, w): see lamfast.lam
-from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, lam_windows
+from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, VideoLAMResult, lam_video, lam_video_windows, lam_windows
 from lamfast.metrics import diffusion_index, gini
 from lamfast.models import load_model, register_model
 from lamfast.ops import blur_path, kde_map, lam_objective, path_accumulate
@@ -28,6 +28,7 @@ __all__ = [
     "LAMNaNWarning",
     "LAMParams",
     "LAMResult",
+    "VideoLAMResult",
     "__version__",
     "blur_path",
     "diffusion_index",
@@ -38,6 +39,8 @@ __all__ = [
     "kde_map",
     "lam_objective",
     "lam",
+    "lam_video",
+    "lam_video_windows",
     "lam_windows",
     "load_model",
     "path_accumulate",

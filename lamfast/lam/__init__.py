@@ -8,6 +8,8 @@
 - Receptive-field crops: :mod:`lamfast.lam.crop`, with the radius measured
   by :mod:`lamfast.lam.reach`.
 - SR model checks and the scale: :mod:`lamfast.lam.srmodel`.
+- Video clips: :func:`lam_video`, :func:`lam_video_windows` and :class:`VideoLAMResult`
+  (:mod:`lamfast.lam.video`).
 
 The package is also the function: ``lamfast.lam(model, image, h, w)`` calls
 :func:`lamfast.lam.engine.lam`, while ``lamfast.lam.windows`` and ``import
@@ -24,6 +26,7 @@ from lamfast.lam.params import LAMParams
 from lamfast.lam.reach import Reach, influence_radius
 from lamfast.lam.result import LAMResult
 from lamfast.lam.srmodel import infer_scale
+from lamfast.lam.video import VideoLAMResult, lam_video, lam_video_windows
 
 
 
@@ -37,5 +40,5 @@ class _CallableModule(_types.ModuleType):
 _sys.modules[__name__].__class__ = _CallableModule
 __signature__ = _inspect.signature(lam)  # what inspect and IDEs show for lamfast.lam(...)
 
-__all__ = ["CropInfo", "LAMError", "LAMNaNWarning", "LAMParams", "LAMResult", "Reach", "infer_scale",
-           "influence_radius", "lam", "lam_windows"]
+__all__ = ["CropInfo", "LAMError", "LAMNaNWarning", "LAMParams", "LAMResult", "Reach", "VideoLAMResult",
+           "infer_scale", "influence_radius", "lam", "lam_video", "lam_video_windows", "lam_windows"]
