@@ -61,9 +61,82 @@ def read_rgb(path: str | Path) -> tuple[Image.Image, list[str]]:
     return img, notes
 
 
+class Bands:
+    """A multi-band image (C >= 1 float bands, as remote sensing and medical SR use), with the few PIL
+    image methods the LAM preprocessing calls: ``size``, ``crop`` and ``resize``, band by band."""
+
+    mode = "bands"
+
+    def __init__(self, planes: list[Image.Image]):
+        if not planes or any(p.mode != "F" or p.size != planes[0].size for p in planes):
+            raise ImageError("Bands: one or more float (PIL 'F') planes of one size")
+        self.planes = planes
+
+    @classmethod
+    def from_array(cls, arr: np.ndarray) -> "Bands":
+        """[C,H,W] float array -> Bands."""
+        return cls([Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), "F") for a in arr])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.planes[0].size
+
+    @property
+    def width(self) -> int:
+        return self.size[0]
+
+    @property
+    def height(self) -> int:
+        return self.size[1]
+
+    @property
+    def bands(self) -> int:
+        return len(self.planes)
+
+    def crop(self, box) -> "Bands":
+        return Bands([p.crop(box) for p in self.planes])
+
+    def resize(self, size, resample=Image.BICUBIC) -> "Bands":
+        return Bands([p.resize(size, resample) for p in self.planes])
+
+    def tensor(self) -> torch.Tensor:
+        return torch.from_numpy(np.stack([np.asarray(p, dtype=np.float32) for p in self.planes]).copy())
+
+
+def read_bands(path: str | Path) -> tuple[Bands, list[str]]:
+    """A NumPy file (``.npy``) of bands [C,H,W] (or one band [H,W]) as :class:`Bands`, values as they are:
+    uint8 / 255, uint16 / 65535, floats unchanged. Returns (bands, notes)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"image not found: {path}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"cannot read bands from {path} (a .npy array [C,H,W]): {first_line(exc)}") from None
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or min(arr.shape) < 1:
+        raise ImageError(f"{path}: bands must be an array [C,H,W] or [H,W], got shape {arr.shape}")
+    notes = [f"read {arr.shape[0]} band(s) of {arr.shape[1]}x{arr.shape[2]} (HxW) from a {arr.dtype} array"]
+    if arr.dtype == np.uint8 or arr.dtype == np.uint16:
+        peak = 255.0 if arr.dtype == np.uint8 else 65535.0
+        arr = arr.astype(np.float64) / peak
+        notes.append(f"values / {peak:g}")
+    elif not np.issubdtype(arr.dtype, np.floating):
+        raise ImageError(f"{path}: bands must be uint8, uint16 or float, got {arr.dtype}")
+    elif np.isfinite(arr).all() and (arr.min() < 0 or arr.max() > 1):
+        notes.append(f"values span [{arr.min():.4g}, {arr.max():.4g}], outside [0, 1]: kept as they are")
+    if not np.isfinite(arr).all():
+        raise ImageError(f"{path}: the bands hold NaN or infinite values")
+    return Bands.from_array(arr), notes
+
+
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL -> float32 [C,H,W] in [0,1] (torchvision's to_tensor): RGB -> [3,H,W]; 8-bit gray ("L")
-    and float gray ("F", already in [0,1]) -> [1,H,W]; any other mode is converted to RGB."""
+    and float gray ("F", already in [0,1]) -> [1,H,W]; any other mode is converted to RGB;
+    :class:`Bands` -> [C,H,W]."""
+    if isinstance(img, Bands):
+        return img.tensor()
     if img.mode == "F":
         return torch.from_numpy(np.asarray(img, dtype=np.float32).copy())[None]
     if img.mode == "L":
@@ -72,8 +145,9 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255.0)
 
 
-# The ways an image file becomes a model's input: RGB, one gray band, or the Y of YCbCr.
-COLORS = ("rgb", "gray", "y")
+# The ways an image file becomes a model's input: RGB, one gray band, the Y of YCbCr, or the bands of
+# a .npy file.
+COLORS = ("rgb", "gray", "y", "bands")
 
 
 def read_gray(path: str | Path) -> tuple[Image.Image, list[str]]:
@@ -111,22 +185,49 @@ def model_input(img: Image.Image, color: str) -> torch.Tensor:
     return ycbcr_y(to_tensor(img)) if color == "y" else to_tensor(img)
 
 
-def display(img: Image.Image, color: str) -> Image.Image:
-    """The image as the figures draw it: the RGB image, or its gray band (Y for ``color="y"``) in 8 bits."""
+def parse_bands(text: str | None) -> tuple[int, int, int] | None:
+    """``"3,2,1"`` -> (3, 2, 1): the three bands (1-based, as GDAL numbers them) drawn as red, green, blue."""
+    if text is None:
+        return None
+    try:
+        picked = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        picked = ()
+    if len(picked) != 3 or min(picked) < 1:
+        raise LamfastError(f"bands are three band numbers from 1, as R,G,B (e.g. 3,2,1), got {text!r}",
+                           param="bands")
+    return picked  # type: ignore[return-value]
+
+
+def check_bands(bands: tuple[int, int, int] | None, count: int) -> None:
+    """Refuse band numbers beyond the image's ``count`` bands."""
+    if bands is not None and max(bands) > count:
+        raise LamfastError(f"bands {','.join(map(str, bands))}: the image has {count} band(s)", param="bands")
+
+
+def display(img: Image.Image, color: str, bands: tuple[int, int, int] | None = None) -> Image.Image:
+    """The image as the figures draw it: the RGB image, or its gray band (Y for ``color="y"``) in 8 bits;
+    :class:`Bands` as the per-pixel mean of the bands, or as RGB of three ``bands`` (1-based)."""
+    if isinstance(img, Bands):
+        return to_pil(img.tensor(), bands).convert("RGB" if bands or img.bands == 3 else "L")
     if color == "rgb":
         return img.convert("RGB")
     band = model_input(img, color)[0].clamp(0, 1).mul(255).round().byte().cpu().numpy()
     return Image.fromarray(band, "L")
 
 
-def to_pil(t: torch.Tensor) -> Image.Image:
+def to_pil(t: torch.Tensor, bands: tuple[int, int, int] | None = None) -> Image.Image:
     """float [C,H,W] in [0,1] -> PIL RGB (clamped; rounding as torchvision's to_pil_image).
 
     C = 3 is drawn as it is; any other channel count as gray: the single
-    band, or the per-pixel mean of the bands.
+    band, or the per-pixel mean of the bands; ``bands`` (three 1-based band
+    numbers) draws those bands as red, green and blue instead.
     """
     t = t.detach().float()
-    if t.shape[0] != 3:
+    if bands is not None:
+        check_bands(bands, t.shape[0])
+        t = t[[b - 1 for b in bands]]
+    elif t.shape[0] != 3:
         t = t.mean(dim=0, keepdim=True).expand(3, *t.shape[1:])
     arr = t.clamp(0, 1).mul(255).byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(arr, "RGB")
@@ -136,7 +237,7 @@ def prepare_images(hr: Image.Image, scale: int) -> tuple[Image.Image, Image.Imag
     """The official ``prepare_images``: crop HR to a multiple of ``scale``, PIL-bicubic LR.
 
     Returns:
-        (hr_cropped, lr) as PIL RGB images.
+        (hr_cropped, lr) as PIL images (or :class:`Bands`, band by band).
     """
     w, h = hr.size
     w, h = w - w % scale, h - h % scale

@@ -93,7 +93,7 @@ def grid(panels: list[Image.Image]) -> Image.Image:
 
 
 def lam_panels(result, hr: Image.Image, lr: Image.Image, *, alpha: float = 0.5, zoom: int | None = None,
-               kde: bool = True) -> dict[str, Image.Image]:
+               kde: bool = True, bands: tuple[int, int, int] | None = None) -> dict[str, Image.Image]:
     """Every LAM figure for a :class:`lamfast.LAMResult`, keyed by file stem.
 
     Args:
@@ -104,6 +104,7 @@ def lam_panels(result, hr: Image.Image, lr: Image.Image, *, alpha: float = 0.5, 
         zoom: zoom of the saliency panels; default the model's scale. Other
             panels are resized to match.
         kde: include the KDE blend.
+        bands: for a multi-band SR output, the three bands (1-based) drawn as RGB (default: their mean).
     Returns:
         {"window_position", "sr", "saliency_abs", "blend_abs", ["blend_kde"], "grid"}.
     """
@@ -121,7 +122,7 @@ def lam_panels(result, hr: Image.Image, lr: Image.Image, *, alpha: float = 0.5, 
     panels["blend_abs"] = blend(panels["saliency_abs"], lr, alpha)
     if kde:
         panels["blend_kde"] = blend(kde_image(result.saliency, zoom), lr, alpha)
-    panels["sr"] = fit(to_pil(result.sr))
+    panels["sr"] = fit(to_pil(result.sr, bands))
     order = ["window_position", "saliency_abs", "blend_abs"] + (["blend_kde"] if kde else []) + ["sr"]
     panels["grid"] = grid([panels[k] for k in order])
     return panels

@@ -122,21 +122,32 @@ def lam_tolerance(dtype: torch.dtype, device) -> dict:
     return (LAM_TOLERANCE_CUDA if torch.device(device).type == "cuda" else LAM_TOLERANCE)[dtype]
 
 
+def attr_grad(y: torch.Tensor, h: int, w: int, size: int, reduce: str = "sum") -> torch.Tensor:
+    """The official ``attr_grad`` objective on [1,C,sH,sW], written out: the window of ``G``, summed or averaged."""
+    hg = (y[:, :, :-1, :] - y[:, :, 1:, :]) ** 2
+    wg = (y[:, :, :, :-1] - y[:, :, :, 1:]) ** 2
+    crop = torch.sqrt(hg[:, :, :, :-1] + wg[:, :, :-1, :])[:, :, h:h + size, w:w + size]
+    return crop.sum() if reduce == "sum" else crop.mean()
+
+
+def attr_id(y: torch.Tensor, h: int, w: int, size: int, reduce: str = "sum") -> torch.Tensor:
+    """The official ``attr_id`` objective: the window of the output itself, summed or averaged."""
+    crop = y[:, :, h:h + size, w:w + size]
+    return crop.sum() if reduce == "sum" else crop.mean()
+
+
 def lam_loop(forward, path: torch.Tensor, deriv: torch.Tensor, window: tuple[int, int, int],
-             robust: bool = False) -> torch.Tensor:
+             robust: bool = False, objective=attr_grad, reduce: str = "sum") -> torch.Tensor:
     """The official LAM loop, written out as the reference of the exactness tests: for each step j,
-    ``forward(path[j][None])`` -> [1,C,sH,sW], the official ``attr_grad`` objective on the window (in
-    ``robust``, sqrt on the window only, which equals compat where nothing ties), its input gradient
-    with NaN zeroed, times ``deriv[j]``; the mean over steps. path, deriv: [fold, *point]."""
+    ``forward(path[j][None])`` -> [1,C,sH,sW], the objective on the window (by default the official
+    ``attr_grad``; in ``robust``, sqrt on the window only, which equals compat where nothing ties), its
+    input gradient with NaN zeroed, times ``deriv[j]``; the mean over steps. path, deriv: [fold, *point]."""
     h, w, size = window
     total = torch.zeros_like(path[0])
     for j in range(path.shape[0]):
         x = path[j][None].clone().requires_grad_(True)
         y = forward(x)
-        hg = (y[:, :, :-1, :] - y[:, :, 1:, :]) ** 2
-        wg = (y[:, :, :, :-1] - y[:, :, :, 1:]) ** 2
-        g = torch.sqrt(hg[:, :, :, :-1] + wg[:, :, :-1, :])
-        (grad,) = torch.autograd.grad(g[:, :, h:h + size, w:w + size].sum(), x)
+        (grad,) = torch.autograd.grad(objective(y, h, w, size, reduce), x)
         total += torch.nan_to_num(grad[0], nan=0.0) * deriv[j]
     return total / path.shape[0]
 

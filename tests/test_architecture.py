@@ -17,7 +17,7 @@ LAYERS = [
     {"optional", "modelstate", "metrics", "targets", "imageio", "overlay", "shapes"},
     {"ops"},
     {"path", "viz"},
-    {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models"},
+    {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video"},
     {"request"},
     {"dataset"},
     {"<root>"},  # lamfast/__init__.py: the facade users import

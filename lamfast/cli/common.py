@@ -58,7 +58,7 @@ def add_input_arguments(parser) -> None:
                              "input channels of the model's first convolution (default auto)")
     parser.add_argument("--channels", type=int, choices=[1, 3], default=None,
                         help="the model's input channels, where the first convolution does not tell: 1 reads gray, "
-                             "3 RGB (a shorthand for --color)")
+                             "3 RGB (a shorthand for --color); a .npy image is read as its bands [C,H,W], any C")
 
 
 def color_flag(args) -> str | None:
@@ -81,6 +81,18 @@ def add_lam_arguments(parser) -> None:
                              "bit for bit (needs opencv-python-headless); robust: no NaN from sqrt(0) "
                              "(default compat)")
     parser.add_argument("--batch-size", "--batch_size", type=int, default=None, help="path points per pass (default: from free memory)")
+    parser.add_argument("--path", choices=["blur", "linear", "gaussian_linear"], default="blur",
+                        help="blur: LAM's Gaussian-blur path; linear: the straight line from --baseline (the "
+                             "official LinearPath, or IG); gaussian_linear: the straight line from the image "
+                             "blurred once with --sigma and --l (default blur)")
+    parser.add_argument("--baseline", choices=["zero", "gaus", "bif", "mean"], default="zero",
+                        help="start of --path linear: zero, or the official IG baselines gaus (7x7 Gaussian), bif "
+                             "(bilateral), mean (5x5 median), with OpenCV (default zero)")
+    parser.add_argument("--objective", choices=["grad", "id"], default="grad",
+                        help="grad: the window's gradient magnitude (attr_grad); id: its output values (attr_id) "
+                             "(default grad)")
+    parser.add_argument("--reduce", choices=["sum", "mean"], default="sum",
+                        help="how the objective reduces the window (default sum)")
     parser.add_argument("--crop", type=_crop, default="auto", metavar="auto|off|N",
                         help="auto: run the model on a crop around each window where that is exact (radius "
                              "measured on the model, checked on the image); off: always the whole image; N: "
@@ -92,7 +104,8 @@ def lam_params(args):
     flag's dest, so the CLI prints it with the flag (see :func:`lamfast.cli.flag_for`)."""
     from lamfast.lam import LAMParams
 
-    return LAMParams(args.fold, args.sigma, args.l, args.mode, args.batch_size)
+    return LAMParams(args.fold, args.sigma, args.l, args.mode, args.batch_size, path=args.path,
+                     objective=args.objective, reduce=args.reduce, baseline=args.baseline)
 
 
 def parse_arch_kwargs_flag(text: str | None) -> dict:

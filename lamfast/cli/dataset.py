@@ -42,12 +42,24 @@ def run_cmd(args: argparse.Namespace) -> int:
     config = RunConfig(windows=args.windows, lam=params, lr_input=args.lr_input, rgb_range=args.rgb_range,
                        crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device),
                        arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None,
-                       windows_from=args.windows_from, color=color_flag(args))
+                       windows_from=args.windows_from, color=color_flag(args), video=args.video,
+                       frame=args.frame)
+    if args.frame is not None and not args.video:
+        raise CLIError("--frame picks an output frame of a clip: it needs --video")
+    if args.video and args.windows_from:
+        raise CLIError("--windows-from picks windows on an image model's output; with --video the windows come "
+                       "from the HR frame of the attributed output frame")
+    if args.video:
+        from lamfast.models import BUNDLED_VIDEO_WEIGHTS, data_path
+
+        default_model = str(data_path(BUNDLED_VIDEO_WEIGHTS))
+    else:
+        default_model = "bundled"
     # SIGTERM (a scheduler's cancel) unwinds like Ctrl-C: the unit in flight is
     # dropped, the store closes, and a Ray runtime this run started shuts down.
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        summary = run(args.inputs, args.model or ["bundled"], args.store, config, shard=args.shard,
+        summary = run(args.inputs, args.model or [default_model], args.store, config, shard=args.shard,
                       engine=args.engine, progress=not args.no_progress, retry_failed=args.retry_failed,
                       ray_actors=args.ray_actors, ray_cpus=args.ray_cpus, verbose=args.verbose)
     finally:
@@ -87,7 +99,8 @@ def report_cmd(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="LAM over images x models x windows into a resumable SQLite store")
-    p.add_argument("inputs", nargs="+", help="image folders, globs or manifest files (one path per line)")
+    p.add_argument("inputs", nargs="+", help="image folders, globs or manifest files (one path per line); with "
+                   "--video, folders of clips (each clip a folder of frames)")
     p.add_argument("--model", action="append",
                    help="'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a registered name or your own "
                         "class as FILE.py:Class or module:Class (importing it runs its code) (repeatable; default "
@@ -102,6 +115,11 @@ def add_parser(sub) -> None:
                    help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")
     add_lam_arguments(p)
     p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
+    p.add_argument("--video", action="store_true",
+                   help="the inputs hold clips for video SR models [B,T,C,H,W] (default model: the bundled x2 "
+                        "TinyVSR); each window is on one output frame")
+    p.add_argument("--frame", type=int, default=None, metavar="K",
+                   help="with --video: the output frame attributed (default the middle one)")
     add_input_arguments(p)
     p.add_argument("--rgb-range", "--rgb_range", type=float, default=None)
     p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")

@@ -8,103 +8,64 @@ bundled astronaut image: the README's demo.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import time
-import warnings
 from pathlib import Path
 
 DEFAULT_IMAGE = "astronaut.png"
+# The default window (h, w) on an image: the official demo's.
+IMAGE_WINDOW = (150, 110)
 # Every figure lamfast lam can write (see lamfast.viz.lam_panels).
 PANELS = ("window_position", "sr", "saliency_abs", "blend_abs", "blend_kde", "grid")
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    if args.video is not None:
+        from lamfast.cli.lam_video import run_video
 
+        return run_video(args)
+    if args.frame is not None:
+        from lamfast.cli.common import CLIError
+
+        raise CLIError("--frame picks an output frame of a clip: it needs --video")
+    args.h = IMAGE_WINDOW[0] if args.h is None else args.h
+    args.w = IMAGE_WINDOW[1] if args.w is None else args.w
     import lamfast
-    from lamfast.cli.common import (CLIError, check_output_dir, color_flag, lam_params, note,
-                                    parse_arch_kwargs_flag, resolve_device, warn)
-    from lamfast.imageio import read_rgb
-    from lamfast.lam import LAMNaNWarning
-    from lamfast.lam.official_path import require_opencv
+    from lamfast.cli.common import color_flag, lam_params, note, parse_arch_kwargs_flag, resolve_device
+    from lamfast.cli.lam_output import check_figure_flags, load_model, remove_stale, run_lam, write_outputs
+    from lamfast.imageio import check_bands, parse_bands, read_bands, read_rgb
     from lamfast.models import data_path
     from lamfast.request import ModelSpec, prepare_input
     from lamfast.viz import lam_panels
 
     params = lam_params(args)
+    bands = parse_bands(args.bands)
     arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
-    out_dir = Path(args.output_dir)
-    check_output_dir(out_dir, "--output-dir")
-    if params.mode == "official":
-        require_opencv()  # its error names param "mode": printed as --mode
-    if args.window_size < 2:
-        raise CLIError(f"--window-size must be >= 2, got {args.window_size}")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise CLIError(f"--alpha must be in [0, 1], got {args.alpha}")
-    if args.zoomfactor is not None and args.zoomfactor < 1:
-        raise CLIError(f"--zoomfactor must be >= 1, got {args.zoomfactor}")
+    out_dir = check_figure_flags(args, params)
     device = resolve_device(args.device)
     img_path = Path(args.imgpath) if args.imgpath else data_path(DEFAULT_IMAGE)
-    read_rgb(img_path)  # a bad image fails before any model work
-    spec = ModelSpec.of(args.modelpath, args.arch)
-    loaded = spec.load(device=device, unsafe_pickle=args.unsafe_pickle, rgb_range=args.rgb_range,
-                       arch_kwargs=arch_kwargs)
-    for line in loaded.notes:
-        note(line)
+    (read_bands if img_path.suffix.lower() == ".npy" else read_rgb)(img_path)  # a bad image fails before model work
+    loaded = load_model(ModelSpec.of(args.modelpath, args.arch), args, device, arch_kwargs)
     model = loaded.model
     sr_input = prepare_input(model, img_path, args.lr_input, device=device, color=color_flag(args))
     for line in sr_input.notes:
         note(f"{sr_input.name}: {line}")
-    hr, lr = sr_input.views()  # RGB, or the gray band the model gets
-    # A failed run must not leave an earlier run's files looking like its output.
-    for stale in [out_dir / "result.json", *(out_dir / f"{name}.png" for name in PANELS)]:
-        stale.unlink(missing_ok=True)
+    check_bands(bands, sr_input.tensor().shape[0])
+    hr, lr = sr_input.views(bands)  # RGB, the gray band the model gets, or the bands' mean or three of them
+    remove_stale(out_dir, [f"{name}.png" for name in PANELS])
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LAMNaNWarning)
-        (result,) = lamfast.lam_windows(model, sr_input.tensor(), [(args.h, args.w, args.window_size)],
-                                        params=params, progress=not args.no_progress, crop=args.crop)
-    for w in caught:
-        if issubclass(w.category, LAMNaNWarning):
-            warn(str(w.message))
-    if result.crop.box is not None:
-        t, left, b, r = result.crop.box
-        note(f"ran on the LR crop rows {t}:{b}, columns {left}:{r} (radius {result.crop.radius}; {result.crop.reason})")
-    else:
-        note(f"ran on the whole image: {result.crop.reason}")
-
-    panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    try:
-        for name, img in panels.items():
-            target = out_dir / f"{name}.png"
-            img.save(target)
-            written.append(target)
-        summary = {
-            "arch_kwargs": arch_kwargs,
-            "lamfast_version": lamfast.__version__,
-            "torch_version": str(torch.__version__),
-            "device": str(device),
-            "threads": torch.get_num_threads(),
-            "extension": lamfast.ext_available(),
-            "model": {"arch": loaded.arch, "source": loaded.source, "notes": loaded.notes},
-            "image": str(img_path),
-            "lr_input": bool(args.lr_input),
-            "color": sr_input.color,
-            "alpha": args.alpha,
-            "zoomfactor": args.zoomfactor or result.scale,
-            **result.summary(),
-            "files": [p.name for p in written] + ["result.json"],
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        # result.json last: its presence marks a complete output directory.
-        (out_dir / "result.json").write_text(json.dumps(summary, indent=2) + "\n")
-    except BaseException:
-        for p in written:
-            p.unlink(missing_ok=True)
-        raise
+    result = run_lam(lambda: lamfast.lam_windows(model, sr_input.tensor(), [(args.h, args.w, args.window_size)],
+                                                 params=params, progress=not args.no_progress, crop=args.crop),
+                     "image")
+    panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde, bands=bands)
+    write_outputs(out_dir, panels, {
+        "image": str(img_path),
+        "lr_input": bool(args.lr_input),
+        "color": sr_input.color,
+        "bands": list(bands) if bands else None,
+        "alpha": args.alpha,
+        "zoomfactor": args.zoomfactor or result.scale,
+        **result.summary(),
+    }, args, device, loaded, arch_kwargs)
     print(f"DI {result.di:.4f}  Gini {result.gini:.6f}  window h={args.h} w={args.w} size={args.window_size}  "
           f"scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/", file=sys.stdout)
     return 0
@@ -131,9 +92,22 @@ def add_parser(sub) -> None:
     g.add_argument("--lr-input", "--lr_input", action="store_true", help="--imgpath is already the LR input "
                    "(also for scale-1 models: denoising, deblurring, JPEG)")
     add_input_arguments(g)
-    g.add_argument("--h", type=int, default=150, help="window top row in SR pixels (default 150)")
-    g.add_argument("--w", type=int, default=110, help="window left column in SR pixels (default 110)")
+    g.add_argument("--bands", default=None, metavar="R,G,B",
+                   help="for a multi-band input (.npy [C,H,W]): the three bands, numbered from 1, drawn as red, "
+                        "green and blue, e.g. 3,2,1 (default: the mean of the bands, in gray)")
+    g.add_argument("--h", type=int, default=None, help="window top row in SR pixels (default 150, the official "
+                   "demo's; with --video, 56)")
+    g.add_argument("--w", type=int, default=None, help="window left column in SR pixels (default 110; with "
+                   "--video, 72)")
     g.add_argument("--window-size", "--window_size", type=int, default=16, help="window side in SR pixels (default 16)")
+    g = p.add_argument_group("video")
+    g.add_argument("--video", nargs="?", const="bundled", default=None, metavar="FRAMES",
+                   help="attribute a window of a video SR model's output: FRAMES is a folder of frame images or a "
+                        "glob pattern (sorted by name, numbers as numbers), HR unless --lr-input; alone, the "
+                        "bundled coffee clip. The model takes [B,T,C,H,W] (default: the bundled x2 TinyVSR)")
+    g.add_argument("--frame", type=int, default=None, metavar="K",
+                   help="the output frame whose window is attributed, for models that return every frame "
+                        "(default: the middle one, ceil(T/2) - 1)")
     add_lam_arguments(p.add_argument_group("path"))
     g = p.add_argument_group("output")
     g.add_argument("--alpha", type=float, default=0.5, help="LR weight in the blends (default 0.5)")

@@ -64,14 +64,28 @@ def _histogram(values: list[float], title: str, lo: float, hi: float, peak: int,
             "bars": bars, "xticks": xticks, "yticks": yticks}
 
 
+def _shown_frame(row: dict) -> int | None:
+    """For a clip's row, the input frame the figures draw: the one with the largest share; None for an image."""
+    if not row.get("video"):
+        return None
+    shares = json.loads(row["video"])["frame_share"]
+    return max(range(len(shares)), key=lambda t: (shares[t], -t))
+
+
 def _lr_image(row: dict) -> Image.Image | None:
-    """The row's LR input, made as the run made it (None when the image is no longer there)."""
-    from lamfast.request import prepare_input
+    """The row's LR input (a clip's shown frame), made as the run made it (None when it is no longer there)."""
+    from lamfast.request import prepare_clip, prepare_input
 
     params = json.loads(row["params"])
+    frame = _shown_frame(row)
     # the model's channels: the run's color, else 1 band (gray) or RGB, as the attribution has them
-    color = params.get("color") or ("gray" if row["attribution"].shape[0] == 1 else "rgb")
+    channels = row["attribution"].shape[0 if frame is None else 1]
+    color = params.get("color") or ("bands" if str(row["image"]).lower().endswith(".npy")
+                                    else "gray" if channels == 1 else "rgb")
     try:
+        if frame is not None:
+            return prepare_clip(None, row["image"], params.get("lr_input", False), scale=row["scale"],
+                                color=color).views()[1][frame]
         return prepare_input(None, row["image"], params.get("lr_input", False), scale=row["scale"],
                              color=color).views()[1]
     except ValueError:
@@ -79,8 +93,26 @@ def _lr_image(row: dict) -> Image.Image | None:
 
 
 def _saliency(row: dict) -> torch.Tensor:
-    grad = torch.from_numpy(row["attribution"]).sum(0).abs()
-    return grad / grad.max().clamp_min(1e-30)
+    """The row's saliency [H,W]; for a clip, its shown frame on the clip's joint scale."""
+    frame = _shown_frame(row)
+    attribution = torch.from_numpy(row["attribution"])
+    grad = (attribution.sum(0) if frame is None else attribution.sum(1)).abs()
+    grad = grad / grad.max().clamp_min(1e-30)
+    return grad if frame is None else grad[frame]
+
+
+def _frame_shares(by_model: dict[str, list[dict]]) -> list[dict]:
+    """Per model of clips: windows, mean DI per frame and mean frame share per input frame (clips of one length)."""
+    out = []
+    for m in sorted(by_model):
+        videos = [json.loads(r["video"]) for r in by_model[m] if r.get("video")]
+        lengths = {len(v["frame_share"]) for v in videos}
+        if len(lengths) != 1:
+            continue
+        out.append({"model": m, "n": len(videos), "frames": lengths.pop(),
+                    "share": np.mean([v["frame_share"] for v in videos], axis=0).tolist(),
+                    "di_per_frame": np.mean([v["di_per_frame"] for v in videos], axis=0).tolist()})
+    return out
 
 
 def _png(image: Image.Image, out_dir: Path, key: str) -> str:
@@ -147,7 +179,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path) -> dict:
                "n_images": len({r["image"] for r in ok}),
                "models": [{"name": m, "st": model_summary([r["di"] for r in by_model[m]])} for m in models],
                "pairs": [{"a": a, "b": b, "stats": paired(by_model[a], by_model[b])}
-                         for a, b in combinations(models, 2)]}
+                         for a, b in combinations(models, 2)],
+               "frame_shares": _frame_shares(by_model)}
 
     all_di = [r["di"] for r in ok]
     lo, hi = min(all_di), max(all_di)

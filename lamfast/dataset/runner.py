@@ -27,7 +27,8 @@ from lamfast.request.model_spec import file_sha
 
 from lamfast.errors import LamfastError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
+# .npy: multi-band images [C,H,W] (lamfast.imageio.read_bands)
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".npy"}
 MANIFEST_SUFFIXES = {".txt", ".lst", ".csv", ".manifest"}
 
 
@@ -92,6 +93,43 @@ def discover_inputs(inputs: Iterable[str]) -> list[tuple[str, str]]:
     return sorted(found.items())
 
 
+def discover_clips(inputs: Iterable[str]) -> list[tuple[str, str]]:
+    """Clips from folders: (absolute folder path, relative name) pairs, sorted and deduplicated.
+
+    A clip is a folder that holds frame images. Each input folder is searched
+    (recursively) for such folders; an input that holds frames itself is
+    one clip, named by its own name.
+    """
+    from lamfast.request.sr_clip import FRAME_SUFFIXES
+
+    found: dict[str, str] = {}
+    for item in inputs:
+        p = Path(item)
+        if not p.is_dir():
+            raise LamfastError(f"input {item!r} is not a folder of clips (one folder of frames each)", param="inputs")
+        for folder in [p, *sorted(d for d in p.rglob("*") if d.is_dir())]:
+            if any(f.is_file() and f.suffix.lower() in FRAME_SUFFIXES for f in folder.iterdir()):
+                name = folder.relative_to(p).as_posix() if folder != p else p.resolve().name
+                found.setdefault(str(folder.resolve()), name)
+    return sorted(found.items())
+
+
+def input_sha(path: str) -> str | None:
+    """Content hash of an input: a file's bytes, or a clip folder's frames (their names and bytes, in order)."""
+    if not Path(path).is_dir():
+        return file_sha(path)
+    from lamfast.request.sr_clip import frame_files
+
+    digest = hashlib.sha256()
+    try:
+        files = frame_files(path)
+    except LamfastError:
+        return None
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + (file_sha(f) or "unreadable").encode())
+    return digest.hexdigest()[:32]
+
+
 def discover_images(inputs: Iterable[str]) -> list[str]:
     """The absolute paths of :func:`discover_inputs`."""
     return [path for path, _ in discover_inputs(inputs)]
@@ -128,7 +166,7 @@ def plan(images: list[tuple[str, str]], models: list[str], config: RunConfig,
     """
     h = config.params_hash()
     specs = [ModelSpec.parse(m).resolved() for m in models]
-    image_shas = {img: file_sha(img) for img, _ in images}
+    image_shas = {img: input_sha(img) for img, _ in images}
     units = [Unit(img, spec.text, h, image_shas[img], spec.sha, name) for spec in specs for img, name in images]
     return [u for u in dict((u.key, u) for u in units).values() if in_shard(u.key, shard)]
 
@@ -193,9 +231,10 @@ def run(
         from lamfast.dataset.ray_engine import require_ray
 
         require_ray()  # before the store is created or a bar drawn
-    images = discover_inputs(inputs)
+    images = discover_clips(inputs) if config.video else discover_inputs(inputs)
     if not images:
-        raise LamfastError("no images found in the inputs")
+        raise LamfastError("no clips (folders of frames) found in the inputs" if config.video
+                           else "no images found in the inputs", param="inputs")
     start = time.perf_counter()
     summary = RunSummary()
     with ResultStore(store) as db:

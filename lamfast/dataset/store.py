@@ -56,9 +56,11 @@ CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
 """
 # Columns added after the first stores; added in place when missing.
 UNIT_COLUMNS_ADDED = (("image_sha", "TEXT"), ("model_sha", "TEXT"))
+# ``video``: JSON of a clip's window ({"frame", "frame_share", "di_per_frame"}); NULL for images.
+RESULT_COLUMNS_ADDED = (("video", "TEXT"),)
 
 COLUMNS = ("key", "unit_key", "image", "model", "h", "w", "size", "params_hash", "params", "status", "error", "di",
-           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings")
+           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings", "video")
 
 
 def encode_map(a: np.ndarray) -> tuple[bytes, str]:
@@ -100,6 +102,10 @@ class ResultStore:
             for name, kind in UNIT_COLUMNS_ADDED:
                 if name not in have:
                     self.conn.execute(f"ALTER TABLE units ADD COLUMN {name} {kind}")
+            have = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
+            for name, kind in RESULT_COLUMNS_ADDED:
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as exc:
             raise LamfastError(f"{self.path} is not a lamfast results store ({exc})") from None
 

@@ -40,6 +40,10 @@ class RunConfig:
     windows_from: str | None = None
     # What the models are fed: "rgb", "gray" or "y"; None chooses per model from its first convolution.
     color: str | None = None
+    # Inputs are clips (folders of frames) for video models; ``frame`` is the output frame attributed
+    # (None: the middle one, or the one output of a centre-frame model).
+    video: bool = False
+    frame: int | None = None
 
     def params(self) -> dict[str, Any]:
         # The keys and values of the first stores: a store written before
@@ -53,6 +57,9 @@ class RunConfig:
             out["arch_kwargs"] = json.loads(self.arch_kwargs)
         if self.color:
             out["color"] = self.color
+        if self.video:  # only for clips, so image stores keep their keys
+            out["video"] = True
+            out["frame"] = self.frame
         return out
 
     def params_hash(self) -> str:

@@ -15,7 +15,7 @@ import torch
 from lamfast.dataset.store import UnitRecord, encode_map
 from lamfast.dataset.units import RunConfig, Unit
 from lamfast.errors import LamfastError, first_line
-from lamfast.request import ModelSpec, SRInput, prepare_input
+from lamfast.request import ModelSpec, SRClip, SRInput, prepare_clip, prepare_input
 
 
 class _UnitFailure(Exception):
@@ -52,25 +52,29 @@ class UnitWorker:
                 self._models[key] = (None, f"model: {first_line(exc)}")
         return self._models[key]
 
-    def _input(self, unit: Unit, model) -> SRInput:
-        """The unit's image prepared for its model (:func:`lamfast.request.prepare_input`'s one scale rule)."""
+    def _input(self, unit: Unit, model) -> SRInput | SRClip:
+        """The unit's image (or clip) prepared for its model (the one scale rule of
+        :func:`lamfast.request.prepare_input` and :func:`lamfast.request.prepare_clip`)."""
+        prepare = prepare_clip if self.config.video else prepare_input
         try:
-            sr_input = prepare_input(model, unit.image, self.config.lr_input, device=self.config.device,
-                                     scale=self._scales.get(unit.model), color=self.config.color)
+            sr_input = prepare(model, unit.image, self.config.lr_input, device=self.config.device,
+                               scale=self._scales.get(unit.model), color=self.config.color)
         except LamfastError as exc:
-            where = "image" if exc.param == "image" else "model"
+            where = "image" if exc.param in ("image", "video") else "model"
             raise _UnitFailure(f"{where}: {first_line(exc)}") from None
         self._scales[unit.model] = sr_input.scale
         return sr_input
 
-    def _windows(self, unit: Unit, sr_input: SRInput) -> list:
+    def _windows(self, unit: Unit, sr_input: SRInput | SRClip) -> list:
         """The unit's windows in SR pixels: the same for every model of the same scale.
 
         Data-dependent specs (``top:K``) pick them from the HR image's edges
         (the bicubic upscale of an LR input), or from the reference model's
-        SR output; never from the model being explained.
+        SR output; never from the model being explained. For a clip, from
+        the HR frame of the attributed output frame (the middle one unless
+        ``frame`` is given); a reference model is for images only.
         """
-        from lamfast.imageio import to_tensor
+        from lamfast.imageio import model_input
         from lamfast.lam.windows import parse_spec, resolve
 
         cfg, x, scale = self.config, sr_input.tensor(), sr_input.scale
@@ -78,6 +82,10 @@ class UnitWorker:
         if spec["kind"] != "top":
             return resolve(spec, torch.empty(0, x.shape[-2] * scale, x.shape[-1] * scale))
         key = (unit.image, scale)
+        if key not in self._chosen and isinstance(sr_input, SRClip):
+            T = len(sr_input.hr)
+            t = cfg.frame % T if cfg.frame is not None and -T <= cfg.frame < T else (T + 1) // 2 - 1
+            self._chosen[key] = resolve(spec, model_input(sr_input.hr[t], sr_input.color).float())
         if key not in self._chosen:
             if self.reference is not None:
                 ref, error = self._model(self.reference.text)
@@ -96,8 +104,21 @@ class UnitWorker:
             self._chosen[key] = resolve(spec, sr.float().cpu())
         return list(self._chosen[key])
 
+    def _lam(self, model, sr_input: SRInput | SRClip, windows: list) -> list:
+        """LAM of every window (a LAMError in place of a window that failed)."""
+        from lamfast.lam import lam_video_windows, lam_windows
+
+        cfg = self.config
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # NaN losses are recorded per row
+            if isinstance(sr_input, SRClip):
+                return lam_video_windows(model, sr_input.tensor(), windows, frame=cfg.frame, params=cfg.lam,
+                                         device=cfg.device, errors="return", crop=cfg.crop)
+            return lam_windows(model, sr_input.tensor(), windows, params=cfg.lam, device=cfg.device,
+                               errors="return", crop=cfg.crop)
+
     def __call__(self, unit: Unit) -> UnitRecord:
-        from lamfast.lam import LAMError, lam_windows
+        from lamfast.lam import LAMError, VideoLAMResult
 
         start = time.perf_counter()
         cfg = self.config
@@ -111,21 +132,23 @@ class UnitWorker:
             sr_input = self._input(unit, model)
             windows = self._windows(unit, sr_input)
             if not windows:
-                h, w = sr_input.hr.height, sr_input.hr.width
+                hr = sr_input.hr[0] if isinstance(sr_input, SRClip) else sr_input.hr
+                h, w = hr.height, hr.width
                 raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the {h}x{w} SR image")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # NaN losses are recorded per row
-                results = lam_windows(model, sr_input.tensor(), windows, params=cfg.lam, device=cfg.device,
-                                      errors="return", crop=cfg.crop)
+            results = self._lam(model, sr_input, windows)
             for (h, w, s), r in zip(windows, results):
                 row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
                 if isinstance(r, LAMError):
                     row.update(status="failed", error=first_line(r))
                 else:
                     blob, shape = encode_map(r.attribution.detach().cpu().numpy())
-                    row.update(status="ok", di=r.di, gini=r.gini, nan_steps=r.nan_steps, scale=r.scale,
-                               attribution=blob, attribution_shape=shape, seconds=r.timings["total"],
-                               timings=json.dumps({**r.timings, "crop": r.crop.summary()}))
+                    video = isinstance(r, VideoLAMResult)
+                    row.update(status="ok", di=r.di, gini=1.0 - r.di / 100.0 if video else r.gini,
+                               nan_steps=r.nan_steps, scale=r.scale, attribution=blob, attribution_shape=shape,
+                               seconds=r.timings["total"], timings=json.dumps({**r.timings, "crop": r.crop.summary()}))
+                    if video:
+                        row["video"] = json.dumps({"frame": r.frame, "frame_share": [float(v) for v in r.frame_share],
+                                                   "di_per_frame": [float(v) for v in r.di_per_frame]})
                 record.rows.append(row)
             if any(row["status"] != "ok" for row in record.rows):
                 record.status = "failed"

@@ -3,8 +3,10 @@
 - :func:`lam`, :func:`lam_windows`: the engine (:mod:`lamfast.lam.engine`).
 - :class:`LAMParams`: the path parameters (:mod:`lamfast.lam.params`).
 - :class:`LAMResult`: maps, Gini, DI, which path ran (:mod:`lamfast.lam.result`).
-- The objective: :mod:`lamfast.lam.objective`; windows and window specs:
-  :mod:`lamfast.lam.windows`.
+- The paths (LAM's blur path, LAM_Demo's straight lines and IG baselines):
+  :mod:`lamfast.lam.paths`; the objectives (``attr_grad``, ``attr_id``, a
+  function of the window; sum or mean): :mod:`lamfast.lam.objective`;
+  windows and window specs: :mod:`lamfast.lam.windows`.
 - Receptive-field crops: :mod:`lamfast.lam.crop`, with the radius measured
   by :mod:`lamfast.lam.reach`.
 - SR model checks and the scale: :mod:`lamfast.lam.srmodel`.

@@ -189,7 +189,7 @@ def crop_mismatch(model: nn.Module, image: torch.Tensor, full_output: torch.Tens
 
 
 def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor, windows: Sequence[Window],
-               scale: int, mode: str, crop: str | int) -> list[CropInfo]:
+               scale: int, ties_matter: bool, crop: str | int) -> list[CropInfo]:
     """Decide, for each window, the crop it runs on or why it runs the whole image.
 
     Every window gets a crop or none does: a failed check means the model is
@@ -198,6 +198,8 @@ def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor,
     Args:
         model: in attribution state.
         image: [3,H,W] the LR input; full_output: [1,3,sH,sW] its output.
+        ties_matter: whether exact output ties change the result (the compat
+            and official ``attr_grad``: :attr:`lamfast.LAMParams.tracks_ties`).
         crop: ``"auto"`` (measure the radius), ``"off"``, or a radius in LR px.
     """
     if not windows:
@@ -209,7 +211,7 @@ def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor,
 
     if crop == "off":
         return whole("crop='off'")
-    if mode != "robust":  # compat and official
+    if ties_matter:
         with torch.no_grad():
             tied = bool(exact_ties(full_output).any())
         if tied:

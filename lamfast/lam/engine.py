@@ -33,11 +33,11 @@ from lamfast.lam.errors import LAMError
 from lamfast.lam.objective import Window, segment_objectives_and_ties, window_objectives
 from lamfast.lam.params import LAMParams
 from lamfast.lam.result import LAMResult, make_result
-from lamfast.lam.official_path import official_blur_path, require_opencv
+from lamfast.lam.official_path import require_opencv
+from lamfast.lam.paths import lam_path
 from lamfast.lam.srmodel import check_output, input_channels, prepare_image
 from lamfast.lam.windows import check_window, explicit
 from lamfast.modelstate import attribution_state
-from lamfast.ops import blur_path
 from lamfast.path import integrate_path
 
 Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Sequence[int]]]]
@@ -48,15 +48,6 @@ Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Seque
 # outputs tie exactly (the NaN steps) changes with the rounding: measured,
 # 9 NaN steps at batch 20 against the official 10 at batch 1.
 OFFICIAL_RUN = "mode='official' runs the whole image, one path step per forward, as the official code does"
-
-
-def blur_path_of(image: torch.Tensor, params: LAMParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """The path [fold,3,H,W] and derivative of ``params``: lamfast's op, or
-    in ``official`` mode OpenCV's float32 path (cast to the image's dtype)."""
-    if params.mode == "official":
-        path, deriv = official_blur_path(image, params.fold, params.sigma, params.l)
-        return path.to(image.dtype), deriv.to(image.dtype)
-    return blur_path(image, params.fold, params.sigma, params.l)
 
 
 def _expect(bar: tqdm, n: int) -> None:
@@ -73,13 +64,16 @@ def _run_crops(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
         (total [L,3,ch,cw], nan_steps [L], ties [L] or None, batch size), on the device.
     """
     boxes = [c.box for c in crops]
-    path_c, deriv_c = crop_paths(image, boxes, params.fold, params.sigma, params.l)
+    # A straight-line path is cut from the whole image's: its baseline may be a filter of the whole image.
+    whole = lam_path(image, params) if params.path != "blur" else None
+    path_c, deriv_c = crop_paths(image, boxes, params.fold, params.sigma, params.l, whole=whole)
     local = [local_window(win, box, scale) for win, box in zip(windows, boxes)]
     ties = torch.zeros(len(boxes), dtype=torch.long, device=image.device) if track_ties else None
 
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
         value, tied = segment_objectives_and_ties(model(points), [(a, b, local[lead]) for lead, a, b in chunk.segments()],
-                                                  params.mode, ties=ties is not None)
+                                                  params.mode, ties=ties is not None, objective=params.objective,
+                                                  reduce=params.reduce)
         if tied is not None:
             ties.index_add_(0, chunk.lead_index, tied.long())
         return value
@@ -95,10 +89,10 @@ def _run_whole(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
     Returns:
         (total [K,3,H,W], nan_steps [K], batch size), on the device.
     """
-    path, deriv = blur_path_of(image, params)
+    path, deriv = lam_path(image, params)
 
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
-        return window_objectives(model(points), windows, params.mode)
+        return window_objectives(model(points), windows, params.mode, params.objective, params.reduce)
 
     res = integrate_path(objective, path[None], deriv[None], batch_size=params.batch_size, on_chunk=on_chunk,
                          grad_batch=window_batch)
@@ -121,7 +115,7 @@ def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window],
     if cropped:
         total, nans, ties, batch = _run_crops(model, image, [windows[k] for k in cropped],
                                               [crops[k] for k in cropped], scale, params, bar.update,
-                                              track_ties=params.mode != "robust")
+                                              track_ties=params.tracks_ties)
         tied = ties.tolist() if ties is not None else [0] * len(cropped)  # one read for all crops
         if any(tied) and not whole:
             _expect(bar, S)
@@ -160,6 +154,8 @@ def _compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LA
     if errors not in ("raise", "return"):
         raise LAMError(f"errors must be 'raise' or 'return', got {errors!r}", param="errors")
     crop = parse_crop(crop)
+    if params.baseline != "zero":  # before any model work
+        require_opencv(f"baseline={params.baseline!r} (the official IG baseline) is computed", param="baseline")
     if params.mode == "official":
         require_opencv()  # before any model work
         if params.batch_size is None:
@@ -213,7 +209,7 @@ def _compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LA
         if params.mode == "official":
             crops = [CropInfo(None, None, OFFICIAL_RUN)] * len(live_windows)
         else:
-            crops = plan_crops(model, x, full, live_windows, scale, params.mode, crop)
+            crops = plan_crops(model, x, full, live_windows, scale, params.tracks_ties, crop)
         t2 = time.perf_counter()
 
         with tqdm(total=0, desc=f"LAM path ({len(live)} windows)", unit="point", disable=not (progress and live),
@@ -251,16 +247,20 @@ def lam_windows(
     progress: bool = False,
     errors: str = "raise",
     crop: str | int = "auto",
+    path: str = "blur",
+    objective: str | Callable[[torch.Tensor], torch.Tensor] = "grad",
+    reduce: str = "sum",
+    baseline: str = "zero",
     params: LAMParams | None = None,
 ) -> list[LAMResult | LAMError]:
     """LAM for K windows of one image; each result equals :func:`lam` for that window.
 
     Args:
-        model, image, fold, sigma, l, mode, device, crop: as :func:`lam`.
+        model, image, fold, sigma, l, mode, device, crop, path, objective, reduce, baseline: as :func:`lam`.
         params: the path parameters as one validated :class:`LAMParams`
             (what front ends build once), instead of ``fold``, ``sigma``,
-            ``l``, ``mode`` and ``batch_size``; giving both with different
-            values is an error.
+            ``l``, ``mode``, ``batch_size``, ``path``, ``objective``,
+            ``reduce`` and ``baseline``; giving both is an error.
         windows: ``[(h, w)]`` (side ``window_size``) or ``[(h, w, size)]``,
             SR pixels; or a function of the SR output [3,sH,sW] returning them.
         batch_size: path points per forward (default: from free memory).
@@ -274,14 +274,14 @@ def lam_windows(
         One LAMResult (or LAMError) per window, in order. ``timings`` holds
         the window's share of the run and the run's total.
     """
-    given = LAMParams(fold, sigma, l, mode, batch_size)
+    given = LAMParams(fold, sigma, l, mode, batch_size, path, objective, reduce, baseline)
     if params is None:
         params = given
     elif not isinstance(params, LAMParams):
         raise LAMError(f"params must be a LAMParams, got {type(params).__name__}", param="params")
     elif given != LAMParams():
-        raise LAMError("give the path parameters either as params or as fold, sigma, l, mode and batch_size, "
-                       "not both", param="params")
+        raise LAMError("give the path parameters either as params or as fold, sigma, l, mode, batch_size, path, "
+                       "objective, reduce and baseline, not both", param="params")
     return _compute(model, image, windows, params, window_size=window_size, window_batch=window_batch,
                     device=device, progress=progress, errors=errors, crop=crop)
 
@@ -301,6 +301,10 @@ def lam(
     device: str | torch.device | None = None,
     progress: bool = False,
     crop: str | int = "auto",
+    path: str = "blur",
+    objective: str | Callable[[torch.Tensor], torch.Tensor] = "grad",
+    reduce: str = "sum",
+    baseline: str = "zero",
 ) -> LAMResult:
     """Local Attribution Map of one SR-output window.
 
@@ -328,6 +332,16 @@ def lam(
             image); ``"off"`` always runs the whole image; an int sets the
             radius in LR pixels (still checked). ``result.crop`` says which
             path ran and why.
+        path: ``"blur"`` (LAM), ``"linear"`` (from ``baseline``: the
+            official LinearPath, or IG with an IG baseline) or
+            ``"gaussian_linear"`` (from the image blurred with ``sigma``,
+            ``l``); see :class:`LAMParams` and :mod:`lamfast.lam.paths`.
+        objective: ``"grad"`` (``attr_grad``), ``"id"`` (``attr_id``: the
+            window's output values) or a function of the output window
+            [N,C,d,d] -> [N].
+        reduce: ``"sum"`` or ``"mean"`` over the window (built-in objectives).
+        baseline: ``"zero"``, or an official IG baseline ``"gaus"``,
+            ``"bif"``, ``"mean"`` (OpenCV), for ``path="linear"``.
     Returns:
         LAMResult.
     Raises:
@@ -335,6 +349,6 @@ def lam(
             image, a model that is not an SR model for this input or returns
             NaN, or an all-zero attribution.
     """
-    params = LAMParams(fold, sigma, l, mode, batch_size)
+    params = LAMParams(fold, sigma, l, mode, batch_size, path, objective, reduce, baseline)
     (result,) = _compute(model, image, [(h, w, window_size)], params, device=device, progress=progress, crop=crop)
     return result  # type: ignore[return-value]

@@ -33,14 +33,32 @@ def official_kernel(l: int, sigma: float) -> np.ndarray:
     return kernel / np.sum(kernel)
 
 
-def require_opencv():
-    """The cv2 module; LAMError (one line) when OpenCV is missing."""
+def require_opencv(needed_by: str = "mode='official' builds the blur path", param: str = "mode"):
+    """The cv2 module; LAMError (one line, naming ``param``) when OpenCV is missing."""
     try:
         import cv2
     except ImportError:
-        raise LAMError("mode='official' builds the blur path with OpenCV, which is not installed "
-                       "(pip install opencv-python-headless)", param="mode") from None
+        raise LAMError(f"{needed_by} with OpenCV, which is not installed (pip install opencv-python-headless)",
+                       param=param) from None
     return cv2
+
+
+def hwc_float32(image: torch.Tensor) -> np.ndarray:
+    """[C,H,W] tensor -> contiguous float32 HWC array, as the official code hands images to OpenCV."""
+    return np.ascontiguousarray(image.detach().to("cpu", torch.float32).permute(1, 2, 0).numpy())
+
+
+def per_plane(hwc: np.ndarray, fn) -> np.ndarray:
+    """``fn`` (an OpenCV filter) on an HWC image: whole for 3 channels, as officially, else one plane at a
+    time (OpenCV drops a single channel's axis and caps channel counts)."""
+    if hwc.shape[2] == 3:
+        return fn(hwc)
+    return np.stack([fn(np.ascontiguousarray(hwc[:, :, c])) for c in range(hwc.shape[2])], axis=2)
+
+
+def chw_tensor(hwc: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """HWC array -> [C,H,W] float32 tensor on ``like``'s device."""
+    return torch.from_numpy(np.ascontiguousarray(hwc)).permute(2, 0, 1).contiguous().to(like.device)
 
 
 def official_blur_path(image: torch.Tensor, fold: int, sigma: float, l: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,16 +76,12 @@ def official_blur_path(image: torch.Tensor, fold: int, sigma: float, l: int) -> 
         LAMError: OpenCV is missing.
     """
     cv2 = require_opencv()
-    hwc = np.ascontiguousarray(image.detach().to("cpu", torch.float32).permute(1, 2, 0).numpy())
+    hwc = hwc_float32(image)
     kernels = [official_kernel(l, s) for s in np.linspace(sigma, 0, fold + 1)]
     path = np.empty((fold, *hwc.shape), dtype=np.float32)
     deriv = np.empty((fold, *hwc.shape), dtype=np.float32)
     def filtered(kernel):
-        if hwc.shape[2] == 3:
-            return cv2.filter2D(hwc, -1, kernel)
-        # OpenCV drops a single channel's axis and caps channel counts: one plane at a time
-        return np.stack([cv2.filter2D(np.ascontiguousarray(hwc[:, :, c]), -1, kernel)
-                         for c in range(hwc.shape[2])], axis=2)
+        return per_plane(hwc, lambda plane: cv2.filter2D(plane, -1, kernel))
 
     for j in range(fold):
         path[j] = filtered(kernels[j + 1])

@@ -3,11 +3,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Union
 
 from lamfast.lam.errors import LAMError
 
 MODES = ("compat", "robust", "official")
+# LAM_Demo's paths (BackProp.py): GaussianBlurPath, LinearPath, GaussianLinearPath.
+PATHS = ("blur", "linear", "gaussian_linear")
+# LAM_Demo's IG baselines (utils.IG_baseline) for the straight-line path; "zero" is LinearPath's.
+BASELINES = ("zero", "gaus", "bif", "mean")
+# LAM_Demo's objectives: attr_grad (gradient magnitude) and attr_id (the pixel values), or the user's own.
+OBJECTIVES = ("grad", "id")
+REDUCES = ("sum", "mean")
 
 
 def _int_at_least(name: str, value: Any, low: int) -> int:
@@ -32,6 +39,27 @@ class LAMParams:
             subgradient at 0.
         batch_size: path points per forward/backward; None picks it from
             free memory. It changes speed, never the result.
+        path: ``"blur"`` (LAM's Gaussian-blur path, the official
+            ``GaussianBlurPath``), ``"linear"`` (the straight line from a
+            baseline, ``LinearPath``; with ``baseline`` other than
+            ``"zero"`` this is the official IG), ``"gaussian_linear"``
+            (the straight line from the image blurred once with ``sigma``
+            and ``l``, ``GaussianLinearPath``). The straight-line paths have
+            ``fold`` points ``b + a (x - b)``, ``a = linspace(0, 1, fold)``,
+            and the constant derivative ``x - b``; ``sigma`` and ``l`` only
+            shape ``gaussian_linear``'s baseline.
+        baseline: the start of ``path="linear"``: ``"zero"`` (LinearPath) or
+            the official IG baselines, computed on the image in [0, 255]
+            with OpenCV: ``"gaus"`` (GaussianBlur 7x7, sigma from the size),
+            ``"bif"`` (bilateralFilter 15, 90, 90), ``"mean"`` (medianBlur
+            5, named so officially).
+        objective: ``"grad"`` (``attr_grad``: the window's gradient
+            magnitude), ``"id"`` (``attr_id``: the window's output values),
+            or a function of the output window [N,C,d,d] returning one value
+            per path point [N]. It must not mix path points.
+        reduce: ``"sum"`` or ``"mean"`` over the window's entries (channels
+            included), as the official ``reduce_func``; a function objective
+            reduces by itself.
     Raises:
         LAMError: on construction, for any value LAM refuses (``param``
             names the field).
@@ -42,6 +70,10 @@ class LAMParams:
     l: int = 9
     mode: str = "compat"
     batch_size: int | None = None
+    path: str = "blur"
+    objective: Union[str, Callable] = "grad"
+    reduce: str = "sum"
+    baseline: str = "zero"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -58,7 +90,47 @@ class LAMParams:
         object.__setattr__(self, "sigma", float(s))
         if self.batch_size is not None:
             _int_at_least("batch_size", self.batch_size, 1)
+        for name, value, allowed in (("path", self.path, PATHS), ("reduce", self.reduce, REDUCES),
+                                     ("baseline", self.baseline, BASELINES)):
+            if value not in allowed:
+                raise LAMError(f"{name} must be one of {allowed}, got {value!r}", param=name)
+        if not callable(self.objective) and self.objective not in OBJECTIVES:
+            raise LAMError(f"objective must be one of {OBJECTIVES} or a function of the output window, "
+                           f"got {self.objective!r}", param="objective")
+        if callable(self.objective) and self.reduce != "sum":
+            raise LAMError("reduce applies to the built-in objectives; a function objective reduces its window "
+                           "itself", param="reduce")
+        if self.baseline != "zero" and self.path != "linear":
+            raise LAMError(f"baseline={self.baseline!r} is the start of path='linear' (the official IG); "
+                           f"path={self.path!r} has its own", param="baseline")
+
+    @property
+    def gradient_objective(self) -> bool:
+        """Whether the objective is ``attr_grad``, whose sqrt makes the compat NaN steps."""
+        return self.objective == "grad"
+
+    @property
+    def tracks_ties(self) -> bool:
+        """Whether exact output ties change the result (compat/official ``attr_grad``)."""
+        return self.gradient_objective and self.mode != "robust"
+
+    def objective_name(self) -> str:
+        """The objective as text: its name, or ``module.qualname`` of a function."""
+        if callable(self.objective):
+            fn = self.objective
+            return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', type(fn).__name__)}"
+        return self.objective
 
     def defining(self) -> dict[str, Any]:
-        """The fields that change the numbers (all but ``batch_size``)."""
-        return {"fold": self.fold, "sigma": self.sigma, "l": self.l, "mode": self.mode}
+        """The fields that change the numbers (all but ``batch_size``).
+
+        The path and objective choices appear only where they differ from
+        LAM's own, so results and store keys made before they existed keep
+        their meaning.
+        """
+        out: dict[str, Any] = {"fold": self.fold, "sigma": self.sigma, "l": self.l, "mode": self.mode}
+        for name, value, default in (("path", self.path, "blur"), ("baseline", self.baseline, "zero"),
+                                     ("objective", self.objective_name(), "grad"), ("reduce", self.reduce, "sum")):
+            if value != default:
+                out[name] = value
+        return out

@@ -140,14 +140,17 @@ def lam_video_windows(model: nn.Module, clip: torch.Tensor, windows: Windows, *,
                       window_size: int = 16, params: LAMParams | None = None, fold: int = 50, sigma: float = 1.2,
                       l: int = 9, batch_size: int | None = None, mode: str = "compat",
                       device: str | torch.device | None = None, progress: bool = False, errors: str = "raise",
-                      crop: str | int = "auto") -> list[VideoLAMResult | LAMError]:
+                      crop: str | int = "auto", path: str = "blur", objective: Any = "grad", reduce: str = "sum",
+                      baseline: str = "zero") -> list[VideoLAMResult | LAMError]:
     """LAM for K windows of one output frame of a clip; each equals :func:`lam_video` for its window.
 
     Args:
         model: [B,T,C,H,W] -> [B,T,C',sH,sW] or [B,C',sH,sW] (see the module docstring).
         clip: [T,C,H,W] float in [0,1].
         windows, window_size, params, fold, sigma, l, batch_size, mode, device, progress, errors,
-            crop: as :func:`lamfast.lam_windows`; windows are on the output frame, in SR pixels.
+            crop, path, objective, reduce, baseline: as :func:`lamfast.lam_windows`; windows are on
+            the output frame, in SR pixels. Every path is applied to every frame alike (a straight
+            line's baseline frame by frame); an objective function gets the output frame's window.
         frame: the output frame whose windows are attributed (default the middle one; None for a
             centre-frame model).
     Returns:
@@ -160,14 +163,16 @@ def lam_video_windows(model: nn.Module, clip: torch.Tensor, windows: Windows, *,
     wrapper = per_model.setdefault((T, C, frame), FramesAsChannels(model, T, C, frame))
     results = lam_windows(wrapper, clip.reshape(T * C, H, W), windows, window_size=window_size, fold=fold,
                           sigma=sigma, l=l, batch_size=batch_size, mode=mode, device=device, progress=progress,
-                          errors=errors, crop=crop, params=params)
+                          errors=errors, crop=crop, path=path, objective=objective, reduce=reduce,
+                          baseline=baseline, params=params)
     return [r if isinstance(r, LAMError) else _video_result(r, T, C, frame) for r in results]
 
 
 def lam_video(model: nn.Module, clip: torch.Tensor, h: int, w: int, window_size: int = 16, *,
               frame: int | None = None, fold: int = 50, sigma: float = 1.2, l: int = 9, batch_size: int | None = None,
               mode: str = "compat", device: str | torch.device | None = None, progress: bool = False,
-              crop: str | int = "auto") -> VideoLAMResult:
+              crop: str | int = "auto", path: str = "blur", objective: Any = "grad", reduce: str = "sum",
+              baseline: str = "zero") -> VideoLAMResult:
     """Local Attribution Map of one window (h, w, window_size, SR pixels) of one output frame of a clip.
 
     Same path, objective and modes as :func:`lamfast.lam`, over every frame of ``clip`` [T,C,H,W];
@@ -178,7 +183,8 @@ def lam_video(model: nn.Module, clip: torch.Tensor, h: int, w: int, window_size:
             a window outside the output, and every error :func:`lamfast.lam` raises.
     """
     (result,) = lam_video_windows(model, clip, [(h, w, window_size)], frame=frame, fold=fold, sigma=sigma, l=l,
-                                  batch_size=batch_size, mode=mode, device=device, progress=progress, crop=crop)
+                                  batch_size=batch_size, mode=mode, device=device, progress=progress, crop=crop,
+                                  path=path, objective=objective, reduce=reduce, baseline=baseline)
     return result  # type: ignore[return-value]
 
 

@@ -24,8 +24,11 @@ from lamfast.models.custom import ArchSpecError, build_custom, is_arch_spec
 from lamfast.models.registry import ArchitectureGuessError, get_architecture, list_architectures, register_model
 from lamfast.models.spandrel_support import DetectionError, detect_with_spandrel
 from lamfast.models.tinysr import TinySR
+from lamfast.models.tinyvsr import TinyVSR
 
 BUNDLED_WEIGHTS = "tinysr_x4.pt"
+# The bundled video model (scripts/train_tiny_vsr.py): a checkpoint the registry detects like any other.
+BUNDLED_VIDEO_WEIGHTS = "tinyvsr_x2.pt"
 
 
 class RangeAdapter(nn.Module):
@@ -58,13 +61,21 @@ def data_path(name: str) -> Path:
     return Path(str(resources.files("lamfast") / "data" / name))
 
 
+def _bundled(weights: str, cls, arch: str) -> LoadedModel:
+    sd = torch.load(str(data_path(weights)), map_location="cpu", weights_only=True)
+    model = cls.from_state_dict(sd)
+    fit_state_dict(model, sd, arch)
+    return LoadedModel(model.eval(), arch, f"bundled:{weights}")
+
+
 def bundled_model() -> LoadedModel:
     """The bundled x4 TinySR, trained by ``scripts/train_tiny_sr.py``."""
-    path = data_path(BUNDLED_WEIGHTS)
-    sd = torch.load(str(path), map_location="cpu", weights_only=True)
-    model = TinySR.from_state_dict(sd)
-    fit_state_dict(model, sd, "tinysr")
-    return LoadedModel(model.eval(), "tinysr", f"bundled:{BUNDLED_WEIGHTS}")
+    return _bundled(BUNDLED_WEIGHTS, TinySR, "tinysr")
+
+
+def bundled_video_model() -> LoadedModel:
+    """The bundled x2 TinyVSR (5 frames in, the centre one out), trained by ``scripts/train_tiny_vsr.py``."""
+    return _bundled(BUNDLED_VIDEO_WEIGHTS, TinyVSR, "tinyvsr")
 
 
 def _build(sd, arch: str | None, arch_kwargs: dict) -> tuple[nn.Module, str, list[str]]:
@@ -155,6 +166,7 @@ def load_model(
 __all__ = [
     "ArchSpecError",
     "ArchitectureGuessError",
+    "BUNDLED_VIDEO_WEIGHTS",
     "BUNDLED_WEIGHTS",
     "CheckpointError",
     "DetectionError",
@@ -165,7 +177,9 @@ __all__ = [
     "LoadedModel",
     "RangeAdapter",
     "TinySR",
+    "TinyVSR",
     "bundled_model",
+    "bundled_video_model",
     "data_path",
     "list_architectures",
     "load_model",

@@ -5,12 +5,16 @@
   notes of how it was read; :meth:`ModelSpec.load` builds it.
 - :func:`prepare_input` -> :class:`SRInput`: an image file made into the HR
   image, the LR input and the model's scale, by one rule.
+- :func:`prepare_clip` -> :class:`SRClip`: a folder or glob of frames made
+  into a video model's clip by the same rule, frame by frame.
 
 The CLI commands, the dataset worker, ``erf``, ``attention`` and the report
 go through these; the engines they then call are public
 (:func:`lamfast.lam_windows`, :func:`lamfast.erf`, ...).
 """
 from lamfast.request.model_spec import ModelSpec
+from lamfast.request.sr_clip import SRClip, frame_files, prepare_clip
 from lamfast.request.sr_input import SCALE_PROBE, SRInput, choose_color, find_scale, prepare_input
 
-__all__ = ["SCALE_PROBE", "ModelSpec", "SRInput", "choose_color", "find_scale", "prepare_input"]
+__all__ = ["SCALE_PROBE", "ModelSpec", "SRClip", "SRInput", "choose_color", "find_scale", "frame_files",
+           "prepare_clip", "prepare_input"]

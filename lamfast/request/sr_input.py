@@ -48,11 +48,12 @@ class SRInput:
 
         return model_input(self.hr, self.color)
 
-    def views(self) -> tuple[Image.Image, Image.Image]:
-        """(HR, LR) as the figures draw them: RGB, or the gray band the model gets."""
+    def views(self, bands: tuple[int, int, int] | None = None) -> tuple[Image.Image, Image.Image]:
+        """(HR, LR) as the figures draw them: RGB, or the gray band the model gets; multi-band images as
+        the mean of their bands, or RGB of three ``bands`` (1-based)."""
         from lamfast.imageio import display
 
-        return display(self.hr, self.color), display(self.lr, self.color)
+        return display(self.hr, self.color, bands), display(self.lr, self.color, bands)
 
 
 def choose_color(model: nn.Module | None, color: str | None) -> tuple[str, list[str]]:
@@ -71,8 +72,8 @@ def choose_color(model: nn.Module | None, color: str | None) -> tuple[str, list[
     if takes == 1:
         return "gray", ["the model's first convolution takes 1 channel: the image is read as grayscale "
                         "(color='y' feeds the Y of YCbCr instead)"]
-    raise LamfastError(f"the model's first convolution takes {takes} channels; image files are read as RGB (3) or "
-                       "as one band (gray or y): give the bands as a tensor to lamfast.lam", param="color")
+    return "bands", [f"the model's first convolution takes {takes} channels: the input is read as bands "
+                     "(a .npy array [C,H,W])"]
 
 
 def find_scale(model: nn.Module, image: Image.Image, name: str, device=None, color: str = "rgb") -> int:
@@ -108,6 +109,8 @@ def prepare_input(model: nn.Module | None, path: str | Path, lr_input: bool = Fa
     16-bit ones as floats, colour files by their luma) or ``"y"`` (the Y
     of YCbCr of the RGB LR, as SR evaluation code feeds Y-channel models);
     None chooses from the model's first convolution (:func:`choose_color`).
+    A ``.npy`` file is read as bands [C,H,W] (``color="bands"``, any C),
+    each band made LR by PIL bicubic as an image is.
 
     Raises:
         LamfastError: the file is not a usable image (``param="image"``), or
@@ -115,10 +118,21 @@ def prepare_input(model: nn.Module | None, path: str | Path, lr_input: bool = Fa
     """
     from lamfast.imageio import ImageError, prepare_images, read_gray, read_rgb
 
+    from lamfast.imageio import read_bands
+
     name = Path(path).name
-    color, notes = choose_color(model, color)
+    if Path(path).suffix.lower() == ".npy":
+        if color not in (None, "bands"):
+            raise LamfastError(f"{name} is an array of bands; color={color!r} is for image files", param="color")
+        color, notes = "bands", []
+    else:
+        color, notes = choose_color(model, color)
+        if color == "bands":
+            raise LamfastError(f"{name}: {notes[0] if notes else 'bands'}; image files give 1 or 3 channels",
+                               param="image")
     try:
-        image, more = read_gray(path) if color == "gray" else read_rgb(path)
+        image, more = (read_bands(path) if color == "bands" else read_gray(path) if color == "gray"
+                       else read_rgb(path))
     except ImageError as exc:
         raise LamfastError(str(exc), param="image") from None
     notes += more

@@ -1,0 +1,96 @@
+"""The paths LAM integrates along: LAM_Demo's three, and the IG baselines.
+
+Every path is ``fold`` points γ_j with derivatives γ'_j, [fold,C,H,W] each;
+the engine averages ``grad ⊙ γ'`` over them whatever the path, so one loop
+(:func:`lamfast.path.integrate_path`) serves all of them.
+
+- ``blur``: LAM's Gaussian-blur path (the official ``GaussianBlurPath``),
+  through the :func:`lamfast.ops.blur_path` op; in ``mode="official"`` the
+  official OpenCV float32 path.
+- ``linear``: the official ``LinearPath`` from a zero baseline, or the
+  official IG (``saliency_map_I_gradient``) from its ``gaus``, ``bif`` or
+  ``mean`` baseline. IG's ``mean(grad) ⊙ (x - b)`` equals the mean of
+  ``grad ⊙ (x - b)`` because the derivative is constant, so IG is this path.
+- ``gaussian_linear``: the official ``GaussianLinearPath``, the straight
+  line from the image blurred once with the path's ``sigma`` and ``l``.
+
+The straight lines are the official ``interpolation``: ``b + a (x - b)``
+with ``a = numpy.linspace(0, 1, fold)`` in float64 over the difference in
+the image's dtype, then cast back, as the official float32 arrays are; the
+derivative is ``x - b`` at every point. The first point is the baseline
+itself and the last the image, as officially.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lamfast.lam.official_path import (chw_tensor, hwc_float32, official_blur_path, official_kernel, per_plane,
+                                       require_opencv)
+from lamfast.lam.params import LAMParams
+from lamfast.ops import blur_path
+from lamfast.ops.blur_path import gaussian_taps, reflect101_index
+
+
+def gaussian_blur(image: torch.Tensor, sigma: float, l: int) -> torch.Tensor:
+    """The image [C,H,W] blurred once with the official l x l kernel (reflect-101 borders), in float64
+    and back to its dtype: the blur path's point at ``sigma`` by the same formula."""
+    C, H, W = image.shape
+    pad = l // 2
+    taps = torch.tensor(gaussian_taps(float(sigma), l), dtype=torch.float64, device=image.device)
+    planes = image.to(torch.float64).reshape(C, 1, H, W)
+    planes = planes.index_select(3, reflect101_index(W, pad, image.device))
+    planes = planes.index_select(2, reflect101_index(H, pad, image.device))
+    out = F.conv2d(F.conv2d(planes, taps.view(1, 1, 1, l)), taps.view(1, 1, l, 1))
+    return out.reshape(C, H, W).to(image.dtype)
+
+
+def ig_baseline(image: torch.Tensor, kind: str) -> torch.Tensor:
+    """The official IG baseline of an image [C,H,W] in [0,1]: OpenCV on the image × 255, float32, / 255.
+
+    ``gaus``: ``GaussianBlur(7x7, 0)``; ``bif``: ``bilateralFilter(15, 90, 90)``
+    (over the three colours jointly for an RGB image, else band by band);
+    ``mean``: ``medianBlur(5)`` (the official name for it).
+    """
+    cv2 = require_opencv(f"baseline={kind!r} (the official IG baseline) is computed", param="baseline")
+    filters = {"gaus": lambda a: cv2.GaussianBlur(a, (7, 7), 0),
+               "bif": lambda a: cv2.bilateralFilter(a, 15, 90, 90),
+               "mean": lambda a: cv2.medianBlur(a, 5)}
+    hwc = hwc_float32(image) * np.float32(255.0)
+    return chw_tensor(per_plane(hwc, filters[kind]) / np.float32(255.0), image).to(image.dtype)
+
+
+def baseline_of(image: torch.Tensor, params: LAMParams) -> torch.Tensor:
+    """Where a straight-line path starts, [C,H,W] in the image's dtype."""
+    if params.path == "gaussian_linear":
+        if params.mode == "official":
+            cv2 = require_opencv()
+            kernel = official_kernel(params.l, params.sigma)
+            return chw_tensor(per_plane(hwc_float32(image), lambda a: cv2.filter2D(a, -1, kernel)),
+                              image).to(image.dtype)
+        return gaussian_blur(image, params.sigma, params.l)
+    if params.baseline == "zero":
+        return torch.zeros_like(image)
+    return ig_baseline(image, params.baseline)
+
+
+def straight_line(image: torch.Tensor, baseline: torch.Tensor, fold: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official ``interpolation`` from ``baseline`` to ``image`` and its derivative: [fold,C,H,W] each."""
+    diff = image - baseline
+    alphas = torch.from_numpy(np.linspace(0.0, 1.0, fold)).to(image.device).view(fold, 1, 1, 1)
+    path = (alphas * diff.to(torch.float64) + baseline.to(torch.float64)).to(image.dtype)
+    return path, diff.expand(fold, *diff.shape).contiguous()
+
+
+def lam_path(image: torch.Tensor, params: LAMParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """The path [fold,C,H,W] and its derivative that ``params`` name, for the image [C,H,W]."""
+    if params.path == "blur":
+        if params.mode == "official":
+            path, deriv = official_blur_path(image, params.fold, params.sigma, params.l)
+            return path.to(image.dtype), deriv.to(image.dtype)
+        return blur_path(image, params.fold, params.sigma, params.l)
+    return straight_line(image, baseline_of(image, params), params.fold)
+
+
+__all__ = ["baseline_of", "gaussian_blur", "ig_baseline", "lam_path", "straight_line"]
