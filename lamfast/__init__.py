@@ -5,7 +5,8 @@
   engine, objective, windows, receptive-field crops); metrics
   :func:`gini` / :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
   :mod:`lamfast.viz`, models and checkpoints in :mod:`lamfast.models`;
-  whole datasets: :mod:`lamfast.dataset`; effective receptive fields:
+  whole datasets: :mod:`lamfast.dataset`; DI maps over an image:
+  :func:`di_map`; effective receptive fields:
   :func:`erf` (:mod:`lamfast.erf`).
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
 - Classifiers: :mod:`lamfast.cam` (Grad-CAM family), :mod:`lamfast.attr`
@@ -16,6 +17,7 @@
 """
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
+from lamfast.dataset.dimap import DIMap, di_map
 from lamfast.erf import erf
 from lamfast import lam  # the package, callable as lam(model, image, h, w): see lamfast.lam
 from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, VideoLAMResult, lam_video, lam_video_windows, lam_windows
@@ -24,6 +26,7 @@ from lamfast.models import load_model, register_model
 from lamfast.ops import blur_path, kde_map, lam_objective, path_accumulate
 
 __all__ = [
+    "DIMap",
     "LAMError",
     "LAMNaNWarning",
     "LAMParams",
@@ -31,6 +34,7 @@ __all__ = [
     "VideoLAMResult",
     "__version__",
     "blur_path",
+    "di_map",
     "diffusion_index",
     "erf",
     "ext_available",

@@ -80,6 +80,42 @@ def window_image(hr: Image.Image, h: int, w: int, size: int) -> Image.Image:
     return img
 
 
+def window_crop(image: Image.Image, h: int, w: int, size: int, zoom_to: int) -> Image.Image:
+    """A square around the window (4 window sides, at least 48 px), zoomed to ``zoom_to`` px (nearest)."""
+    side = min(max(4 * size, 48), image.width, image.height)
+    top = min(max(0, h + size // 2 - side // 2), image.height - side)
+    left = min(max(0, w + size // 2 - side // 2), image.width - side)
+    return image.crop((left, top, left + side, top + side)).resize((zoom_to, zoom_to), Image.NEAREST)
+
+
+FIGURE_PANELS = ("abs", "blend", "kde")
+
+
+def window_figure(saliency: torch.Tensor, lr: Image.Image, scale: int, window: tuple[int, int, int],
+                  zoom_to: int = 160, panels: tuple[str, ...] = ("blend", "kde")) -> Image.Image:
+    """The LAM-paper cell of one window, panels side by side, each cropped around the window (boxed)
+    and zoomed to ``zoom_to`` px.
+
+    Args:
+        saliency: [H,W] the window's map at LR size.
+        lr: the LR image (PIL); scale: the SR factor; window: (h, w, size) in SR pixels.
+        panels: any of ``"abs"`` (the abs map alone), ``"blend"`` (it over the upsampled LR) and
+            ``"kde"`` (its KDE over the upsampled LR), in that order of drawing.
+    """
+    unknown = [p for p in panels if p not in FIGURE_PANELS]
+    if unknown or not panels:
+        raise LamfastError(f"panels must be some of {FIGURE_PANELS}, got {panels!r}", param="panels")
+    h, w, size = window
+    drawn = {"abs": lambda: saliency_image(saliency, scale),
+             "blend": lambda: blend(saliency_image(saliency, scale), lr, 0.5),
+             "kde": lambda: blend(kde_image(saliency, scale), lr, 0.5)}
+    cell = Image.new("RGB", (len(panels) * (zoom_to + 3) - 3, zoom_to), "white")
+    for k, kind in enumerate(panels):
+        cell.paste(window_crop(window_image(drawn[kind]().convert("RGB"), h, w, size), h, w, size, zoom_to),
+                   (k * (zoom_to + 3), 0))
+    return cell
+
+
 def grid(panels: list[Image.Image]) -> Image.Image:
     """Panels side by side (the official ``make_pil_grid``); all must share one size."""
     sizes = {p.size for p in panels}

@@ -18,12 +18,12 @@ from lamfast.cli.common import CLIError, note
 
 def build_parser() -> argparse.ArgumentParser:
     from lamfast._version import __version__
-    from lamfast.cli import archs, attention, classify, dataset, erf, info, lam, selfcheck
+    from lamfast.cli import archs, attention, classify, dataset, erf, explore, info, lam, selfcheck
 
     parser = argparse.ArgumentParser(prog="lamfast", description="Fast, exact attribution for PyTorch image models.")
     parser.add_argument("--version", action="version", version=f"lamfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (lam, dataset, erf, classify, attention, archs, info, selfcheck):
+    for module in (lam, explore, dataset, erf, classify, attention, archs, info, selfcheck):
         module.add_parser(sub)
     for command in sub.choices.values():
         # Errors name the command's own flags; see flag_for.

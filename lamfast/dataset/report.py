@@ -33,6 +33,7 @@ from PIL import Image
 
 from lamfast.dataset.stats import BOOTSTRAP, model_summary, paired
 from lamfast.dataset.store import ResultStore
+from lamfast.dataset.templates import inline_asset, template_env
 
 from lamfast.errors import LamfastError
 
@@ -41,7 +42,6 @@ GALLERY_WINDOWS = 8
 PAGE_ROWS = 100
 
 # The page's template, script and style live beside this module (Jinja2 autoescapes the template).
-ASSETS = "report_assets"
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -121,55 +121,68 @@ def _png(image: Image.Image, out_dir: Path, key: str) -> str:
     return name
 
 
-def _window_crop(image: Image.Image, h: int, w: int, size: int, zoom_to: int) -> Image.Image:
-    """A square around the window (4 window sides, at least 48 px), zoomed to ``zoom_to`` px."""
-    side = min(max(4 * size, 48), image.width, image.height)
-    top = min(max(0, h + size // 2 - side // 2), image.height - side)
-    left = min(max(0, w + size // 2 - side // 2), image.width - side)
-    return image.crop((left, top, left + side, top + side)).resize((zoom_to, zoom_to), Image.NEAREST)
-
-
 def _blend_png(row: dict, out_dir: Path, zoom_to: int = 192) -> str | None:
     """The abs-saliency blend over the upsampled LR, zoomed around the window (boxed); returns the file name."""
-    from lamfast import viz
+    from lamfast.viz import window_figure
 
     lr = _lr_image(row)
     if lr is None:
         return None
-    panel = viz.window_image(viz.blend(viz.saliency_image(_saliency(row), row["scale"]), lr, 0.5),
-                             row["h"], row["w"], row["size"])
-    return _png(_window_crop(panel, row["h"], row["w"], row["size"], zoom_to), out_dir, "blend|" + row["key"])
+    panel = window_figure(_saliency(row), lr, row["scale"], (row["h"], row["w"], row["size"]), zoom_to,
+                          panels=("blend",))
+    return _png(panel, out_dir, "blend|" + row["key"])
 
 
 def _colour_bar(height: int) -> Image.Image:
-    from lamfast import viz
+    from lamfast.viz import seismic
 
     values = torch.linspace(1.0, 0.0, height)[:, None].expand(height, 10)
-    return Image.fromarray(viz.seismic(0.5 + 0.5 * values))
+    return Image.fromarray(seismic(0.5 + 0.5 * values))
 
 
 def _figure_cell(row: dict, out_dir: Path, zoom_to: int = 160) -> str | None:
     """The LAM-paper cell: a crop around the window of the LAM blend and of the KDE blend, and a colour bar."""
-    from lamfast import viz
+    from lamfast.viz import window_figure
 
     lr = _lr_image(row)
     if lr is None:
         return None
-    s, h, w, size = row["scale"], row["h"], row["w"], row["size"]
-    saliency = _saliency(row)
-    lam = viz.window_image(viz.blend(viz.saliency_image(saliency, s), lr, 0.5), h, w, size)
-    kde = viz.window_image(viz.blend(viz.kde_image(saliency, s), lr, 0.5), h, w, size)
-    crops = [_window_crop(im, h, w, size, zoom_to) for im in (lam, kde)]
+    figure = window_figure(_saliency(row), lr, row["scale"], (row["h"], row["w"], row["size"]), zoom_to)
     bar = _colour_bar(zoom_to)
-    cell = Image.new("RGB", (2 * zoom_to + 6 + bar.width, zoom_to), "white")
-    cell.paste(crops[0], (0, 0))
-    cell.paste(crops[1], (zoom_to + 3, 0))
-    cell.paste(bar, (2 * zoom_to + 6, 0))
+    cell = Image.new("RGB", (figure.width + 3 + bar.width, zoom_to), "white")
+    cell.paste(figure, (0, 0))
+    cell.paste(bar, (figure.width + 3, 0))
     return _png(cell, out_dir, "cell|" + row["key"])
 
 
-def _section(gid: str, params: dict, ok: list[dict], img_dir: Path) -> dict:
-    """One parameter set's tables and figures, for the template."""
+def _explorers(gid: str, params: dict, ok: list[dict], failed: list[dict], out_dir: Path) -> dict[str, str]:
+    """For a ``grid:`` parameter set, an explorer page per image (its models' DI maps); image -> its page."""
+    from lamfast.dataset.explorer import ExplorerWindow, explorer_folder, write_explorer
+
+    if not str(params.get("windows", "")).startswith("grid:"):
+        return {}
+    pages = {}
+    for image in sorted({r["image"] for r in ok if not r.get("video")}):
+        rows = [r for r in ok if r["image"] == image]
+        lr = _lr_image(rows[0])
+        if lr is None:
+            continue  # the image is no longer where the run found it
+        windows = []
+        for r in rows + [r for r in failed if r["image"] == image and r["h"] >= 0]:
+            crop = json.loads(r["timings"] or "{}").get("crop") or {} if r["status"] == "ok" else {}
+            windows.append(ExplorerWindow(
+                r["model"], r["h"], r["w"], r["size"], r["di"] if r["status"] == "ok" else None, r["gini"],
+                r["nan_steps"], crop, _saliency(r) if r["status"] == "ok" else None,
+                None if r["status"] == "ok" else r["error"]))
+        folder = explorer_folder(image, gid)
+        write_explorer(out_dir / folder, image, lr, rows[0]["scale"], windows, params=params)
+        pages[image] = f"{folder}/index.html"
+    return pages
+
+
+def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: dict[str, str] | None = None) -> dict:
+    """One parameter set's tables and figures, for the template (``explorers``: image -> its explorer page)."""
+    explorers = explorers or {}
     by_model: dict[str, list[dict]] = defaultdict(list)
     for r in ok:
         by_model[r["model"]].append(r)
@@ -180,7 +193,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path) -> dict:
                "models": [{"name": m, "st": model_summary([r["di"] for r in by_model[m]])} for m in models],
                "pairs": [{"a": a, "b": b, "stats": paired(by_model[a], by_model[b])}
                          for a, b in combinations(models, 2)],
-               "frame_shares": _frame_shares(by_model)}
+               "frame_shares": _frame_shares(by_model),
+               "explorers": [{"image": Path(image).name, "href": href} for image, href in sorted(explorers.items())]}
 
     all_di = [r["di"] for r in ok]
     lo, hi = min(all_di), max(all_di)
@@ -207,7 +221,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path) -> dict:
         rows = sorted(by_model[m], key=lambda r: (r["di"], r["key"]))
         kinds = []
         for kind, chosen in (("high", rows[::-1][:GALLERY_WINDOWS]), ("low", rows[:GALLERY_WINDOWS])):
-            figures = [{"png": png, "image": Path(r["image"]).name, "h": r["h"], "w": r["w"], "di": r["di"]}
+            figures = [{"png": png, "image": Path(r["image"]).name, "h": r["h"], "w": r["w"], "di": r["di"],
+                        "href": f"{explorers[r['image']]}#h={r['h']}&w={r['w']}" if r["image"] in explorers else None}
                        for r in chosen if (png := _blend_png(r, img_dir))]
             kinds.append((kind, figures))
         section["galleries"].append({"model": m, "radio": f"g-{gid}-{hashlib.sha1(m.encode()).hexdigest()[:8]}",
@@ -215,21 +230,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path) -> dict:
     return section
 
 
-def _template():
-    import math
-
-    from jinja2 import Environment, PackageLoader, select_autoescape
-
-    env = Environment(loader=PackageLoader("lamfast.dataset", ASSETS), autoescape=select_autoescape(["j2"]),
-                      keep_trailing_newline=True)
-    env.tests["finite"] = lambda v: math.isfinite(v)
-    return env
-
-
 def write_report(store: str | Path, out_dir: str | Path) -> Path:
     """Write ``out_dir/index.html`` (and ``img/``) for a store; returns the HTML path."""
-    from markupsafe import Markup
-
     if not Path(store).is_file():
         raise LamfastError(f"store not found: {store}", param="store")
     out_dir = Path(out_dir)
@@ -244,17 +246,18 @@ def write_report(store: str | Path, out_dir: str | Path) -> Path:
     for r in ok:
         groups[r["params_hash"]].append(r)
         params[r["params_hash"]] = json.loads(r["params"])
-    env = _template()
-    loader = env.loader
+    env = template_env()
     page = env.get_template("report.html.j2").render(
         store=str(store), n_ok=len(ok), n_failed=len(failed), n_images=len({r["image"] for r in rows}),
         n_models=len({r["model"] for r in rows}), bootstrap=BOOTSTRAP, page_rows=PAGE_ROWS,
-        sections=[_section(gid, params[gid], groups[gid], img_dir) for gid in sorted(groups)],
+        sections=[_section(gid, params[gid], groups[gid], img_dir,
+                           _explorers(gid, params[gid], groups[gid], [r for r in failed if r["params_hash"] == gid],
+                                      out_dir)) for gid in sorted(groups)],
         windows=[{**r, "name": Path(r["image"]).name} for r in ok],
         failures=[{"image": Path(r["image"]).name, "model": r["model"], "error": r["error"],
                    "window": "—" if r["h"] < 0 else f"{r['h']},{r['w']},{r['size']}"} for r in failed],
         # the page is one self-contained file: style and script go inline
-        css=Markup(loader.get_source(env, "report.css")[0]), js=Markup(loader.get_source(env, "report.js")[0]))
+        css=inline_asset(env, "report.css"), js=inline_asset(env, "report.js"))
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

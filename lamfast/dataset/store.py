@@ -146,6 +146,16 @@ class ResultStore:
     def rows(self, with_maps: bool = False) -> Iterator[dict[str, Any]]:
         """Every result row as a dict (attribution decoded to ndarray with ``with_maps``)."""
         cur = self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM results ORDER BY image, model, h, w, size, key")
+        return self._decoded(cur, with_maps)
+
+    def rows_of(self, unit_prefix: str, with_maps: bool = False) -> Iterator[dict[str, Any]]:
+        """The result rows of the units whose key starts with ``unit_prefix`` (as :meth:`rows`)."""
+        cur = self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM results WHERE substr(unit_key, 1, ?) = ? "
+                                "ORDER BY key", (len(unit_prefix), unit_prefix))
+        return self._decoded(cur, with_maps)
+
+    @staticmethod
+    def _decoded(cur, with_maps: bool) -> Iterator[dict[str, Any]]:
         for values in cur:
             row = dict(zip(COLUMNS, values))
             blob, shape = row.pop("attribution"), row.pop("attribution_shape")
