@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 
-from lamfast.cli.common import (CLIError, add_input_arguments, add_lam_arguments, color_flag, lam_params,
+from lamfast.cli.common import (CLIError, add_input_arguments, add_lam_arguments, color_flag, lam_params, note,
                                 parse_arch_kwargs_flag, resolve_device)
 
 
@@ -43,7 +43,7 @@ def run_cmd(args: argparse.Namespace) -> int:
                        crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device),
                        arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None,
                        windows_from=args.windows_from, color=color_flag(args), video=args.video,
-                       frame=args.frame)
+                       frame=args.frame, min_distance=args.min_distance)
     if args.frame is not None and not args.video:
         raise CLIError("--frame picks an output frame of a clip: it needs --video")
     if args.video and args.windows_from:
@@ -64,6 +64,8 @@ def run_cmd(args: argparse.Namespace) -> int:
                       ray_actors=args.ray_actors, ray_cpus=args.ray_cpus, verbose=args.verbose)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    for line in summary.notes:
+        note(line)
     failed = summary.units_failed_total
     skipped = summary.units_skipped - summary.units_failed_before
     text = f"{summary.units_done} units done, {skipped} skipped (already in the store), {failed} failed"
@@ -113,6 +115,9 @@ def add_parser(sub) -> None:
     p.add_argument("--store", default="lamfast_results.sqlite", help="SQLite results file (default lamfast_results.sqlite)")
     p.add_argument("--windows", default="top:8:16",
                    help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")
+    p.add_argument("--min-distance", "--min_distance", type=int, default=None, metavar="PX",
+                   help="top:K windows are kept at least PX SR pixels apart in row or column (default the window "
+                        "size: no overlap; 0 keeps the K strongest even where they overlap)")
     add_lam_arguments(p)
     p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
     p.add_argument("--video", action="store_true",

@@ -44,6 +44,7 @@ class RunSummary:
     windows_failed: int = 0
     seconds: float = 0.0
     failures: list[str] = field(default_factory=list)  # every failed unit of the work set, this run's first
+    notes: list[str] = field(default_factory=list)  # what the user should know of the windows, once each
 
     @property
     def units_failed_total(self) -> int:
@@ -224,9 +225,7 @@ def run(
     for name, value in (("ray_actors", ray_actors), ("ray_cpus", ray_cpus)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise LamfastError(f"{name} must be an integer >= 1, got {value!r}", param=name)
-    from lamfast.lam.windows import parse_spec
-
-    parse_spec(config.windows)  # fail fast on a bad spec
+    config.window_spec()  # fail fast on a bad spec or minimum distance
     if engine == "ray":
         from lamfast.dataset.ray_engine import require_ray
 
@@ -261,6 +260,7 @@ def run(
         def commit(record: UnitRecord) -> None:
             db.write_unit(record, *shas.get(record.unit_key, (None, None)), replaces=superseded.get(record.unit_key))
             ok = sum(1 for r in record.rows if r["status"] == "ok")
+            summary.notes += [n for n in record.notes if n not in summary.notes]
             summary.windows_done += ok
             summary.windows_failed += sum(1 for r in record.rows if r["status"] != "ok" and r["h"] >= 0)
             if record.status == "ok":

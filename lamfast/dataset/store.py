@@ -85,6 +85,7 @@ class UnitRecord:
     error: str | None = None
     seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the user, not stored (e.g. fewer top:K windows fitted)
 
 
 class ResultStore:

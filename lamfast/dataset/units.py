@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lamfast.errors import LamfastError
 from lamfast.lam.params import LAMParams
 from lamfast.request import ModelSpec
 
@@ -44,6 +45,24 @@ class RunConfig:
     # (None: the middle one, or the one output of a centre-frame model).
     video: bool = False
     frame: int | None = None
+    # top:K windows are kept this many SR pixels apart (None: the window size, no overlap; 0: as chosen
+    # before non-maximum suppression existed).
+    min_distance: int | None = None
+
+    def window_spec(self) -> dict[str, Any]:
+        """The parsed ``windows`` spec, with ``min_distance`` for ``top:K``."""
+        from lamfast.lam.windows import parse_spec
+
+        spec = parse_spec(self.windows)
+        md = self.min_distance
+        if md is not None and (isinstance(md, bool) or not isinstance(md, int) or md < 0):
+            raise LamfastError(f"min_distance must be an integer >= 0, got {md!r}", param="min_distance")
+        if spec["kind"] == "top":
+            spec["min_distance"] = spec["size"] if self.min_distance is None else self.min_distance
+        elif self.min_distance is not None:
+            raise LamfastError(f"min_distance applies to top:K windows, not to {self.windows!r}",
+                               param="min_distance")
+        return spec
 
     def params(self) -> dict[str, Any]:
         # The keys and values of the first stores: a store written before
@@ -53,6 +72,8 @@ class RunConfig:
             # top:K once picked per model from its own SR output; paired
             # windows are another result, so they get another key.
             out["windows_from"] = model_key(self.windows_from) if self.windows_from else "hr"
+            # windows kept apart are other windows than the K best: another key
+            out["min_distance"] = self.window_spec()["min_distance"]
         if self.arch_kwargs:  # only when given, so earlier stores keep their keys
             out["arch_kwargs"] = json.loads(self.arch_kwargs)
         if self.color:

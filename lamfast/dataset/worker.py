@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -75,10 +76,10 @@ class UnitWorker:
         ``frame`` is given); a reference model is for images only.
         """
         from lamfast.imageio import model_input
-        from lamfast.lam.windows import parse_spec, resolve
+        from lamfast.lam.windows import resolve
 
         cfg, x, scale = self.config, sr_input.tensor(), sr_input.scale
-        spec = parse_spec(cfg.windows)
+        spec = cfg.window_spec()
         if spec["kind"] != "top":
             return resolve(spec, torch.empty(0, x.shape[-2] * scale, x.shape[-1] * scale))
         key = (unit.image, scale)
@@ -119,6 +120,7 @@ class UnitWorker:
 
     def __call__(self, unit: Unit) -> UnitRecord:
         from lamfast.lam import LAMError, VideoLAMResult
+        from lamfast.lam.windows import check_window
 
         start = time.perf_counter()
         cfg = self.config
@@ -131,11 +133,23 @@ class UnitWorker:
                 raise _UnitFailure(model_error)
             sr_input = self._input(unit, model)
             windows = self._windows(unit, sr_input)
+            hr = sr_input.hr[0] if isinstance(sr_input, SRClip) else sr_input.hr
             if not windows:
-                hr = sr_input.hr[0] if isinstance(sr_input, SRClip) else sr_input.hr
-                h, w = hr.height, hr.width
-                raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the {h}x{w} SR image")
-            results = self._lam(model, sr_input, windows)
+                raise _UnitFailure(f"no window of the spec {cfg.windows!r} fits the {hr.height}x{hr.width} SR image")
+            spec = cfg.window_spec()
+            if spec["kind"] == "top" and len(windows) < spec["k"]:
+                record.notes.append(f"{Path(unit.image).name}: {len(windows)} of the {spec['k']} top windows fit "
+                                    f"{spec['min_distance']} px apart on the {hr.height}x{hr.width} image")
+            # A window that cannot run fails alone: its row says why, the unit's other windows run.
+            outside = {}
+            for win in windows:
+                try:
+                    check_window(*win, sr_shape=(hr.height, hr.width))
+                except LAMError as exc:
+                    outside[win] = exc
+            inside = [win for win in windows if win not in outside]
+            computed = iter(self._lam(model, sr_input, inside) if inside else [])
+            results = [outside[win] if win in outside else next(computed) for win in windows]
             for (h, w, s), r in zip(windows, results):
                 row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
                 if isinstance(r, LAMError):

@@ -63,15 +63,26 @@ def grid(sr_shape: tuple[int, int], size: int, stride: int | None = None) -> lis
     return [(h, w, size) for h in range(0, sH - size + 1, stride) for w in range(0, sW - size + 1, stride)]
 
 
-def top_edges(sr: torch.Tensor, size: int, k: int, stride: int | None = None) -> list[Window]:
-    """The ``k`` grid windows (stride default ``size // 2``) whose LAM objective is largest.
+def top_edges(sr: torch.Tensor, size: int, k: int, stride: int | None = None,
+              min_distance: int | None = None) -> list[Window]:
+    """The ``k`` grid windows (stride default ``size // 2``) whose LAM objective is largest, kept
+    ``min_distance`` apart.
 
     The score is :func:`lamfast.lam.objective.edge_strength` summed over the
-    window, i.e. the compat objective on the SR image itself.
+    window, i.e. the compat objective on the SR image itself. Windows are taken
+    in score order (greedy non-maximum suppression): one is kept only when its
+    top-left corner lies at least ``min_distance`` SR pixels from every kept
+    one's in row or column (Chebyshev distance). The default, ``size``, keeps
+    windows from overlapping, so one textured patch is not counted many times;
+    0 keeps the ``k`` best, overlapping or not. Fewer than ``k`` come back where
+    fewer fit.
 
     Ties keep row-major order, so the choice is deterministic.
     """
     stride = stride or max(1, size // 2)
+    min_distance = size if min_distance is None else min_distance
+    if isinstance(min_distance, bool) or not isinstance(min_distance, int) or min_distance < 0:
+        raise LamfastError(f"min_distance must be an integer >= 0, got {min_distance!r}", param="min_distance")
     candidates = grid(tuple(sr.shape[-2:]), size, stride)
     if not candidates:
         return []
@@ -83,7 +94,14 @@ def top_edges(sr: torch.Tensor, size: int, k: int, stride: int | None = None) ->
     ws = torch.tensor([c[1] for c in candidates])
     scores = sums[hs, ws].tolist()
     order = sorted(range(len(candidates)), key=lambda i: (-scores[i], i))
-    return [candidates[i] for i in order[:k]]
+    kept: list[Window] = []
+    for i in order:
+        if len(kept) == k:
+            break
+        h, w, _ = candidates[i]
+        if all(max(abs(h - a), abs(w - b)) >= min_distance for a, b, _ in kept):
+            kept.append(candidates[i])
+    return kept
 
 
 def random_windows(sr_shape: tuple[int, int], size: int, n: int, seed: int = 0) -> list[Window]:
@@ -136,7 +154,7 @@ def resolve(spec: dict, sr: torch.Tensor) -> list[Window]:
     if kind == "grid":
         return grid(shape, spec["size"], spec["stride"])
     if kind == "top":
-        return top_edges(sr, spec["size"], spec["k"], spec["stride"])
+        return top_edges(sr, spec["size"], spec["k"], spec["stride"], spec.get("min_distance"))
     if kind == "random":
         return random_windows(shape, spec["size"], spec["n"], spec["seed"])
     raise LamfastError(f"unknown window spec kind {kind!r}")

@@ -1,0 +1,140 @@
+"""P15, the windows of a DI benchmark: ``top:K`` keeps its windows apart (non-maximum suppression
+with a minimum distance, under its own parameter hash), and a window that cannot run fails alone."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import lamfast
+from lamfast.cli import main
+from lamfast.dataset import RunConfig
+from lamfast.errors import LamfastError
+from lamfast.lam.objective import edge_strength
+from lamfast.lam.windows import top_edges
+from lamfast.models import bundled_model, data_path
+from lamfast.request import prepare_input
+
+from conftest import assert_close
+
+
+def _sr(name="astronaut.png"):
+    return prepare_input(None, data_path(name), scale=4).hr_tensor().float()
+
+
+def _reference_nms(sr, size, k, stride, min_distance):
+    """Every stride-grid window scored by a plain loop over its edge-strength sum, taken greedily."""
+    e = edge_strength(sr).double()
+    H, W = sr.shape[-2:]
+    scored = []
+    for h in range(0, H - size + 1, stride):
+        for w in range(0, W - size + 1, stride):
+            scored.append((-float(e[h:h + size, w:w + size].sum()), h, w))
+    scored.sort(key=lambda t: t[0])  # stable: row-major among ties
+    kept = []
+    for _, h, w in scored:
+        if len(kept) < k and all(max(abs(h - a), abs(w - b)) >= min_distance for a, b in kept):
+            kept.append((h, w))
+    return kept
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coffee.png", "shapes_sample.png"])
+@pytest.mark.parametrize("size,k,stride,min_distance", [(16, 8, None, None), (16, 8, 4, 24), (32, 5, None, 0),
+                                                        (8, 12, 2, 8)])
+def test_top_windows_are_the_greedy_suppression_of_the_edge_scores(name, size, k, stride, min_distance):
+    sr = _sr(name)
+    got = top_edges(sr, size, k, stride, min_distance)
+    want = _reference_nms(sr, size, k, stride or size // 2, size if min_distance is None else min_distance)
+    # sums of float64 edge strengths: near-equal scores may swap between the pooled and the looped sum
+    assert [(h, w) for h, w, _ in got] == want
+    assert all(s == size for *_, s in got)
+    md = size if min_distance is None else min_distance
+    assert all(max(abs(a[0] - b[0]), abs(a[1] - b[1])) >= md for i, a in enumerate(got) for b in got[:i])
+
+
+def test_the_default_keeps_top_windows_from_overlapping_and_zero_keeps_the_k_best():
+    sr = _sr()
+    apart = top_edges(sr, 16, 8)
+    best = top_edges(sr, 16, 8, min_distance=0)
+    overlap = lambda a, b: abs(a[0] - b[0]) < 16 and abs(a[1] - b[1]) < 16  # noqa: E731
+    assert not any(overlap(a, b) for i, a in enumerate(apart) for b in apart[:i])
+    assert any(overlap(a, b) for i, a in enumerate(best) for b in best[:i])  # the issue's near-duplicates
+    assert apart[0] == best[0]
+    with pytest.raises(LamfastError, match="min_distance must be an integer >= 0"):
+        top_edges(sr, 16, 8, min_distance=-1)
+
+
+def test_min_distance_is_part_of_the_parameter_hash_only_for_top_windows():
+    top = RunConfig(windows="top:8:16")
+    assert top.params()["min_distance"] == 16
+    assert RunConfig(windows="top:8:16", min_distance=16).params_hash() == top.params_hash()
+    assert RunConfig(windows="top:8:16", min_distance=0).params_hash() != top.params_hash()
+    assert "min_distance" not in RunConfig(windows="grid:16").params()
+    with pytest.raises(LamfastError, match="applies to top:K windows"):
+        RunConfig(windows="grid:16", min_distance=4).window_spec()
+
+
+def _rows(store):
+    with sqlite3.connect(store) as db:
+        return db.execute("SELECT h, w, size, status, error, di FROM results ORDER BY h, w").fetchall()
+
+
+def test_a_small_image_gets_fewer_top_windows_with_a_note(tmp_path, capsys):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.open(data_path("astronaut.png")).crop((0, 0, 32, 32)).save(folder / "small.png")
+    store = tmp_path / "s.sqlite"
+    assert main(["run", str(folder), "--windows", "top:8:16", "--fold", "2", "--no-progress",
+                 "--store", str(store)]) == 0
+    err = capsys.readouterr().err
+    hr = prepare_input(None, folder / "small.png", scale=4).hr_tensor().float()
+    want = _reference_nms(hr, 16, 8, 8, 16)  # greedy: the strongest first, so fewer than a tiling may fit
+    assert 0 < len(want) < 8
+    assert f"lamfast: note: small.png: {len(want)} of the 8 top windows fit 16 px apart on the 32x32 image" in err, err
+    rows = _rows(store)
+    assert sorted((h, w) for h, w, *_ in rows) == sorted(want)
+    # 0 gives the 8 strongest, overlapping, under another parameter set in the same store
+    assert main(["run", str(folder), "--windows", "top:8:16", "--min-distance", "0", "--fold", "2",
+                 "--no-progress", "--store", str(store)]) == 0
+    assert "note" not in capsys.readouterr().err
+    assert len(_rows(store)) == len(want) + 8
+
+
+@pytest.mark.parametrize("argv,match", [(["--min-distance", "-1"], "--min-distance: min_distance must be an integer"),
+                                        (["--windows", "grid:16", "--min-distance", "4"],
+                                         "--min-distance: min_distance applies to top:K windows")])
+def test_bad_minimum_distances_fail_in_one_line(tmp_path, capsys, argv, match):
+    assert main(["run", str(data_path("astronaut.png")), "--fold", "2", "--no-progress",
+                 "--store", str(tmp_path / "s.sqlite"), *argv]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("lamfast: error:") and match in err[0], err
+    assert not (tmp_path / "s.sqlite").exists()
+
+
+def test_a_window_that_does_not_fit_fails_alone(tmp_path, capsys):
+    """A list window outside one image is a failed row of that window; the other windows are kept."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.open(data_path("astronaut.png")).crop((0, 0, 64, 64)).save(folder / "a.png")
+    Image.open(data_path("astronaut.png")).save(folder / "b.png")
+    store = tmp_path / "s.sqlite"
+    code = main(["run", str(folder), "--windows", "list:8,8;96,120:16", "--fold", "3", "--no-progress",
+                 "--store", str(store)])
+    assert code == 1  # one unit has a failed window
+    err = capsys.readouterr().err
+    assert "a.png × bundled: window (h=96, w=120, size=16) lies outside the 64x64 SR image" in err, err
+    with sqlite3.connect(store) as db:
+        rows = db.execute("SELECT image, h, w, status, error, di FROM results ORDER BY image, h").fetchall()
+    assert [(Path(img).name, h, w, st) for img, h, w, st, *_ in rows] == [("a.png", 8, 8, "ok"), ("a.png", 96, 120, "failed"),
+                                                               ("b.png", 8, 8, "ok"), ("b.png", 96, 120, "ok")]
+    model = bundled_model().model
+    x = prepare_input(model, folder / "a.png").tensor()
+    assert_close(rows[0][5], lamfast.lam(model, x, 8, 8, 16, fold=3).di, "same_lam", dtype=torch.float32)
+    # the report and the export take the kept window
+    assert main(["export", str(store), "-o", str(tmp_path / "r.csv")]) == 0
+    assert main(["report", str(store), "-o", str(tmp_path / "rep")]) == 0
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "lies outside the 64x64 SR image" in page
