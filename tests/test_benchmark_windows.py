@@ -138,3 +138,69 @@ def test_a_window_that_does_not_fit_fails_alone(tmp_path, capsys):
     assert main(["report", str(store), "-o", str(tmp_path / "rep")]) == 0
     page = (tmp_path / "rep" / "index.html").read_text()
     assert "lies outside the 64x64 SR image" in page
+
+
+# --- named models ---------------------------------------------------------------------------------
+
+def test_name_equals_spec_names_a_model_and_paths_are_never_read_as_names(tmp_path):
+    from lamfast.request import ModelSpec, model_labels
+
+    s = ModelSpec.parse("EDSR=edsr:weights/x4.pt")
+    assert (s.label, s.arch, s.path, s.name) == ("EDSR", "edsr", "weights/x4.pt", "EDSR")
+    assert ModelSpec.parse("base=bundled").bundled and ModelSpec.parse("base=bundled").label == "base"
+    assert ModelSpec.parse("runs/lr=1e-4/x4.pt").label is None  # a '/' before '=': a path
+    odd = tmp_path / "a=b.pt"
+    odd.write_bytes(b"")
+    assert ModelSpec.parse(str(odd)).label is None and ModelSpec.parse("a=b.pt").label == "a"
+    assert ModelSpec.parse("EDSR=x.pt").resolved().label == "EDSR"
+    with pytest.raises(LamfastError, match="has no spec after '='"):
+        ModelSpec.parse("EDSR=")
+    specs = [ModelSpec.parse(t) for t in ["a/edsr.pt", "b/edsr.pt", "bundled", "edsr=c/other.pt", "x/edsr-2.pt"]]
+    assert model_labels(specs) == ["edsr-2", "edsr-3", "bundled", "edsr", "edsr-2-2"]
+    with pytest.raises(LamfastError, match="two models are both named 'm'"):
+        model_labels([ModelSpec.parse("m=a.pt"), ModelSpec.parse("m=b.pt")])
+
+
+def test_a_named_model_is_named_in_the_store_report_and_export_and_its_notes_are_said_once(tmp_path, capsys):
+    import csv
+
+    folder = tmp_path / "imgs"
+    Image.open(data_path("astronaut.png")).crop((0, 0, 32, 32)).save(_mk(folder) / "a.png")
+    Image.open(data_path("astronaut.png")).crop((32, 32, 64, 64)).save(folder / "b.png")
+    torch.manual_seed(0)
+    ckpt = tmp_path / "deep" / "folder" / "edsr_baseline_x4-6b446fab.pt"
+    ckpt.parent.mkdir(parents=True)
+    torch.save(lamfast.models.EDSR(n_resblocks=1, n_feats=8, rgb_range=1.0).state_dict(), ckpt)
+    store = tmp_path / "s.sqlite"
+    argv = ["run", str(folder), "--windows", "list:0,0:16", "--fold", "2", "--no-progress", "--store", str(store)]
+    assert main([*argv, "--model", f"EDSR={ckpt}", "--model", "bundled"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    edsr_notes = [line for line in err if line.startswith("lamfast: note: EDSR: ")]
+    assert edsr_notes and len(edsr_notes) == len(set(edsr_notes))  # two images, each note once
+    with sqlite3.connect(store) as db:
+        assert sorted(db.execute("SELECT DISTINCT label FROM results")) == [("EDSR",), ("bundled",)]
+        notes = dict(db.execute("SELECT label, model_notes FROM units"))
+    assert [f"lamfast: note: EDSR: {n}" for n in __import__("json").loads(notes["EDSR"])] == edsr_notes
+    assert main(["export", str(store), "-o", str(tmp_path / "r.csv")]) == 0
+    with open(tmp_path / "r.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["model"] for r in rows} == {"EDSR", "bundled"} and "label" not in rows[0]
+    assert {r["model_spec"] for r in rows if r["model"] == "EDSR"} == {str(ckpt.resolve())}
+    assert main(["report", str(store), "-o", str(tmp_path / "rep")]) == 0
+    page = (tmp_path / "rep" / "index.html").read_text()
+    assert "<td class='name'>EDSR</td>" in page and page.count(str(ckpt.parent)) == 1  # the models table's title
+    # renaming keeps the results: nothing recomputed, the new name everywhere
+    capsys.readouterr()
+    assert main([*argv, "--model", f"Baseline={ckpt}", "--model", "bundled"]) == 0
+    assert "0 units done, 4 skipped" in capsys.readouterr().out
+    with sqlite3.connect(store) as db:
+        assert sorted(db.execute("SELECT DISTINCT label FROM results")) == [("Baseline",), ("bundled",)]
+    # a default name is the file stem
+    assert main([*argv, "--model", str(ckpt), "--store", str(tmp_path / "t.sqlite")]) == 0
+    with sqlite3.connect(tmp_path / "t.sqlite") as db:
+        assert list(db.execute("SELECT DISTINCT label FROM results")) == [("edsr_baseline_x4-6b446fab",)]
+
+
+def _mk(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

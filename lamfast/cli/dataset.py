@@ -104,9 +104,10 @@ def add_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", help="image folders, globs or manifest files (one path per line); with "
                    "--video, folders of clips (each clip a folder of frames)")
     p.add_argument("--model", action="append",
-                   help="'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a registered name or your own "
-                        "class as FILE.py:Class or module:Class (importing it runs its code) (repeatable; default "
-                        "bundled)")
+                   help="[NAME=]SPEC: SPEC is 'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a "
+                        "registered name or your own class as FILE.py:Class or module:Class (importing it runs its "
+                        "code); NAME is what the store, the report and the export call it (default the file stem, "
+                        "made unique) (repeatable; default bundled)")
     p.add_argument("--windows-from", "--windows_from", default=None, metavar="MODEL",
                    help="choose top:K windows on this model's SR output (a --model spec) instead of the HR "
                         "image's edges; either way every model gets the same windows of an image")

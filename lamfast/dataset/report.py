@@ -239,6 +239,7 @@ def write_report(store: str | Path, out_dir: str | Path) -> Path:
     img_dir.mkdir(parents=True, exist_ok=True)
     with ResultStore(store) as db:
         rows = list(db.rows(with_maps=True))
+        models = db.models()
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] != "ok"]
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -254,6 +255,8 @@ def write_report(store: str | Path, out_dir: str | Path) -> Path:
                            _explorers(gid, params[gid], groups[gid], [r for r in failed if r["params_hash"] == gid],
                                       out_dir)) for gid in sorted(groups)],
         windows=[{**r, "name": Path(r["image"]).name} for r in ok],
+        models=[{"label": m, "file": Path(info["spec"]).name, **info} for m, info in sorted(models.items())
+                if any(r["model"] == m for r in rows)],
         failures=[{"image": Path(r["image"]).name, "model": r["model"], "error": r["error"],
                    "window": "—" if r["h"] < 0 else f"{r['h']},{r['w']},{r['size']}"} for r in failed],
         # the page is one self-contained file: style and script go inline

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from lamfast.dataset.store import ResultStore, UnitRecord
 from lamfast.dataset.units import RunConfig, Unit
 from lamfast.dataset.worker import UnitWorker
-from lamfast.request import ModelSpec
+from lamfast.request import ModelSpec, model_labels
 from lamfast.request.model_spec import file_sha
 
 from lamfast.errors import LamfastError
@@ -167,8 +167,10 @@ def plan(images: list[tuple[str, str]], models: list[str], config: RunConfig,
     """
     h = config.params_hash()
     specs = [ModelSpec.parse(m).resolved() for m in models]
+    labels = model_labels(specs)
     image_shas = {img: input_sha(img) for img, _ in images}
-    units = [Unit(img, spec.text, h, image_shas[img], spec.sha, name) for spec in specs for img, name in images]
+    units = [Unit(img, spec.text, h, image_shas[img], spec.sha, name, label)
+             for spec, label in zip(specs, labels) for img, name in images]
     return [u for u in dict((u.key, u) for u in units).values() if in_shard(u.key, shard)]
 
 
@@ -241,6 +243,7 @@ def run(
         # A store keyed by paths (before content keys), or moved here, takes this run's keys and paths;
         # a unit whose image or model changed at the same path replaces the old one's rows.
         db.adopt([(u.key, legacy_key(u), u.image, u.model, u.params_hash, u.image_sha, u.model_sha) for u in units])
+        db.relabel([(u.key, u.label) for u in units])
         done = db.finished_units(retry_failed=retry_failed)
         todo = [u for u in units if u.key not in done or not _is_current(u, done[u.key])]
         superseded = db.superseded([(u.key, u.image, u.model, u.params_hash) for u in todo])
@@ -267,7 +270,8 @@ def run(
                 summary.units_done += 1
             else:
                 summary.units_failed += 1
-                summary.failures.insert(summary.units_failed - 1, f"{Path(record.image).name} × {record.model}: "
+                summary.failures.insert(summary.units_failed - 1, f"{Path(record.image).name} × "
+                                                                  f"{record.label or record.model}: "
                                                                   f"{record.error}")
             bar.update(per_unit if per_unit else 1)
             bar.set_postfix(windows_per_s=f"{summary.windows_done / max(time.perf_counter() - start, 1e-9):.2f}",

@@ -55,12 +55,14 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
 """
 # Columns added after the first stores; added in place when missing.
-UNIT_COLUMNS_ADDED = (("image_sha", "TEXT"), ("model_sha", "TEXT"))
+# ``label``: what the report and the export call the model (NULL: its spec, as stores before labels);
+# ``model_notes``: JSON list of how the loader read the checkpoint.
+UNIT_COLUMNS_ADDED = (("image_sha", "TEXT"), ("model_sha", "TEXT"), ("label", "TEXT"), ("model_notes", "TEXT"))
 # ``video``: JSON of a clip's window ({"frame", "frame_share", "di_per_frame"}); NULL for images.
-RESULT_COLUMNS_ADDED = (("video", "TEXT"),)
+RESULT_COLUMNS_ADDED = (("video", "TEXT"), ("label", "TEXT"))
 
 COLUMNS = ("key", "unit_key", "image", "model", "h", "w", "size", "params_hash", "params", "status", "error", "di",
-           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings", "video")
+           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings", "video", "label")
 
 
 def encode_map(a: np.ndarray) -> tuple[bytes, str]:
@@ -86,6 +88,8 @@ class UnitRecord:
     seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # for the user, not stored (e.g. fewer top:K windows fitted)
+    label: str | None = None  # the model's name in reports and exports
+    model_notes: list[str] = field(default_factory=list)  # how the loader read the model, stored with the unit
 
 
 class ResultStore:
@@ -139,9 +143,10 @@ class ResultStore:
             )
             self.conn.execute(
                 "INSERT OR REPLACE INTO units (unit_key, image, model, params_hash, status, error, windows, seconds, "
-                "finished_at, image_sha, model_sha) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "finished_at, image_sha, model_sha, label, model_notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (unit.unit_key, unit.image, unit.model, unit.params_hash, unit.status, unit.error,
-                 sum(1 for r in unit.rows if r["status"] == "ok"), unit.seconds, time.time(), image_sha, model_sha),
+                 sum(1 for r in unit.rows if r["status"] == "ok"), unit.seconds, time.time(), image_sha, model_sha,
+                 unit.label, json.dumps(unit.model_notes)),
             )
 
     def rows(self, with_maps: bool = False) -> Iterator[dict[str, Any]]:
@@ -155,11 +160,32 @@ class ResultStore:
                                 "ORDER BY key", (len(unit_prefix), unit_prefix))
         return self._decoded(cur, with_maps)
 
+    def relabel(self, labels: list[tuple[str, str | None]]) -> None:
+        """Give stored units (and their rows) the model labels of this run: ``[(unit_key, label)]``.
+        Labels are not part of the key, so a renamed model keeps its results under its new name."""
+        with self.conn:
+            for key, label in labels:
+                self.conn.execute("UPDATE units SET label = ? WHERE unit_key = ? AND label IS NOT ?", (label, key, label))
+                self.conn.execute("UPDATE results SET label = ? WHERE unit_key = ? AND label IS NOT ?",
+                                  (label, key, label))
+
+    def models(self) -> dict[str, dict[str, Any]]:
+        """Per model label (its spec in stores before labels): ``{"spec", "sha", "notes"}``, the spec it
+        was loaded from, its content hash and how the loader read it (its latest unit's)."""
+        out: dict[str, dict[str, Any]] = {}
+        for label, model, sha, notes in self.conn.execute(
+                "SELECT label, model, model_sha, model_notes FROM units ORDER BY finished_at"):
+            out[label or model] = {"spec": model, "sha": sha, "notes": json.loads(notes) if notes else []}
+        return out
+
     @staticmethod
     def _decoded(cur, with_maps: bool) -> Iterator[dict[str, Any]]:
         for values in cur:
             row = dict(zip(COLUMNS, values))
             blob, shape = row.pop("attribution"), row.pop("attribution_shape")
+            # the model as people name it; the spec it was loaded from stays beside it
+            row["model_spec"] = row["model"]
+            row["model"] = row.pop("label") or row["model"]
             if with_maps:
                 row["attribution"] = decode_map(blob, shape) if blob is not None else None
             yield row
@@ -215,10 +241,10 @@ class ResultStore:
         return out
 
     def failed_units(self, keys: set[str]) -> dict[str, tuple[str, str, str | None]]:
-        """Of ``keys``, the units stored as failed: key -> (image, model, error)."""
+        """Of ``keys``, the units stored as failed: key -> (image, model label, error)."""
         out = {}
         for key, image, model, error in self.conn.execute(
-                "SELECT unit_key, image, model, error FROM units WHERE status != 'ok'"):
+                "SELECT unit_key, image, COALESCE(label, model), error FROM units WHERE status != 'ok'"):
             if key in keys:
                 out[key] = (image, model, error)
         return out

@@ -107,6 +107,7 @@ class Unit:
     image_sha: str | None = None
     model_sha: str | None = None
     name: str | None = None  # default: the image's file name
+    label: str | None = None  # what reports call the model (not part of the key: renaming keeps results)
 
     @property
     def key(self) -> str:

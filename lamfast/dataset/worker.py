@@ -39,6 +39,7 @@ class UnitWorker:
         if self.reference is not None:
             self.specs.setdefault(self.reference.text, self.reference)
         self._models: dict[str, tuple[Any, str | None]] = {}
+        self._notes: dict[str, list[str]] = {}  # how the loader read each model
         self._scales: dict[str, int] = {}  # a model's scale, found on the first image it meets
         self._chosen: dict[tuple[str, int], list] = {}  # (image, scale) -> its windows, shared by the models
 
@@ -49,6 +50,7 @@ class UnitWorker:
                                               rgb_range=self.config.rgb_range,
                                               arch_kwargs=json.loads(self.config.arch_kwargs or "{}"))
                 self._models[key] = (loaded.model, None)
+                self._notes[key] = list(loaded.notes)
             except (ValueError, OSError, RuntimeError, KeyError) as exc:
                 self._models[key] = (None, f"model: {first_line(exc)}")
         return self._models[key]
@@ -124,13 +126,16 @@ class UnitWorker:
 
         start = time.perf_counter()
         cfg = self.config
-        record = UnitRecord(unit.key, unit.image, unit.model, unit.params_hash, "ok")
+        record = UnitRecord(unit.key, unit.image, unit.model, unit.params_hash, "ok", label=unit.label)
         base = {"unit_key": unit.key, "image": unit.image, "model": unit.model, "params_hash": unit.params_hash,
-                "params": json.dumps(cfg.params(), sort_keys=True)}
+                "params": json.dumps(cfg.params(), sort_keys=True), "label": unit.label}
         try:
             model, model_error = self._model(unit.model)
             if model_error:
                 raise _UnitFailure(model_error)
+            record.model_notes = self._notes.get(unit.model, [])
+            # said once per model: the runner keeps each note once
+            record.notes += [f"{unit.label or unit.model}: {n}" for n in record.model_notes]
             sr_input = self._input(unit, model)
             windows = self._windows(unit, sr_input)
             hr = sr_input.hr[0] if isinstance(sr_input, SRClip) else sr_input.hr

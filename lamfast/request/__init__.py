@@ -12,9 +12,9 @@ The CLI commands, the dataset worker, ``erf``, ``attention`` and the report
 go through these; the engines they then call are public
 (:func:`lamfast.lam_windows`, :func:`lamfast.erf`, ...).
 """
-from lamfast.request.model_spec import ModelSpec
+from lamfast.request.model_spec import ModelSpec, model_labels
 from lamfast.request.sr_clip import SRClip, frame_files, prepare_clip
 from lamfast.request.sr_input import SCALE_PROBE, SRInput, choose_color, find_scale, prepare_input
 
-__all__ = ["SCALE_PROBE", "ModelSpec", "SRClip", "SRInput", "choose_color", "find_scale", "frame_files",
+__all__ = ["SCALE_PROBE", "ModelSpec", "model_labels", "SRClip", "SRInput", "choose_color", "find_scale", "frame_files",
            "prepare_clip", "prepare_input"]

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 from lamfast.errors import LamfastError
+
+# A model's label in ``NAME=SPEC``: no path separator, ':' or '=', so a path or ARCH:PATH is never read as one.
+LABEL = re.compile(r"[^/\\:=\s][^/\\:=]*")
 
 
 def file_sha(path: str | Path | None) -> str | None:
@@ -38,6 +42,8 @@ class ModelSpec:
     arch: str | None = None
     path: str | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
+    # ``NAME=SPEC``: what stores, reports and exports call the model (None: :func:`model_labels` chooses)
+    label: str | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> "ModelSpec":
@@ -47,6 +53,12 @@ class ModelSpec:
         text = str(text)
         if not text:
             raise LamfastError("a model spec is empty: give 'bundled', PATH or ARCH:PATH", param="model")
+        label, eq, rest = text.partition("=")
+        if eq and not Path(text).exists() and LABEL.fullmatch(label):
+            if not rest:
+                raise LamfastError(f"model {label!r} has no spec after '=': give NAME=bundled, NAME=PATH or "
+                                   f"NAME=ARCH:PATH", param="model")
+            return replace(cls.parse(rest), label=label)
         if text == "bundled" and not Path(text).exists():
             return cls(text)
         arch, sep, path = text.rpartition(":")
@@ -73,7 +85,10 @@ class ModelSpec:
 
     @property
     def name(self) -> str:
-        """A short display name: ``bundled``, the checkpoint's file name, with ``ARCH:`` when named."""
+        """A short display name: the label when given, else ``bundled`` or the checkpoint's file name,
+        with ``ARCH:`` when named."""
+        if self.label:
+            return self.label
         if self.bundled:
             return "bundled"
         return f"{self.arch}:{Path(self.path).name}" if self.arch else Path(self.path).name
@@ -108,7 +123,7 @@ class ModelSpec:
             target, _, cls_name = arch.rpartition(":")
             if target.endswith(".py") or "/" in target:
                 arch = f"{Path(target).resolve()}:{cls_name}"
-        return ModelSpec(f"{arch}:{path}" if arch else path, arch, path, self.notes)
+        return ModelSpec(f"{arch}:{path}" if arch else path, arch, path, self.notes, self.label)
 
     def load(self, *, device="cpu", unsafe_pickle: bool = False, rgb_range: float | None = None,
              arch_kwargs: dict | None = None):
@@ -119,3 +134,25 @@ class ModelSpec:
                             device=device, arch_kwargs=arch_kwargs)
         loaded.notes[:0] = list(self.notes)
         return loaded
+
+
+def model_labels(specs: list[ModelSpec]) -> list[str]:
+    """What each model is called in stores, reports and exports: its ``NAME=`` label, else
+    ``bundled`` or the checkpoint's file stem; a repeated name gets ``-2``, ``-3``, ... in order.
+
+    Raises:
+        LamfastError: two models given the same label.
+    """
+    given = [s.label for s in specs if s.label]
+    if len(set(given)) != len(given):
+        raise LamfastError(f"two models are both named {next(n for n in given if given.count(n) > 1)!r}",
+                           param="model")
+    out: list[str] = []
+    for s in specs:
+        base = s.label or ("bundled" if s.bundled else Path(s.path).stem)
+        name, k = base, 1
+        while name in out or (not s.label and name in given):
+            k += 1
+            name = f"{base}-{k}"
+        out.append(name)
+    return out
