@@ -270,3 +270,17 @@ def astronaut_crops(folder, n: int, size: int, step: tuple[int, int]) -> None:
     for i in range(n):
         x, y = i * step[0], i * step[1]
         astro.crop((x, y, x + size, y + size)).save(folder / f"img{i:02d}.png")
+
+
+def astronaut_images(folder, boxes: dict) -> "Path":
+    """Write crops of the bundled astronaut into ``folder``: ``{file name: (left, top, right, bottom) or None
+    for the whole image}``; returns the folder."""
+    from PIL import Image
+
+    from lamfast.models import data_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    astro = Image.open(data_path("astronaut.png"))
+    for name, box in boxes.items():
+        (astro.crop(box) if box else astro).save(folder / name)
+    return folder

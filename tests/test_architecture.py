@@ -16,7 +16,7 @@ LAYERS = [
     {"_version", "errors", "_ext"},
     {"optional", "modelstate", "metrics", "targets", "imageio", "overlay", "shapes"},
     {"ops"},
-    {"path", "viz"},
+    {"path", "viz", "quality"},
     {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video"},
     {"request"},
     {"dataset"},

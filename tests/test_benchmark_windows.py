@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 import lamfast
 from lamfast.cli import main
@@ -18,7 +17,7 @@ from lamfast.lam.windows import top_edges
 from lamfast.models import bundled_model, data_path
 from lamfast.request import prepare_input
 
-from conftest import assert_close
+from conftest import assert_close, astronaut_images
 
 
 def _sr(name="astronaut.png"):
@@ -83,9 +82,7 @@ def _rows(store):
 
 
 def test_a_small_image_gets_fewer_top_windows_with_a_note(tmp_path, capsys):
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    Image.open(data_path("astronaut.png")).crop((0, 0, 32, 32)).save(folder / "small.png")
+    folder = astronaut_images(tmp_path / "imgs", {"small.png": (0, 0, 32, 32)})
     store = tmp_path / "s.sqlite"
     assert main(["run", str(folder), "--windows", "top:8:16", "--fold", "2", "--no-progress",
                  "--store", str(store)]) == 0
@@ -116,10 +113,7 @@ def test_bad_minimum_distances_fail_in_one_line(tmp_path, capsys, argv, match):
 
 def test_a_window_that_does_not_fit_fails_alone(tmp_path, capsys):
     """A list window outside one image is a failed row of that window; the other windows are kept."""
-    folder = tmp_path / "imgs"
-    folder.mkdir()
-    Image.open(data_path("astronaut.png")).crop((0, 0, 64, 64)).save(folder / "a.png")
-    Image.open(data_path("astronaut.png")).save(folder / "b.png")
+    folder = astronaut_images(tmp_path / "imgs", {"a.png": (0, 0, 64, 64), "b.png": None})
     store = tmp_path / "s.sqlite"
     code = main(["run", str(folder), "--windows", "list:8,8;96,120:16", "--fold", "3", "--no-progress",
                  "--store", str(store)])
@@ -164,9 +158,7 @@ def test_name_equals_spec_names_a_model_and_paths_are_never_read_as_names(tmp_pa
 def test_a_named_model_is_named_in_the_store_report_and_export_and_its_notes_are_said_once(tmp_path, capsys):
     import csv
 
-    folder = tmp_path / "imgs"
-    Image.open(data_path("astronaut.png")).crop((0, 0, 32, 32)).save(_mk(folder) / "a.png")
-    Image.open(data_path("astronaut.png")).crop((32, 32, 64, 64)).save(folder / "b.png")
+    folder = astronaut_images(tmp_path / "imgs", {"a.png": (0, 0, 32, 32), "b.png": (32, 32, 64, 64)})
     torch.manual_seed(0)
     ckpt = tmp_path / "deep" / "folder" / "edsr_baseline_x4-6b446fab.pt"
     ckpt.parent.mkdir(parents=True)
@@ -199,8 +191,3 @@ def test_a_named_model_is_named_in_the_store_report_and_export_and_its_notes_are
     assert main([*argv, "--model", str(ckpt), "--store", str(tmp_path / "t.sqlite")]) == 0
     with sqlite3.connect(tmp_path / "t.sqlite") as db:
         assert list(db.execute("SELECT DISTINCT label FROM results")) == [("edsr_baseline_x4-6b446fab",)]
-
-
-def _mk(folder):
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import statistics
 from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
@@ -34,6 +36,7 @@ from PIL import Image
 from lamfast.dataset.stats import BOOTSTRAP, model_summary, paired
 from lamfast.dataset.store import ResultStore
 from lamfast.dataset.templates import inline_asset, template_env
+from lamfast.quality import CONVENTION as QUALITY_CONVENTION
 
 from lamfast.errors import LamfastError
 
@@ -62,6 +65,49 @@ def _histogram(values: list[float], title: str, lo: float, hi: float, peak: int,
     yticks = [{"y": top + plot_h - v / peak * plot_h + 3, "value": v} for v in sorted({0, peak // 2, peak})]
     return {"w": w, "h": h, "left": left, "top": top, "plot_w": plot_w, "axis_y": top + plot_h, "title": title,
             "bars": bars, "xticks": xticks, "yticks": yticks}
+
+
+def _finite_mean(values: list) -> float | None:
+    kept = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.fmean(kept) if kept else None
+
+
+def _image_quality(rows: list[dict]) -> dict[str, tuple[float | None, float | None]]:
+    """image -> (PSNR, SSIM) of the model's SR output on it: one value per image, whatever its windows."""
+    return {r["image"]: (r.get("psnr"), r.get("ssim")) for r in rows}
+
+
+def _per_image(by_model: dict[str, list[dict]], models: list[str]) -> list[dict]:
+    """One row per image: its LR size and, per model, the mean DI of its windows, PSNR and SSIM."""
+    images = sorted({r["image"] for rows in by_model.values() for r in rows})
+    out = []
+    for image in images:
+        cells, size = [], None
+        for m in models:
+            rows = [r for r in by_model[m] if r["image"] == image]
+            size = size or next((r.get("lr_size") for r in rows if r.get("lr_size")), None)
+            psnr, ssim = _image_quality(rows).get(image, (None, None))
+            cells.append({"di": _finite_mean([r["di"] for r in rows]), "psnr": psnr, "ssim": ssim, "n": len(rows)})
+        out.append({"name": Path(image).name, "image": image, "lr_size": size or "—", "cells": cells})
+    return out
+
+
+def _scatter(points: list[dict]) -> dict | None:
+    """The LAM paper's figure: mean DI against mean PSNR, one point per model (None without PSNR)."""
+    pts = [p for p in points if p["psnr"] is not None]
+    if not pts:
+        return None
+    w, h, left, bottom, top, right = 420, 260, 48, 38, 14, 90
+    plot_w, plot_h = w - left - right, h - top - bottom
+    xs, ys = [p["psnr"] for p in pts], [p["di"] for p in pts]
+    pad = lambda lo, hi: (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))  # noqa: E731
+    (x0, x1), (y0, y1) = pad(min(xs), max(xs)), pad(min(ys), max(ys))
+    fx = lambda v: left + (v - x0) / (x1 - x0) * plot_w  # noqa: E731
+    fy = lambda v: top + plot_h - (v - y0) / (y1 - y0) * plot_h  # noqa: E731
+    return {"w": w, "h": h, "left": left, "top": top, "plot_w": plot_w, "plot_h": plot_h, "axis_y": top + plot_h,
+            "points": [{**p, "x": fx(p["psnr"]), "y": fy(p["di"])} for p in pts],
+            "xticks": [{"x": fx(t), "value": t} for t in _ticks(x0, x1)],
+            "yticks": [{"y": fy(t), "value": t} for t in _ticks(y0, y1)]}
 
 
 def _shown_frame(row: dict) -> int | None:
@@ -190,7 +236,13 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
     section = {"gid": gid, "params": sorted(params.items()), "n_windows": len(ok),
                "params_text": ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
                "n_images": len({r["image"] for r in ok}),
-               "models": [{"name": m, "st": model_summary([r["di"] for r in by_model[m]])} for m in models],
+               "models": [{"name": m, "st": model_summary([r["di"] for r in by_model[m]]),
+                           "psnr": _finite_mean([q[0] for q in _image_quality(by_model[m]).values()]),
+                           "ssim": _finite_mean([q[1] for q in _image_quality(by_model[m]).values()])}
+                          for m in models],
+               "per_image": _per_image(by_model, models),
+               "lr_sizes": sorted({r["lr_size"] for r in ok if r.get("lr_size")}),
+               "quality_convention": QUALITY_CONVENTION,
                "pairs": [{"a": a, "b": b, "stats": paired(by_model[a], by_model[b])}
                          for a, b in combinations(models, 2)],
                "frame_shares": _frame_shares(by_model),
@@ -202,6 +254,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
         lo, hi = lo - 0.5, hi + 0.5
     bins = 20
     peak = max(int(np.histogram([r["di"] for r in by_model[m]], bins=bins, range=(lo, hi))[0].max()) for m in models)
+    section["scatter"] = _scatter([{"name": m["name"], "psnr": m["psnr"], "di": m["st"]["mean"]}
+                                   for m in section["models"]])
     section["histograms"] = [_histogram([r["di"] for r in by_model[m]], m, lo, hi, max(peak, 1), bins) for m in models]
 
     keys = defaultdict(dict)

@@ -59,10 +59,13 @@ CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
 # ``model_notes``: JSON list of how the loader read the checkpoint.
 UNIT_COLUMNS_ADDED = (("image_sha", "TEXT"), ("model_sha", "TEXT"), ("label", "TEXT"), ("model_notes", "TEXT"))
 # ``video``: JSON of a clip's window ({"frame", "frame_share", "di_per_frame"}); NULL for images.
-RESULT_COLUMNS_ADDED = (("video", "TEXT"), ("label", "TEXT"))
+# ``psnr``, ``ssim``: the unit's SR output against its HR image (lamfast.quality); NULL where HR is unknown.
+# ``lr_size``: "HxW" of the LR input, since DI depends on the image size.
+RESULT_COLUMNS_ADDED = (("video", "TEXT"), ("label", "TEXT"), ("psnr", "REAL"), ("ssim", "REAL"), ("lr_size", "TEXT"))
 
 COLUMNS = ("key", "unit_key", "image", "model", "h", "w", "size", "params_hash", "params", "status", "error", "di",
-           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings", "video", "label")
+           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings", "video", "label",
+           "psnr", "ssim", "lr_size")
 
 
 def encode_map(a: np.ndarray) -> tuple[bytes, str]:

@@ -107,6 +107,22 @@ class UnitWorker:
             self._chosen[key] = resolve(spec, sr.float().cpu())
         return list(self._chosen[key])
 
+    def _quality(self, sr_input: SRInput | SRClip, results: list):
+        """PSNR and SSIM of the model's output on the image (:mod:`lamfast.quality`); None where the HR
+        image is not known (LR inputs), for clips, or where no window ran."""
+        from lamfast.lam import LAMResult
+        from lamfast.quality import sr_quality
+
+        if self.config.lr_input or isinstance(sr_input, SRClip):
+            return None
+        sr = next((r.sr for r in results if isinstance(r, LAMResult)), None)
+        if sr is None:
+            return None
+        try:
+            return sr_quality(sr.float(), sr_input.hr_tensor().to(sr.device).float(), sr_input.scale)
+        except LamfastError:  # an image too small for the border and SSIM's window
+            return None
+
     def _lam(self, model, sr_input: SRInput | SRClip, windows: list) -> list:
         """LAM of every window (a LAMError in place of a window that failed)."""
         from lamfast.lam import lam_video_windows, lam_windows
@@ -155,6 +171,9 @@ class UnitWorker:
             inside = [win for win in windows if win not in outside]
             computed = iter(self._lam(model, sr_input, inside) if inside else [])
             results = [outside[win] if win in outside else next(computed) for win in windows]
+            quality = self._quality(sr_input, results)
+            lr = sr_input.lr[0] if isinstance(sr_input, SRClip) else sr_input.lr
+            base.update(psnr=quality and quality.psnr, ssim=quality and quality.ssim, lr_size=f"{lr.height}x{lr.width}")
             for (h, w, s), r in zip(windows, results):
                 row = {**base, "key": f"{unit.key}|{h},{w},{s}", "h": h, "w": w, "size": s}
                 if isinstance(r, LAMError):
