@@ -112,6 +112,8 @@ def test_the_report_shows_quality_beside_di_per_image_and_warns_when_sizes_are_p
     scatter = page.split("<svg class=\"scatter\"")[1].split("</svg>")[0]
     assert len(re.findall(r"<circle ", scatter)) == 2 and "TinySR" in html.unescape(scatter)
     assert "Y channel (BT.601)" in page
+    pairs = page.split("<h3>Paired comparison</h3>")[1].split("</table>")[0]
+    assert "Wilcoxon p" in pairs and "<td class='name'>windows</td>" in pairs and "<td class='name'>images</td>" in pairs
 
 
 def test_di_of_one_window_grows_as_the_image_around_it_shrinks():
@@ -123,3 +125,29 @@ def test_di_of_one_window_grows_as_the_image_around_it_shrinks():
     whole = lamfast.lam(model, x, 72, 72, 16, fold=10).di
     crops = [lamfast.lam(model, x[:, 16:16 + s, 16:16 + s].contiguous(), 8, 8, 16, fold=10).di for s in (32, 16)]
     assert round(whole, 2) == 0.74 and [round(d, 2) for d in crops] == [2.81, 11.22]
+
+
+def test_paired_comparisons_give_wilcoxon_over_windows_and_over_images():
+    from scipy.stats import wilcoxon
+
+    from lamfast.dataset.stats import paired, paired_images
+
+    g = np.random.default_rng(0)
+    rows_a, rows_b = [], []
+    for i in range(6):  # 6 images, 5 windows each; B has one window fewer on image 0
+        for k in range(5):
+            a, b = g.normal(1.0, 0.3), g.normal(0.8, 0.3)
+            rows_a.append({"image": f"i{i}", "h": k, "w": 0, "size": 16, "di": a})
+            if i or k:
+                rows_b.append({"image": f"i{i}", "h": k, "w": 0, "size": 16, "di": b})
+    b = {(r["image"], r["h"]): r["di"] for r in rows_b}
+    diff = [r["di"] - b[(r["image"], r["h"])] for r in rows_a if (r["image"], r["h"]) in b]
+    w = paired(rows_a, rows_b)
+    assert w["n"] == 29 and abs(w["wilcoxon_p"] - wilcoxon(diff).pvalue) < 1e-12
+    per_image = [np.mean([r["di"] for r in rows_a if r["image"] == f"i{i}" and (r["image"], r["h"]) in b])
+                 - np.mean([r["di"] for r in rows_b if r["image"] == f"i{i}"]) for i in range(6)]
+    im = paired_images(rows_a, rows_b)
+    assert im["n"] == 6 and abs(im["mean_diff"] - np.mean(per_image)) < 1e-12
+    assert abs(im["wilcoxon_p"] - wilcoxon(per_image).pvalue) < 1e-12
+    same = paired(rows_a, rows_a)
+    assert same["wilcoxon_p"] is None and same["mean_diff"] == 0

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from lamfast.dataset.stats import BOOTSTRAP, model_summary, paired
+from lamfast.dataset.stats import BOOTSTRAP, model_summary, paired, paired_images
 from lamfast.dataset.store import ResultStore
 from lamfast.dataset.templates import inline_asset, template_env
 from lamfast.quality import CONVENTION as QUALITY_CONVENTION
@@ -243,7 +243,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
                "per_image": _per_image(by_model, models),
                "lr_sizes": sorted({r["lr_size"] for r in ok if r.get("lr_size")}),
                "quality_convention": QUALITY_CONVENTION,
-               "pairs": [{"a": a, "b": b, "stats": paired(by_model[a], by_model[b])}
+               "pairs": [{"a": a, "b": b, "stats": paired(by_model[a], by_model[b]),
+                          "images": paired_images(by_model[a], by_model[b])}
                          for a, b in combinations(models, 2)],
                "frame_shares": _frame_shares(by_model),
                "explorers": [{"image": Path(image).name, "href": href} for image, href in sorted(explorers.items())]}

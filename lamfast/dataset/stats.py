@@ -1,4 +1,5 @@
-"""The statistics of a report: DI per model and paired differences, with bootstrap CIs."""
+"""The statistics of a report: DI per model and paired differences, with bootstrap CIs and Wilcoxon
+signed-rank tests, over windows and over images (windows of one image are not independent)."""
 from __future__ import annotations
 
 import statistics
@@ -31,13 +32,45 @@ def model_summary(dis: list[float]) -> dict[str, float]:
             "std": statistics.stdev(dis) if len(dis) > 1 else 0.0, "ci_low": lo, "ci_high": hi}
 
 
-def paired(rows_a: list[dict], rows_b: list[dict]) -> dict[str, float] | None:
-    """Model A against B over the windows both have: mean of DI_A - DI_B, its 95% CI, and who is higher how often."""
-    b = {(r["image"], r["h"], r["w"], r["size"]): r["di"] for r in rows_b}
-    pairs = [(r["di"], b[k]) for r in rows_a if (k := (r["image"], r["h"], r["w"], r["size"])) in b]
+def wilcoxon_p(diff: list[float]) -> float | None:
+    """Two-sided Wilcoxon signed-rank p-value of paired differences (scipy; zeros dropped, as Wilcoxon
+    does); None where no difference is non-zero."""
+    d = np.asarray(diff, dtype=np.float64)
+    if not np.any(d != 0):
+        return None
+    from scipy.stats import wilcoxon
+
+    return float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+
+
+def _compare(pairs: list[tuple[float, float]]) -> dict[str, float] | None:
     if not pairs:
         return None
     diff = [x - y for x, y in pairs]
     lo, hi = bootstrap_ci(diff)
     return {"n": len(pairs), "mean_diff": statistics.fmean(diff), "ci_low": lo, "ci_high": hi,
-            "a_higher": sum(d > 0 for d in diff) / len(diff), "b_higher": sum(d < 0 for d in diff) / len(diff)}
+            "a_higher": sum(d > 0 for d in diff) / len(diff), "b_higher": sum(d < 0 for d in diff) / len(diff),
+            "wilcoxon_p": wilcoxon_p(diff)}
+
+
+def _window(r: dict) -> tuple:
+    return r["image"], r["h"], r["w"], r["size"]
+
+
+def paired(rows_a: list[dict], rows_b: list[dict]) -> dict[str, float] | None:
+    """Model A against B over the windows both have: mean of DI_A - DI_B, its 95% CI, who is higher how
+    often, and the Wilcoxon signed-rank p-value."""
+    b = {_window(r): r["di"] for r in rows_b}
+    return _compare([(r["di"], b[k]) for r in rows_a if (k := _window(r)) in b])
+
+
+def paired_images(rows_a: list[dict], rows_b: list[dict]) -> dict[str, float] | None:
+    """As :func:`paired`, over images: each image's DI is the mean over the windows both models have there,
+    so an image with many windows counts once."""
+    b = {_window(r): r["di"] for r in rows_b}
+    per_image: dict[str, list[tuple[float, float]]] = {}
+    for r in rows_a:
+        if (k := _window(r)) in b:
+            per_image.setdefault(r["image"], []).append((r["di"], b[k]))
+    return _compare([(statistics.fmean(x for x, _ in p), statistics.fmean(y for _, y in p))
+                     for p in per_image.values()])
