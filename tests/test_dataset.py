@@ -195,6 +195,7 @@ def test_html_report_compares_models_in_headless_chromium(images, tmp_path):
     tables = {r["table"] for r in results}
     assert {"windows", "failures"} <= tables and sum(t.startswith("models-") for t in tables) == 2
     assert sum(t.startswith("pairs-") for t in tables) == 1
+    assert sum(t.startswith("sizes-") for t in tables) == 2  # DI per LR size, in each parameter set
     for r in results:
         assert r["order"] == r["expected"], r
         assert len(r["values"]) >= 1 and _is_sorted(r["values"], r["order"] == "asc"), r

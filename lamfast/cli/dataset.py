@@ -61,7 +61,8 @@ def run_cmd(args: argparse.Namespace) -> int:
     try:
         summary = run(args.inputs, args.model or [default_model], args.store, config, shard=args.shard,
                       engine=args.engine, progress=not args.no_progress, retry_failed=args.retry_failed,
-                      ray_actors=args.ray_actors, ray_cpus=args.ray_cpus, verbose=args.verbose)
+                      ray_actors=args.ray_actors, ray_cpus=args.ray_cpus, verbose=args.verbose,
+                      lease_seconds=None if args.no_leases else args.lease_seconds)
     finally:
         signal.signal(signal.SIGTERM, previous)
     for line in summary.notes:
@@ -71,6 +72,10 @@ def run_cmd(args: argparse.Namespace) -> int:
     text = f"{summary.units_done} units done, {skipped} skipped (already in the store), {failed} failed"
     if summary.units_failed_before:
         text += f" ({summary.units_failed_before} from earlier runs; --retry-failed redoes them)"
+    if summary.units_by_others:
+        text += f"; {summary.units_by_others} done by other workers on this store"
+    if summary.units_taken_over:
+        text += f"; {summary.units_taken_over} taken over from workers whose lease expired"
     if summary.units_stale:
         text += f"; {summary.units_stale} recomputed because their image or checkpoint changed"
     print(f"{text}; {summary.windows_done} windows in {summary.seconds:.1f}s -> {args.store}")
@@ -91,10 +96,22 @@ def export_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def merge_cmd(args: argparse.Namespace) -> int:
+    from lamfast.dataset import merge
+
+    s = merge(args.output, args.stores, rtol=args.rtol)
+    n = len(s.sources)
+    text = f"merged {n} store{'s' if n != 1 else ''} into {args.output}: {s.units_added} units added, {s.units_same} already there"
+    if s.units_replaced:
+        text += f", {s.units_replaced} failed units replaced by successes"
+    print(f"{text} ({s.rows_written} rows written)")
+    return 0
+
+
 def report_cmd(args: argparse.Namespace) -> int:
     from lamfast.dataset import write_report
 
-    path = write_report(args.store, args.output)
+    path = write_report(args.store, args.output, formats=args.format)
     print(f"wrote {path}")
     return 0
 
@@ -131,6 +148,11 @@ def add_parser(sub) -> None:
     p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")
     p.add_argument("--device", default=None)
     p.add_argument("--shard", type=_shard, default=None, help="k/n: this process takes shard k of n")
+    p.add_argument("--lease-seconds", "--lease_seconds", type=float, default=60.0, metavar="S",
+                   help="runs sharing one store split its units: each claims a unit for S seconds, renewed while "
+                        "it works; a unit whose run died is taken over S seconds after (default 60)")
+    p.add_argument("--no-leases", "--no_leases", action="store_true",
+                   help="claim nothing (one run alone on the store; two would both compute everything)")
     p.add_argument("--engine", choices=["local", "ray"], default="local")
     p.add_argument("--verbose", action="store_true", help="let Ray's log lines through (default: STORE.ray.log)")
     p.add_argument("--ray-actors", "--ray_actors", type=int, default=None, help="actors in the Ray pool (default: the cluster's GPUs for a CUDA --device, else its CPUs)")
@@ -147,9 +169,20 @@ def add_parser(sub) -> None:
                    help="also the attribution maps: a list column in Parquet, or FILE.maps.npz next to a CSV")
     e.set_defaults(func=export_cmd)
 
+    m = sub.add_parser("merge", help="combine results stores (one per node or shard) into one; refuses stores "
+                                     "that hold different results for one unit")
+    m.add_argument("output", help="the store to write (created if missing; its units stay)")
+    m.add_argument("stores", nargs="+", help="stores to read (read-only)")
+    m.add_argument("--rtol", type=float, default=1e-6,
+                   help="relative tolerance for two copies of one result (default 1e-6)")
+    m.set_defaults(func=merge_cmd)
+
     r = sub.add_parser("report", help="HTML report of a results store")
     r.add_argument("store")
     r.add_argument("-o", "--output", required=True, help="output folder")
+    r.add_argument("--format", default="html", metavar="LIST",
+                   help="html,pdf,svg,tex: besides the HTML page, the figures as PDF/SVG (figures/, needs "
+                        "matplotlib) and the DI tables as LaTeX booktabs (tables/) (default html)")
     r.set_defaults(func=report_cmd)
 
 

@@ -1,4 +1,5 @@
-"""Dataset-scale LAM: :func:`run` into a resumable SQLite store, :func:`export`, :func:`write_report`;
+"""Dataset-scale LAM: :func:`run` into a resumable SQLite store (any number of runs may share one,
+:mod:`lamfast.dataset.leases`), :func:`merge` of stores, :func:`export`, :func:`write_report`;
 :func:`di_map`, the DI of every window of a grid over one image.
 
 Importing this package imports no optional dependency; Ray and pyarrow are
@@ -6,8 +7,10 @@ imported only by the engine or export that needs them.
 """
 from lamfast.dataset.dimap import DIMap, di_map
 from lamfast.dataset.export import export
+from lamfast.dataset.merge import MergeSummary, merge
 from lamfast.dataset.report import write_report
 from lamfast.dataset.runner import RunConfig, RunSummary, discover_images, run
 from lamfast.dataset.store import ResultStore, decode_map
 
-__all__ = ["DIMap", "ResultStore", "RunConfig", "RunSummary", "decode_map", "di_map", "discover_images", "export", "run", "write_report"]
+__all__ = ["DIMap", "MergeSummary", "ResultStore", "RunConfig", "RunSummary", "decode_map", "di_map",
+           "discover_images", "export", "merge", "run", "write_report"]

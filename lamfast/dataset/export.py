@@ -18,7 +18,8 @@ from lamfast.dataset.store import COLUMNS, ResultStore
 from lamfast.errors import LamfastError
 
 # ``model`` is the model's label; ``model_spec`` the checkpoint spec it was loaded from.
-EXPORT_COLUMNS = [c for c in COLUMNS if c not in ("attribution", "attribution_shape", "label")] + ["model_spec"]
+EXPORT_COLUMNS = [c for c in COLUMNS if c not in ("attribution", "attribution_shape", "label", "sr_patch",
+                                                           "sr_patch_shape")] + ["model_spec"]
 INT_COLUMNS = {"h", "w", "size", "nan_steps", "scale"}
 FLOAT_COLUMNS = {"di", "gini", "seconds", "psnr", "ssim"}
 

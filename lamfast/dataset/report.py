@@ -92,6 +92,30 @@ def _per_image(by_model: dict[str, list[dict]], models: list[str]) -> list[dict]
     return out
 
 
+def _size_key(size: str) -> tuple:
+    """LR sizes ("HxW") in order of pixels, then by text; unknown sizes last."""
+    try:
+        h, w = (int(v) for v in size.split("x"))
+        return (0, h * w, size)
+    except (AttributeError, ValueError):
+        return (1, 0, str(size))
+
+
+def _per_size(by_model: dict[str, list[dict]], models: list[str]) -> list[dict]:
+    """DI per model for each LR size on its own (DI depends on the size): one row per size, smallest first,
+    with its images and per model its windows, mean DI and bootstrap CI."""
+    sizes = sorted({r.get("lr_size") or "unknown" for rows in by_model.values() for r in rows}, key=_size_key)
+    out = []
+    for size in sizes:
+        cells, images = [], set()
+        for m in models:
+            dis = [r["di"] for r in by_model[m] if (r.get("lr_size") or "unknown") == size]
+            images |= {r["image"] for r in by_model[m] if (r.get("lr_size") or "unknown") == size}
+            cells.append(model_summary(dis) if dis else None)
+        out.append({"size": size, "images": len(images), "cells": cells})
+    return out
+
+
 def _scatter(points: list[dict]) -> dict | None:
     """The LAM paper's figure: mean DI against mean PSNR, one point per model (None without PSNR)."""
     pts = [p for p in points if p["psnr"] is not None]
@@ -118,8 +142,10 @@ def _shown_frame(row: dict) -> int | None:
     return max(range(len(shares)), key=lambda t: (shares[t], -t))
 
 
-def _lr_image(row: dict) -> Image.Image | None:
-    """The row's LR input (a clip's shown frame), made as the run made it (None when it is no longer there)."""
+def _views(row: dict) -> tuple[Image.Image, Image.Image] | None:
+    """The row's (HR, LR) images as the figures draw them, made as the run made them: for a clip, the
+    HR of the attributed output frame and the LR of the shown input frame (None when the image is no
+    longer there)."""
     from lamfast.request import prepare_clip, prepare_input
 
     params = json.loads(row["params"])
@@ -130,12 +156,21 @@ def _lr_image(row: dict) -> Image.Image | None:
                                     else "gray" if channels == 1 else "rgb")
     try:
         if frame is not None:
-            return prepare_clip(None, row["image"], params.get("lr_input", False), scale=row["scale"],
-                                color=color).views()[1][frame]
+            hr, lr = prepare_clip(None, row["image"], params.get("lr_input", False), scale=row["scale"],
+                                  color=color).views()
+            out = json.loads(row["video"])["frame"]
+            # the attributed output frame's HR (a centre-frame model's one output: the middle frame)
+            return hr[out % len(hr) if out is not None else (len(hr) + 1) // 2 - 1], lr[frame]
         return prepare_input(None, row["image"], params.get("lr_input", False), scale=row["scale"],
-                             color=color).views()[1]
+                             color=color).views()
     except ValueError:
         return None
+
+
+def _lr_image(row: dict) -> Image.Image | None:
+    """The row's LR input (a clip's shown frame), or None when it is no longer there."""
+    views = _views(row)
+    return None if views is None else views[1]
 
 
 def _saliency(row: dict) -> torch.Tensor:
@@ -179,25 +214,57 @@ def _blend_png(row: dict, out_dir: Path, zoom_to: int = 192) -> str | None:
     return _png(panel, out_dir, "blend|" + row["key"])
 
 
-def _colour_bar(height: int) -> Image.Image:
+COLOUR_BAR_TICKS = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+def colour_bar(height: int) -> Image.Image:
+    """The maps' colour scale, top = the map's peak: a bar with ticks at :data:`COLOUR_BAR_TICKS`
+    (|attribution| over its peak) and their labels."""
+    from PIL import ImageDraw, ImageFont
+
     from lamfast.viz import seismic
 
-    values = torch.linspace(1.0, 0.0, height)[:, None].expand(height, 10)
-    return Image.fromarray(seismic(0.5 + 0.5 * values))
+    bar_w, pad = 10, 6  # the bar, and room for a label's half height above and below it
+    values = torch.linspace(1.0, 0.0, height)[:, None].expand(height, bar_w)
+    out = Image.new("RGB", (bar_w + 34, height + 2 * pad), "white")
+    out.paste(Image.fromarray(seismic(0.5 + 0.5 * values)), (0, pad))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=10)
+    for t in COLOUR_BAR_TICKS:
+        y = pad + round((1.0 - t) * (height - 1))
+        draw.line([(bar_w, y), (bar_w + 3, y)], fill="black")
+        draw.text((bar_w + 5, y), f"{t:g}", fill="black", font=font, anchor="lm")
+    return out
+
+
+def _patch(image: Image.Image, h: int, w: int, size: int, zoom_to: int) -> Image.Image:
+    return image.convert("RGB").crop((w, h, w + size, h + size)).resize((zoom_to, zoom_to), Image.NEAREST)
+
+
+def _hr_patch_png(row: dict, out_dir: Path, zoom_to: int = 160) -> str | None:
+    """The HR image in the window (its ground truth), zoomed; None when the image is gone or LR-only."""
+    views = _views(row)
+    if views is None or json.loads(row["params"]).get("lr_input"):
+        return None
+    return _png(_patch(views[0], row["h"], row["w"], row["size"], zoom_to), out_dir, "hr|" + row["key"])
 
 
 def _figure_cell(row: dict, out_dir: Path, zoom_to: int = 160) -> str | None:
-    """The LAM-paper cell: a crop around the window of the LAM blend and of the KDE blend, and a colour bar."""
+    """The LAM-paper cell: the model's SR output in the window, then crops around the window of the
+    LAM blend and of the KDE blend. Rows of older stores have no SR patch: the maps alone."""
+    from lamfast.imageio import to_pil
     from lamfast.viz import window_figure
 
     lr = _lr_image(row)
     if lr is None:
         return None
     figure = window_figure(_saliency(row), lr, row["scale"], (row["h"], row["w"], row["size"]), zoom_to)
-    bar = _colour_bar(zoom_to)
-    cell = Image.new("RGB", (figure.width + 3 + bar.width, zoom_to), "white")
-    cell.paste(figure, (0, 0))
-    cell.paste(bar, (figure.width + 3, 0))
+    patch = row.get("sr_patch")
+    if patch is None:
+        return _png(figure, out_dir, "cell|" + row["key"])
+    sr = to_pil(torch.from_numpy(patch)).resize((zoom_to, zoom_to), Image.NEAREST)
+    cell = Image.new("RGB", (zoom_to + 3 + figure.width, zoom_to), "white")
+    cell.paste(sr, (0, 0))
+    cell.paste(figure, (zoom_to + 3, 0))
     return _png(cell, out_dir, "cell|" + row["key"])
 
 
@@ -241,7 +308,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
                            "ssim": _finite_mean([q[1] for q in _image_quality(by_model[m]).values()])}
                           for m in models],
                "per_image": _per_image(by_model, models),
-               "lr_sizes": sorted({r["lr_size"] for r in ok if r.get("lr_size")}),
+               "lr_sizes": sorted({r["lr_size"] for r in ok if r.get("lr_size")}, key=_size_key),
+               "per_size": _per_size(by_model, models),
                "quality_convention": QUALITY_CONVENTION,
                "pairs": [{"a": a, "b": b, "stats": paired(by_model[a], by_model[b]),
                           "images": paired_images(by_model[a], by_model[b])}
@@ -257,6 +325,9 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
     peak = max(int(np.histogram([r["di"] for r in by_model[m]], bins=bins, range=(lo, hi))[0].max()) for m in models)
     section["scatter"] = _scatter([{"name": m["name"], "psnr": m["psnr"], "di": m["st"]["mean"]}
                                    for m in section["models"]])
+    # for the paper outputs (lamfast.dataset.paper): the values the histograms bin, on their axis
+    section["di_values"] = {m: [r["di"] for r in by_model[m]] for m in models}
+    section["di_range"] = (lo, hi)
     section["histograms"] = [_histogram([r["di"] for r in by_model[m]], m, lo, hi, max(peak, 1), bins) for m in models]
 
     keys = defaultdict(dict)
@@ -267,8 +338,10 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
     shared.sort(key=lambda kv: (-(max(r["di"] for r in kv[1].values()) - min(r["di"] for r in kv[1].values())),
                                 kv[0]))
     section["figure"] = [
-        {"image": Path(image).name, "h": h, "w": w, "size": size,
-         "cells": [{"model": m, "png": _figure_cell(per_model[m], img_dir), "di": per_model[m]["di"]} for m in models]}
+        {"image": Path(image).name, "h": h, "w": w, "size": size, "hr": _hr_patch_png(per_model[models[0]], img_dir),
+         "cells": [{"model": m, "png": _figure_cell(per_model[m], img_dir), "di": per_model[m]["di"],
+                    "psnr": per_model[m].get("psnr"), "sr": per_model[m].get("sr_patch") is not None}
+                   for m in models]}
         for (image, h, w, size), per_model in shared[:FIGURE_WINDOWS]]
 
     section["galleries"] = []
@@ -285,8 +358,17 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
     return section
 
 
-def write_report(store: str | Path, out_dir: str | Path) -> Path:
-    """Write ``out_dir/index.html`` (and ``img/``) for a store; returns the HTML path."""
+def write_report(store: str | Path, out_dir: str | Path, formats: str | tuple[str, ...] = ("html",)) -> Path:
+    """Write ``out_dir/index.html`` (and ``img/``) for a store; returns the HTML path.
+
+    Args:
+        formats: besides the HTML page (always written), any of ``"pdf"``, ``"svg"`` (the figures,
+            under ``figures/``; needs matplotlib) and ``"tex"`` (the DI tables as LaTeX booktabs,
+            under ``tables/``), as a list or ``"html,pdf,svg,tex"``; see :mod:`lamfast.dataset.paper`.
+    """
+    from lamfast.dataset.paper import parse_formats, write_paper_outputs
+
+    formats = parse_formats(formats)
     if not Path(store).is_file():
         raise LamfastError(f"store not found: {store}", param="store")
     out_dir = Path(out_dir)
@@ -302,13 +384,16 @@ def write_report(store: str | Path, out_dir: str | Path) -> Path:
     for r in ok:
         groups[r["params_hash"]].append(r)
         params[r["params_hash"]] = json.loads(r["params"])
+    colour_bar(160).save(img_dir / "colour_bar.png")
+    sections = [_section(gid, params[gid], groups[gid], img_dir,
+                         _explorers(gid, params[gid], groups[gid], [r for r in failed if r["params_hash"] == gid],
+                                    out_dir)) for gid in sorted(groups)]
+    extras = write_paper_outputs(sections, out_dir, img_dir, formats)
     env = template_env()
     page = env.get_template("report.html.j2").render(
         store=str(store), n_ok=len(ok), n_failed=len(failed), n_images=len({r["image"] for r in rows}),
         n_models=len({r["model"] for r in rows}), bootstrap=BOOTSTRAP, page_rows=PAGE_ROWS,
-        sections=[_section(gid, params[gid], groups[gid], img_dir,
-                           _explorers(gid, params[gid], groups[gid], [r for r in failed if r["params_hash"] == gid],
-                                      out_dir)) for gid in sorted(groups)],
+        sections=sections, paper_files=[p.relative_to(out_dir).as_posix() for p in extras],
         windows=[{**r, "name": Path(r["image"]).name} for r in ok],
         models=[{"label": m, "file": Path(info["spec"]).name, **info} for m, info in sorted(models.items())
                 if any(r["model"] == m for r in rows)],

@@ -12,6 +12,7 @@ import glob
 import hashlib
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -19,13 +20,15 @@ from typing import Iterable
 from tqdm.auto import tqdm
 
 
+from lamfast.dataset.leases import (BUSY, DEFAULT_LEASE_SECONDS, DONE, LeaseBook, check_lease_seconds,
+                                    network_filesystem)
 from lamfast.dataset.store import ResultStore, UnitRecord
 from lamfast.dataset.units import RunConfig, Unit
 from lamfast.dataset.worker import UnitWorker
 from lamfast.request import ModelSpec, model_labels
 from lamfast.request.model_spec import file_sha
 
-from lamfast.errors import LamfastError
+from lamfast.errors import LamfastError, LamfastNote
 
 # .npy: multi-band images [C,H,W] (lamfast.imageio.read_bands)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".npy"}
@@ -43,13 +46,16 @@ class RunSummary:
     windows_done: int = 0
     windows_failed: int = 0
     seconds: float = 0.0
+    units_by_others: int = 0  # finished by other workers on the store while this one ran
+    units_failed_others: int = 0  # of those, the failed ones
+    units_taken_over: int = 0  # claimed from a worker whose lease had expired (it died)
     failures: list[str] = field(default_factory=list)  # every failed unit of the work set, this run's first
     notes: list[str] = field(default_factory=list)  # what the user should know of the windows, once each
 
     @property
     def units_failed_total(self) -> int:
         """Failed units of this command's work set now in the store (this run's and earlier ones)."""
-        return self.units_failed + self.units_failed_before
+        return self.units_failed + self.units_failed_before + self.units_failed_others
 
 
 def discover_inputs(inputs: Iterable[str]) -> list[tuple[str, str]]:
@@ -198,6 +204,7 @@ def run(
     ray_actors: int | None = None,
     ray_cpus: int | None = None,
     verbose: bool = False,
+    lease_seconds: float | None = DEFAULT_LEASE_SECONDS,
 ) -> RunSummary:
     """Run LAM over a dataset into ``store`` (SQLite), resuming where it stopped.
 
@@ -213,6 +220,11 @@ def run(
         ray_actors: actors in the Ray pool (default: the cluster's GPUs for a CUDA device, else its CPUs).
         ray_cpus: CPUs of the Ray runtime the run starts (default: all of this machine's).
         verbose: let Ray's log lines through (default: into ``<store>.ray.log``).
+        lease_seconds: how long a claim on a unit lives without renewal
+            (:mod:`lamfast.dataset.leases`): any number of runs on one store
+            split its units, and a unit whose worker died is taken over this
+            long after it stopped renewing. None: no claims (one worker alone;
+            two would both compute everything).
     Returns:
         RunSummary with counts; failures are rows in the store, never
         exceptions. Units of the work set that failed in an earlier run and
@@ -228,6 +240,8 @@ def run(
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise LamfastError(f"{name} must be an integer >= 1, got {value!r}", param=name)
     config.window_spec()  # fail fast on a bad spec or minimum distance
+    if lease_seconds is not None:
+        check_lease_seconds(lease_seconds)
     if engine == "ray":
         from lamfast.dataset.ray_engine import require_ray
 
@@ -238,12 +252,20 @@ def run(
                            else "no images found in the inputs", param="inputs")
     start = time.perf_counter()
     summary = RunSummary()
+    fs = network_filesystem(Path(store).parent if not Path(store).exists() else store)
+    if fs is not None:
+        warnings.warn(f"the store {store} is on a network file system ({fs}): runs on one host may share it, "
+                      "runs on several hosts must not (SQLite's WAL is shared through one host's memory); give "
+                      "each node its own store and combine them with lamfast.dataset.merge", LamfastNote)
     with ResultStore(store) as db:
         units = plan(images, models, config, shard)
         # A store keyed by paths (before content keys), or moved here, takes this run's keys and paths;
         # a unit whose image or model changed at the same path replaces the old one's rows.
         db.adopt([(u.key, legacy_key(u), u.image, u.model, u.params_hash, u.image_sha, u.model_sha) for u in units])
         db.relabel([(u.key, u.label) for u in units])
+        # Read before the finished units: a unit another worker finishes in between is then
+        # either not to do, or seen as finished since planning when it is claimed.
+        planned_at = db.finished_times()
         done = db.finished_units(retry_failed=retry_failed)
         todo = [u for u in units if u.key not in done or not _is_current(u, done[u.key])]
         superseded = db.superseded([(u.key, u.image, u.model, u.params_hash) for u in todo])
@@ -283,25 +305,65 @@ def run(
         for key, (image, model, error) in db.failed_units({u.key for u in units} - todo_keys).items():
             summary.units_failed_before += 1
             summary.failures.append(f"{Path(image).name} × {model}: {error} (earlier run)")
-        try:
-            if engine == "ray":
-                from lamfast.dataset.ray_engine import run_units
+        # Other runs on this store (other processes of this host) split the
+        # work through leases: a unit is claimed before it is computed, and one
+        # another worker holds is left to it, then waited for, or taken over
+        # when its lease expires (the worker died).
+        book = LeaseBook(store, lease_seconds) if lease_seconds is not None else None
+        by_others: list[str] = []
 
-                records = run_units(todo, config, models, actors=ray_actors, verbose=verbose,
-                                    log_file=str(Path(store).with_suffix(".ray.log")), cpus=ray_cpus)
-                try:
-                    for record in records:
-                        commit(record)
-                finally:
-                    records.close()  # shuts down the Ray runtime it started, also on Ctrl-C
-            else:
-                worker = UnitWorker(config, models)
-                for unit in todo:
-                    commit(worker(unit))
+        def claimed(unit: Unit, busy: list[Unit]) -> bool:
+            if book is None:
+                return True
+            c = book.claim(unit.key, planned_at.get(unit.key))
+            if c.state == DONE:
+                by_others.append(unit.key)
+                bar.update(per_unit if per_unit else 1)
+                return False
+            if c.state == BUSY:
+                busy.append(unit)
+                return False
+            if c.taken_from is not None:
+                summary.units_taken_over += 1
+            return True
+
+        try:
+            if book is not None:
+                book.start_heartbeat()
+            worker = UnitWorker(config, models) if engine == "local" else None
+            pending = list(todo)
+            while pending:
+                busy: list[Unit] = []
+                if engine == "ray":
+                    from lamfast.dataset.ray_engine import run_units
+
+                    batch = [u for u in pending if claimed(u, busy)]
+                    if batch:
+                        records = run_units(batch, config, models, actors=ray_actors, verbose=verbose,
+                                            log_file=str(Path(store).with_suffix(".ray.log")), cpus=ray_cpus)
+                        try:
+                            for record in records:
+                                commit(record)
+                        finally:
+                            records.close()  # shuts down the Ray runtime it started, also on Ctrl-C
+                else:
+                    for unit in pending:  # claimed one at a time, so workers started together interleave
+                        if claimed(unit, busy):
+                            commit(worker(unit))
+                pending = busy
+                if pending:
+                    bar.set_postfix(waiting_for_other_workers=len(pending))
+                    time.sleep(max(0.05, min(1.0, book.seconds / 4)))
         finally:
+            if book is not None:
+                book.close()  # gives back a unit in flight at once, so others need not wait for its expiry
             bar.close()
             if bar_stream is not None:
                 bar_stream.close()
+        summary.units_by_others = len(by_others)
+        for key, (image, model, error) in db.failed_units(set(by_others)).items():
+            summary.units_failed_others += 1
+            summary.failures.append(f"{Path(image).name} × {model}: {error} (another worker)")
     summary.seconds = time.perf_counter() - start
     return summary
 

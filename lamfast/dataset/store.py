@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from lamfast.dataset.leases import SCHEMA as LEASE_SCHEMA
 from lamfast.errors import LamfastError
 
 SCHEMA = """
@@ -61,11 +62,14 @@ UNIT_COLUMNS_ADDED = (("image_sha", "TEXT"), ("model_sha", "TEXT"), ("label", "T
 # ``video``: JSON of a clip's window ({"frame", "frame_share", "di_per_frame"}); NULL for images.
 # ``psnr``, ``ssim``: the unit's SR output against its HR image (lamfast.quality); NULL where HR is unknown.
 # ``lr_size``: "HxW" of the LR input, since DI depends on the image size.
-RESULT_COLUMNS_ADDED = (("video", "TEXT"), ("label", "TEXT"), ("psnr", "REAL"), ("ssim", "REAL"), ("lr_size", "TEXT"))
+# ``sr_patch``: the model's SR output in the window (float32 [C,size,size], as the maps), for the
+# report's figure without loading the model again; NULL in older stores.
+RESULT_COLUMNS_ADDED = (("video", "TEXT"), ("label", "TEXT"), ("psnr", "REAL"), ("ssim", "REAL"), ("lr_size", "TEXT"),
+                        ("sr_patch", "BLOB"), ("sr_patch_shape", "TEXT"))
 
 COLUMNS = ("key", "unit_key", "image", "model", "h", "w", "size", "params_hash", "params", "status", "error", "di",
            "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings", "video", "label",
-           "psnr", "ssim", "lr_size")
+           "psnr", "ssim", "lr_size", "sr_patch", "sr_patch_shape")
 
 
 def encode_map(a: np.ndarray) -> tuple[bytes, str]:
@@ -105,7 +109,9 @@ class ResultStore:
             self.conn = sqlite3.connect(str(self.path), timeout=60)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            self.conn.executescript(SCHEMA)
+            # Tables and added columns in one write transaction: runs that open a new store
+            # together would otherwise both add the same column.
+            self.conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + LEASE_SCHEMA)
             have = {r[1] for r in self.conn.execute("PRAGMA table_info(units)")}
             for name, kind in UNIT_COLUMNS_ADDED:
                 if name not in have:
@@ -114,6 +120,7 @@ class ResultStore:
             for name, kind in RESULT_COLUMNS_ADDED:
                 if name not in have:
                     self.conn.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+            self.conn.commit()
         except sqlite3.DatabaseError as exc:
             raise LamfastError(f"{self.path} is not a lamfast results store ({exc})") from None
 
@@ -132,6 +139,11 @@ class ResultStore:
         sql = "SELECT unit_key, image_sha, model_sha FROM units" + (" WHERE status = 'ok'" if retry_failed else "")
         return {key: (img, mod) for key, img, mod in self.conn.execute(sql)}
 
+    def finished_times(self) -> dict[str, float]:
+        """When each stored unit was committed: a worker that planned its work from these sees, when
+        it claims a unit, whether another worker finished it since (:mod:`lamfast.dataset.leases`)."""
+        return dict(self.conn.execute("SELECT unit_key, finished_at FROM units"))
+
     def write_unit(self, unit: UnitRecord, image_sha: str | None = None, model_sha: str | None = None,
                    replaces: str | None = None) -> None:
         """Commit a unit and all its rows in one transaction (replacing an earlier try, and the unit
@@ -140,6 +152,8 @@ class ResultStore:
             for key in {unit.unit_key, replaces} - {None}:
                 self.conn.execute("DELETE FROM results WHERE unit_key = ?", (key,))
                 self.conn.execute("DELETE FROM units WHERE unit_key = ?", (key,))
+            # The unit's lease ends with its commit (whoever held it: the result is the same).
+            self.conn.execute("DELETE FROM leases WHERE unit_key = ?", (unit.unit_key,))
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                 [tuple(row.get(c) for c in COLUMNS) for row in unit.rows],
@@ -186,11 +200,13 @@ class ResultStore:
         for values in cur:
             row = dict(zip(COLUMNS, values))
             blob, shape = row.pop("attribution"), row.pop("attribution_shape")
+            patch, patch_shape = row.pop("sr_patch"), row.pop("sr_patch_shape")
             # the model as people name it; the spec it was loaded from stays beside it
             row["model_spec"] = row["model"]
             row["model"] = row.pop("label") or row["model"]
             if with_maps:
                 row["attribution"] = decode_map(blob, shape) if blob is not None else None
+                row["sr_patch"] = decode_map(patch, patch_shape) if patch is not None else None
             yield row
 
     def adopt(self, units: list[tuple]) -> int:

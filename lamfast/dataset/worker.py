@@ -180,9 +180,11 @@ class UnitWorker:
                     row.update(status="failed", error=first_line(r))
                 else:
                     blob, shape = encode_map(r.attribution.detach().cpu().numpy())
+                    patch, patch_shape = encode_map(r.sr[..., h:h + s, w:w + s].detach().float().cpu().numpy())
                     video = isinstance(r, VideoLAMResult)
                     row.update(status="ok", di=r.di, gini=1.0 - r.di / 100.0 if video else r.gini,
                                nan_steps=r.nan_steps, scale=r.scale, attribution=blob, attribution_shape=shape,
+                               sr_patch=patch, sr_patch_shape=patch_shape,
                                seconds=r.timings["total"], timings=json.dumps({**r.timings, "crop": r.crop.summary()}))
                     if video:
                         row["video"] = json.dumps({"frame": r.frame, "frame_share": [float(v) for v in r.frame_share],
