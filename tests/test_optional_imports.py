@@ -113,3 +113,24 @@ def test_cli_reaches_optional_packages_on_this_machine(package, argv, expect):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert all(line.startswith("lamfast: note: ") for line in lines), done.stderr  # no traceback, no warning
     assert sum("torchvision" in line for line in lines) <= 1, done.stderr
+
+
+def test_an_architecture_named_by_module_passes_the_broken_torchvision(tmp_path):
+    """``--arch package.module:Class`` (spandrel's own note suggests ``spandrel.architectures.X:X``) imports
+    through the same step, and a class that really is missing still says so in one line."""
+    path = _packages(tmp_path, user="import torchvision\nimport torch\nclass Net(torch.nn.Conv2d):\n"
+                                   "    def __init__(self, width=3):\n        super().__init__(3, width, 1)\n")
+    done = _python("""
+        from lamfast.models.custom import ArchSpecError, build_custom
+        model, label, notes = build_custom("needs_tv:Net", {"width": 5})
+        print("built", type(model).__name__, model.out_channels, label)
+        try:
+            build_custom("needs_tv:Missing", {})
+        except ArchSpecError as exc:
+            print("error:", exc)
+    """, path)
+    assert done.returncode == 0, done.stderr
+    built, error = done.stdout.strip().splitlines()
+    assert built == "built Net 5 needs_tv:Net"
+    assert error == "error: needs_tv has no 'Missing'"
+    assert sum("LamfastNote" in line for line in done.stderr.splitlines()) == 1

@@ -128,6 +128,32 @@ def test_cli_sr_window_and_channel(tmp_path, capsys):
     assert len(err) == 1 and "no window attention" in err[0]
 
 
+@pytest.mark.parametrize("named", [False, True], ids=["detected", "arch-named"])
+def test_cli_grid_equals_the_python_grid(tmp_path, named):
+    """The README's claim: a saved SwinIR, detected by spandrel or named as ``spandrel.architectures.SwinIR:SwinIR``
+    with its keyword arguments, gives the Python call's ``attention_grid.png`` byte for byte."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from lamfast.cli import main
+
+    model = _swinir()
+    ckpt = tmp_path / "swinir.pt"
+    torch.save(model.state_dict(), ckpt)
+    lr = Image.fromarray((np.random.default_rng(2).random((16, 16, 3)) * 255).astype(np.uint8))
+    lr.save(tmp_path / "lr.png")
+    tensor = torch.from_numpy(np.asarray(lr).copy()).permute(2, 0, 1).float() / 255
+    attention_grid(sr_attention(model, tensor, location=(6, 9)), lr).save(tmp_path / "python.png")
+    kwargs = dict(upscale=2, img_size=16, window_size=4, depths=[2, 2], num_heads=[2, 2], embed_dim=16, mlp_ratio=2,
+                  upsampler="pixelshuffle")
+    arch = ["--arch", "spandrel.architectures.SwinIR:SwinIR", "--arch-kwargs", json.dumps(kwargs)] if named else []
+    assert main(["attention", str(tmp_path / "lr.png"), "--lr-input", "--method", "sr-window", "--modelpath",
+                 str(ckpt), *arch, "--location", "6,9", "--output-dir", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "attention_grid.png").read_bytes() == (tmp_path / "python.png").read_bytes()
+
+
 @pytest.mark.parametrize("nesting", ["bare", "params", "state_dict"])
 def test_the_guides_flags(tmp_path, capsys, nesting):
     """--image_path --model_path --arch --patch_size --image_size --output_dir, as the guide runs them."""

@@ -18,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from lamfast.errors import LamfastError, first_line
+from lamfast.optional import MissingDependency, import_optional, is_torchvision_ops_mismatch
 
 
 class ArchSpecError(LamfastError):
@@ -70,7 +71,14 @@ def load_class(spec: str) -> type:
         try:
             module = importlib.import_module(target)
         except Exception as exc:  # noqa: BLE001
-            raise ArchSpecError(f"cannot import module {target!r}: {type(exc).__name__}: {first_line(exc)}") from None
+            if not is_torchvision_ops_mismatch(exc):
+                raise ArchSpecError(f"cannot import module {target!r}: {type(exc).__name__}: {first_line(exc)}") from None
+            # spandrel's and timm's classes import torchvision; a CPU torch beside the index's CUDA
+            # torchvision breaks that import, and import_optional knows the one safe way past it.
+            try:
+                module = import_optional(target, f"architecture {spec!r}")
+            except MissingDependency as missing:
+                raise ArchSpecError(str(missing)) from None
     cls = getattr(module, name, None)
     if cls is None:
         raise ArchSpecError(f"{target} has no {name!r}")
