@@ -20,7 +20,7 @@ import torch
 
 import lamfast
 from lamfast.ops.baselines import op_contenders
-from lamfast.ops.lam_objective import flatten_windows
+from lamfast.ops.lam_objective import flat_windows
 
 SIZES = (32, 64, 128, 256, 512)
 DTYPES = (torch.float32, torch.float64)
@@ -73,7 +73,7 @@ def op_cases(size: int, dtype: torch.dtype):
                           grads=rand(FOLD, 3, size, size, randn=True), deriv=rand(FOLD, 3, size, size, randn=True)))
     for batch in (1, 8):
         yield ("kde_map", f"{batch}x{size}x{size}", *op_contenders("kde_map", saliency=rand(batch, size, size) ** 8))
-    windows = flatten_windows([(size // 4, size // 4, max(1, size // 8))], OBJ_OUTPUTS)
+    windows = flat_windows([(size // 4, size // 4, max(1, size // 8))], OBJ_OUTPUTS)
     yield ("lam_objective", f"{OBJ_OUTPUTS}x3x{size}x{size} fwd+bwd",
            *op_contenders("lam_objective", y=rand(OBJ_OUTPUTS, 3, size, size), windows=windows))
 

@@ -1,13 +1,14 @@
 """lamfast: fast, exact attribution for PyTorch image models.
 
-- LAM for super-resolution: :func:`lam` and :func:`lam_windows`, with
-  :class:`LAMParams` and :class:`LAMResult` (package :mod:`lamfast.lam`:
-  engine, objective, windows, receptive-field crops); metrics
-  :func:`gini` / :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
-  :mod:`lamfast.viz`, models and checkpoints in :mod:`lamfast.models`;
-  whole datasets: :mod:`lamfast.dataset`; DI maps over an image:
-  :func:`di_map`; effective receptive fields:
-  :func:`erf` (:mod:`lamfast.erf`).
+- LAM for super-resolution, images and clips: :func:`lam` and
+  :func:`lam_windows`, with :class:`LAMParams` and :class:`LAMResult`
+  (package :mod:`lamfast.lam`: engine, objective, windows, receptive-field
+  crops); DI maps over an image: :func:`di_map`; metrics :func:`gini` /
+  :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
+  :mod:`lamfast.viz`; models and checkpoints: :func:`load_model`, which
+  returns a :class:`ModelDescriptor` (:mod:`lamfast.models`); effective
+  receptive fields: :func:`erf` (:mod:`lamfast.erf`). Whole datasets:
+  :mod:`lamfast.dataset`, imported only when used.
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
 - Classifiers: :mod:`lamfast.cam` (Grad-CAM family), :mod:`lamfast.attr`
   (gradient and path methods), :mod:`lamfast.attention` (ViT attention),
@@ -17,10 +18,10 @@
 """
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
-from lamfast.dataset.dimap import DIMap, di_map
+from lamfast.descriptor import ModelDescriptor
 from lamfast.erf import erf
 from lamfast import lam  # the package, callable as lam(model, image, h, w): see lamfast.lam
-from lamfast.lam import LAMError, LAMNaNWarning, LAMParams, LAMResult, VideoLAMResult, lam_video, lam_video_windows, lam_windows
+from lamfast.lam import DIMap, LAMError, LAMNaNWarning, LAMParams, LAMResult, VideoLAMResult, di_map, lam_windows
 from lamfast.metrics import diffusion_index, gini
 from lamfast.models import load_model, register_model
 from lamfast.ops import blur_path, kde_map, lam_objective, path_accumulate
@@ -31,6 +32,7 @@ __all__ = [
     "LAMNaNWarning",
     "LAMParams",
     "LAMResult",
+    "ModelDescriptor",
     "VideoLAMResult",
     "__version__",
     "blur_path",
@@ -43,8 +45,6 @@ __all__ = [
     "kde_map",
     "lam_objective",
     "lam",
-    "lam_video",
-    "lam_video_windows",
     "lam_windows",
     "load_model",
     "path_accumulate",

@@ -19,7 +19,8 @@ import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from lamfast.modelstate import attribution_state, model_device
+from lamfast.descriptor import module_of
+from lamfast.modelstate import attribution_state, call_model, check_device, model_dtype
 
 from lamfast.errors import LamfastError
 
@@ -72,19 +73,26 @@ def area_ratios(erf_map: torch.Tensor, thresholds: Sequence[float] = THRESHOLDS)
     return out
 
 
-def erf(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], *, batch_size: int = 8,
+def erf(model: "nn.Module | ModelDescriptor", images: torch.Tensor | Sequence[torch.Tensor], *, batch_size: int = 8,
         device: str | torch.device | None = None) -> ERFResult:
     """The ERF of ``model`` over ``images``.
 
     Args:
-        model: maps [B,C,H,W] to [B,C',H',W'] (an SR model, or any dense network).
+        model: an nn.Module or a ModelDescriptor: [B,C,H,W] to [B,C',H',W'] (an SR model, or any dense
+            network). Never moved or left changed.
         images: [N,C,H,W], or a list of [C,H,W] of one size, in the model's input range.
-        batch_size: images per forward/backward.
-        device: where to run (default: the model's device).
+        batch_size: inputs (images) per forward/backward pass.
+        device: where to run: the model's device (the default); naming another is an error.
     Returns:
         ERFResult (map on the CPU, float64).
     Raises:
-        ValueError: no images, images of different sizes, or an output that is not a [B,C,H,W] map.
+        LamfastError: no images, images of different sizes, or an output that is not a [B,C,H,W] map.
+
+    Example:
+        >>> import torch, lamfast
+        >>> r = lamfast.erf(lamfast.load_model(), torch.rand(2, 3, 24, 24, generator=torch.Generator().manual_seed(0)))
+        >>> r.map.shape, r.images, r.ratios[0.99][0] is not None
+        (torch.Size([24, 24]), 2, True)
     """
     if isinstance(images, torch.Tensor):
         if images.dim() == 3:
@@ -102,16 +110,15 @@ def erf(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], *, batc
         raise LamfastError(f"images must be [N,C,H,W] with N >= 1, got {tuple(stack.shape)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LamfastError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if device is not None:
-        model.to(device)
-    dev = model_device(model)
-    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    model = module_of(model)
+    dev = check_device(model, device)
+    dtype = model_dtype(model)
     total = torch.zeros(stack.shape[-2:], dtype=torch.float64, device=dev)
     with attribution_state(model):
         for start in range(0, stack.shape[0], batch_size):
             x = stack[start:start + batch_size].to(dev, dtype).detach().requires_grad_(True)
             with torch.enable_grad():
-                out = model(x.clone())
+                out = call_model(model, x.clone(), f"a batch of {x.shape[0]} {x.shape[-2]}x{x.shape[-1]} images")
                 if not isinstance(out, torch.Tensor) or out.dim() != 4:
                     shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                     raise LamfastError(f"erf needs a model returning a [B,C,H,W] map, got {shape}")

@@ -37,12 +37,20 @@ class LamfastError(ValueError):
         return self.spelled(None)
 
 
-class LamfastTypeError(LamfastError, TypeError):
-    """An argument of the wrong type."""
-
-
 class LamfastKeyError(LamfastError, KeyError):
     """A name that is not known (an architecture, a layer)."""
+
+
+class LAMError(LamfastError):
+    """LAM cannot give a meaningful answer for these inputs (one-line message).
+
+    ``param`` names the argument at fault where there is one (``"fold"``,
+    ``"window"``, ``"model"``, ...), so a front end can point at its own spelling of it.
+    """
+
+
+class LAMNaNWarning(UserWarning):
+    """Some path steps had NaN input gradients and were zeroed (compat mode)."""
 
 
 class LamfastNote(UserWarning):
@@ -61,4 +69,4 @@ def first_line(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-__all__ = ["LamfastError", "LamfastKeyError", "LamfastNote", "LamfastTypeError", "first_line"]
+__all__ = ["LAMError", "LAMNaNWarning", "LamfastError", "LamfastKeyError", "LamfastNote", "first_line"]

@@ -11,21 +11,14 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from lamfast.gaussian import gaussian_blur
 from lamfast.modelstate import attribution_state
 from lamfast.targets import target_indices
-from lamfast.ops.blur_path import gaussian_taps
 
-
-def gaussian_blur(x: torch.Tensor, sigma: float = 5.0, size: int = 11) -> torch.Tensor:
-    """RISE's insertion canvas: a size×size Gaussian blur of [B,C,H,W] (reflect borders)."""
-    taps = torch.tensor(gaussian_taps(sigma, size), dtype=x.dtype, device=x.device)
-    k = (taps[:, None] * taps[None, :]).expand(x.shape[1], 1, size, size)
-    p = size // 2
-    mode = "reflect" if min(x.shape[-2:]) > p else "replicate"
-    return F.conv2d(F.pad(x, (p, p, p, p), mode=mode), k, groups=x.shape[1])
+# RISE's insertion canvas: the image blurred with an 11x11 Gaussian of sigma 5.
+INSERTION_SIGMA, INSERTION_SIZE = 5.0, 11
 
 
 def _curve(model: nn.Module, start: torch.Tensor, finish: torch.Tensor, saliency: torch.Tensor, target: torch.Tensor,
@@ -71,7 +64,9 @@ def deletion_auc(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor,
 
 def insertion_auc(model: nn.Module, images: torch.Tensor, saliency: torch.Tensor, target=None, step: int | None = None,
                   batch_size: int = 64) -> torch.Tensor:
-    """Insertion AUC per image: [B], starting from :func:`gaussian_blur` of each image."""
+    """Insertion AUC per image: [B], starting from each image blurred as RISE's canvas
+    (:func:`lamfast.gaussian.gaussian_blur`, sigma 5, 11x11)."""
     step = step or max(1, images.shape[-1] * images.shape[-2] // 50)
     t = _targets(model, images, target)
-    return _auc(_curve(model, gaussian_blur(images), images, saliency, t, step, batch_size))
+    return _auc(_curve(model, gaussian_blur(images, INSERTION_SIGMA, INSERTION_SIZE), images, saliency, t, step,
+                       batch_size))

@@ -1,9 +1,33 @@
-"""Sparsity metrics of attribution maps: the official LAM Gini and Diffusion Index."""
+"""LAM's maps and their sparsity: the saliency of an attribution, the official Gini and the Diffusion Index."""
 from __future__ import annotations
 
 import torch
 
 from lamfast.errors import LamfastError
+
+
+def saliency(attribution: torch.Tensor) -> torch.Tensor:
+    """The official ``grad_abs_norm``: ``|Σ_c A|`` over its peak (channels summed before the abs).
+
+    A clip's maps share one peak, so frames compare. An all-zero
+    attribution gives an all-zero map (never NaN).
+
+    Args:
+        attribution: [C,H,W] (an image) or [*lead, C,H,W] (e.g. [T,C,H,W], a clip).
+    Returns:
+        [H,W] or [*lead, H,W] in [0, 1], attribution's dtype.
+
+    Example:
+        >>> import torch, lamfast
+        >>> lamfast.metrics.saliency(torch.tensor([[[1.0, -3.0]], [[1.0, 1.0]]]))
+        tensor([[1., 1.]])
+    """
+    if not isinstance(attribution, torch.Tensor) or attribution.dim() < 3:
+        raise LamfastError(f"saliency: attribution must be a tensor [*lead, C, H, W], got "
+                           f"{getattr(attribution, 'shape', type(attribution).__name__)}", param="attribution")
+    grad = attribution.sum(dim=-3).abs()
+    peak = grad.max()
+    return grad / peak if bool(peak > 0) else grad
 
 
 def gini(saliency: torch.Tensor) -> torch.Tensor:
@@ -16,6 +40,12 @@ def gini(saliency: torch.Tensor) -> torch.Tensor:
         saliency: [H,W] or [*lead, H,W] map(s); the last two dims form one map.
     Returns:
         float64 tensor of shape [*lead] (a 0-d tensor for one map).
+
+    Example:
+        >>> import torch, lamfast
+        >>> m = torch.zeros(4, 4); m[0, 0] = 1.0  # all mass on one pixel
+        >>> round(float(lamfast.gini(m)), 4)
+        0.9375
     Raises:
         ValueError: fewer than 2 dims, an empty map, or non-finite values.
     """
@@ -38,5 +68,20 @@ def diffusion_index(saliency: torch.Tensor) -> torch.Tensor:
     """Diffusion Index ``(1 - gini) * 100`` of each map: [*lead] float64.
 
     Note that it depends on the map's size (n is the number of LR pixels).
+
+    Example:
+        >>> import torch, lamfast
+        >>> float(lamfast.diffusion_index(torch.ones(4, 4)))  # a flat map: Gini 0
+        100.0
     """
-    return (1.0 - gini(saliency)) * 100.0
+    return di_from_gini(gini(saliency))
+
+
+def di_from_gini(g):
+    """DI from a Gini coefficient (a float or a tensor): ``(1 - g) * 100``."""
+    return (1.0 - g) * 100.0
+
+
+def gini_from_di(di):
+    """The Gini coefficient from a DI (a float or a tensor): ``1 - di / 100``."""
+    return 1.0 - di / 100.0

@@ -1,6 +1,8 @@
-"""Optional dependencies (spandrel, timm, pytorch-grad-cam), imported only when used.
+"""Optional dependencies (spandrel, timm, OpenCV, Ray, pyarrow, matplotlib, safetensors,
+pytorch-grad-cam), imported only when used.
 
-:func:`import_optional` is the one place lamfast imports them. It knows one
+:func:`import_optional` is the one place lamfast imports them, and the one
+message that says how to install one. It knows one
 breakage that is common on CPU-only machines: the package index serves a
 CUDA build of torchvision that cannot load against a CPU build of torch.
 Its compiled ops library fails to load, so ``import torchvision`` then dies
@@ -25,8 +27,9 @@ from types import ModuleType
 from lamfast.errors import LamfastError, LamfastNote, first_line
 
 # The pip extra that installs each package (``pip install "lamfast[...]"``).
-EXTRAS = {"spandrel": "models", "timm": "models", "pytorch_grad_cam": "test"}
-PIP_NAMES = {"pytorch_grad_cam": "grad-cam"}
+EXTRAS = {"spandrel": "models", "timm": "models", "safetensors": "models", "cv2": "official", "ray": "ray",
+          "pyarrow": "parquet", "matplotlib": "paper", "pytorch_grad_cam": "test"}
+PIP_NAMES = {"pytorch_grad_cam": "grad-cam", "cv2": "opencv-python-headless", "ray": "ray[data]"}
 
 # The schemas torchvision's _meta_registrations registers fake kernels for
 # before anything else can fail (copied from torchvision's csrc/ops/nms.cpp).
@@ -87,12 +90,13 @@ def _torchvision_version() -> str:
         return ""
 
 
-def import_optional(module: str, purpose: str) -> ModuleType:
+def import_optional(module: str, purpose: str, param: str | None = None) -> ModuleType:
     """Import an optional package, or raise :class:`MissingDependency` naming the cause.
 
     Args:
-        module: the module to import, e.g. ``"spandrel"`` or ``"timm"``.
+        module: the module to import, e.g. ``"spandrel"``, ``"timm"``, ``"cv2"`` or ``"ray.data"``.
         purpose: what needs it, for the message, e.g. ``"automatic architecture detection"``.
+        param: the argument that asked for it (the error's ``param``).
     Returns:
         The module.
     Raises:
@@ -105,11 +109,12 @@ def import_optional(module: str, purpose: str) -> ModuleType:
     extra = EXTRAS.get(root)
     install = f'pip install "lamfast[{extra}]"' if extra else f"pip install {pip_name}"
     try:
+        importlib.import_module(root)  # first, so a package that is gone is not hidden by a cached submodule
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name == root:
+        if exc.name and exc.name.split(".")[0] == root:  # the package, or the part an extra installs
             raise MissingDependency(f"{purpose} needs the {pip_name} package, which is not installed ({install})",
-                                    param=None) from None
+                                    param=param) from None
         failure: BaseException = exc
     except Exception as exc:  # noqa: BLE001 - whatever the package's own imports raise
         failure = exc
@@ -124,9 +129,9 @@ def import_optional(module: str, purpose: str) -> ModuleType:
         raise MissingDependency(
             f"{purpose} needs {pip_name}, which cannot be imported because torchvision{_torchvision_version()} "
             f"does not load against this torch ({first_line(failure)}); install the torchvision built for "
-            "your torch") from None
+            "your torch", param=param) from None
     raise MissingDependency(f"{purpose} needs {pip_name}, whose import failed "
-                            f"({type(failure).__name__}: {first_line(failure)})") from None
+                            f"({type(failure).__name__}: {first_line(failure)})", param=param) from None
 
 
 __all__ = ["MissingDependency", "import_optional", "is_torchvision_ops_mismatch", "torchvision_compat_applied"]

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from lamfast.errors import LamfastError
+from lamfast.gaussian import gaussian_window
 from lamfast.imageio import ycbcr_y
 
 CONVENTION = ("PSNR and SSIM on the Y channel (BT.601) of 8-bit images, a border of scale pixels cropped; SSIM with "
@@ -49,9 +50,7 @@ def _compared(img: torch.Tensor) -> torch.Tensor:
 
 def _ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean SSIM of two [B,H,W] images on the 0-255 scale, band by band, then averaged."""
-    g = torch.exp(-((torch.arange(11, dtype=torch.float64) - 5.0) ** 2) / (2 * 1.5 ** 2))
-    g = g / g.sum()
-    window = (g[:, None] * g[None, :])[None, None]
+    window = gaussian_window(1.5, 11)[None, None]
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
     x, y = a[:, None], b[:, None]
     mx, my = F.conv2d(x, window), F.conv2d(y, window)

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from lamfast.ops.baselines import op_contenders
-from lamfast.ops.lam_objective import flatten_windows
+from lamfast.ops.lam_objective import flat_windows
 from lamfast.ops._library import has_compiled_kernel
 
 # Agreement required between a compiled kernel and its twin: max abs diff
@@ -84,7 +84,7 @@ def _inputs(size: int, fold: int, device: str, seed: int) -> dict[str, dict]:
                             "deriv": rand(fold, 3, size, size, randn=True)},
         "kde_map": {"saliency": rand(size, size) ** 8},
         "lam_objective": {"y": rand(outputs, 3, size, size),
-                          "windows": flatten_windows([(size // 4, size // 4, max(1, size // 8))], outputs)},
+                          "windows": flat_windows([(size // 4, size // 4, max(1, size // 8))], outputs)},
     }
 
 

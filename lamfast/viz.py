@@ -59,11 +59,15 @@ def saliency_image(saliency: torch.Tensor, zoom: int) -> Image.Image:
     return img.resize((img.width * zoom, img.height * zoom), Image.NEAREST)
 
 
-def kde_image(saliency: torch.Tensor, zoom: int) -> Image.Image:
-    """Official ``vis_saliency_kde``: KDE density, seismic, bicubic zoom. [H,W] -> PIL."""
-    Z = kde_map(saliency.detach().to(torch.float64)).to(torch.float32)
-    img = Image.fromarray(seismic(Z * 0.5 + 0.5))
+def density_image(density: torch.Tensor, zoom: int) -> Image.Image:
+    """A KDE density [H,W] in [0,1] as the official ``vis_saliency_kde`` draws it: seismic, bicubic zoom -> PIL."""
+    img = Image.fromarray(seismic(density.detach().to(torch.float32) * 0.5 + 0.5))
     return img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
+
+
+def kde_image(saliency: torch.Tensor, zoom: int) -> Image.Image:
+    """Official ``vis_saliency_kde``: KDE density (float64), seismic, bicubic zoom. [H,W] -> PIL."""
+    return density_image(kde_map(saliency.detach().to(torch.float64)), zoom)
 
 
 def blend(panel: Image.Image, lr: Image.Image, alpha: float) -> Image.Image:

@@ -12,18 +12,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from lamfast.errors import LamfastError
-from lamfast.ops import kde_map
-from lamfast.viz import blend, grid, saliency_image, seismic, window_image
+from lamfast.viz import blend, density_image, grid, saliency_image, window_image
 
 ROW_PANELS = ("window_position", "saliency_abs", "blend_abs", "blend_kde")
-
-
-def frame_kde_image(saliency: torch.Tensor, weight: float, zoom: int) -> Image.Image:
-    """The official KDE visual of one frame's map [H,W], scaled by ``weight`` in [0,1]."""
-    M = saliency.detach().to(torch.float64)
-    Z = kde_map(M) * weight if float(M.max()) > 0 else torch.zeros_like(M)
-    img = Image.fromarray(seismic(Z.to(torch.float32) * 0.5 + 0.5))
-    return img.resize((img.width * zoom, img.height * zoom), Image.BICUBIC)
 
 
 def frame_share_chart(shares: list[float], target: int | None, width: int = 360, height: int = 200) -> Image.Image:
@@ -66,7 +57,7 @@ def video_panels(result, hr: list[Image.Image], lr: list[Image.Image], *, alpha:
     zoom = zoom or result.scale
     h, w, size = result.window
     shares = [float(v) for v in result.frame_share]
-    top = max(shares) or 1.0
+    densities = result.kde() if kde else None
     out: dict[str, Image.Image] = {}
     for t in range(T):
         abs_map = saliency_image(result.saliency[t], zoom)
@@ -75,7 +66,7 @@ def video_panels(result, hr: list[Image.Image], lr: list[Image.Image], *, alpha:
         row = [position if position.size == size_px else position.resize(size_px, Image.BICUBIC), abs_map,
                blend(abs_map, lr[t], alpha)]
         if kde:
-            row.append(blend(frame_kde_image(result.saliency[t], shares[t] / top, zoom), lr[t], alpha))
+            row.append(blend(density_image(densities[t], zoom), lr[t], alpha))
         out[f"frame_{t}"] = grid(row)
     out["frame_share"] = frame_share_chart(shares, result.frame)
     rows = [out[f"frame_{t}"] for t in range(T)]
@@ -91,4 +82,4 @@ def video_panels(result, hr: list[Image.Image], lr: list[Image.Image], *, alpha:
     return out
 
 
-__all__ = ["ROW_PANELS", "frame_kde_image", "frame_share_chart", "video_panels"]
+__all__ = ["ROW_PANELS", "frame_share_chart", "video_panels"]

@@ -13,9 +13,9 @@ LIB = Path(__file__).resolve().parents[1] / "lamfast"
 
 # Lowest first. A module may import its own subpackage and any lower layer, never a higher one.
 LAYERS = [
-    {"_version", "errors", "_ext"},
-    {"optional", "modelstate", "metrics", "targets", "imageio", "overlay", "shapes"},
-    {"ops"},
+    {"_version", "errors", "_ext", "bundled"},
+    {"optional", "modelstate", "metrics", "targets", "imageio", "overlay", "shapes", "gaussian"},
+    {"ops", "descriptor"},
     {"path", "viz", "quality"},
     {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video"},
     {"request"},
@@ -114,3 +114,27 @@ def test_the_front_ends_call_no_private_engine():
             if isinstance(node, ast.ImportFrom) and node.module == "lamfast.lam.engine":
                 offenders.append(name)
     assert offenders == []
+
+
+def _reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_the_facade_reaches_nothing_of_the_dataset_runner():
+    """``import lamfast`` imports the library: no lamfast.dataset module, at module level or in any function
+    it can reach, and (run in a fresh process) no sqlite3."""
+    import subprocess
+    import sys
+
+    reached = _reachable(_imports(_modules()), "lamfast")
+    assert not [m for m in reached if m.startswith("lamfast.dataset")]
+    code = ("import sys, lamfast; bad = sorted(m for m in sys.modules if m.startswith('lamfast.dataset') or "
+            "m == 'sqlite3'); print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"

@@ -1,11 +1,18 @@
-"""The README's examples run: every ``python`` block as it is, and every ``python3 -m lamfast`` line
-of the ``bash`` blocks through the CLI, in a fresh folder and with short paths (``--fold 2``).
+"""The README's examples run and print what the README says they print.
+
+Every ``python`` block runs as it is; each ``print(...)`` in it says what it prints in a trailing
+``# -> TEXT`` comment, and the lines printed must be those, in order. Every ``python3 -m lamfast``
+line of the ``bash`` blocks runs through the CLI in one folder, in the README's order: a line
+with ``# -> TEXT`` runs as written and must print TEXT; the others run with short paths
+(``--fold 2``), since only the numbers would change.
 
 Placeholders the README asks the reader to fill in are filled here: ``LR_FOLDER`` with LR crops
 of the bundled photo, ``edsr.pt`` by the README's own ``torch.save(...)`` line.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import shlex
 
@@ -16,7 +23,8 @@ from conftest import REPO, astronaut_crops
 README = (REPO / "README.md").read_text()
 BLOCKS = re.findall(r"```(\w*)\n(.*?)```", README, flags=re.S)
 PYTHON = [body for lang, body in BLOCKS if lang == "python"]
-COMMANDS = [line.split("#", 1)[0].strip() for lang, body in BLOCKS if lang == "bash" for line in body.splitlines()
+EXPECT = re.compile(r"#\s*->\s*(.+?)\s*$")
+COMMANDS = [line.strip() for lang, body in BLOCKS if lang == "bash" for line in body.splitlines()
             if "python3 -m lamfast" in line]
 # A path's steps only change the numbers: the examples' speed is not what is tested.
 SHORT = {"lam": ["--fold", "2", "--no-progress"], "run": ["--fold", "2", "--no-progress"],
@@ -24,14 +32,25 @@ SHORT = {"lam": ["--fold", "2", "--no-progress"], "run": ["--fold", "2", "--no-p
          "explore": ["--fold", "2", "--no-progress", "--window-size", "64"]}
 
 
-def test_the_readme_has_examples():
+def _expected(body: str) -> list[str]:
+    return [m.group(1) for line in body.splitlines() if (m := EXPECT.search(line))]
+
+
+def test_the_readme_has_examples_and_says_what_each_prints():
     assert len(PYTHON) >= 4 and len(COMMANDS) >= 10
+    for body in PYTHON:
+        prints = [line for line in body.splitlines() if re.match(r"\s*print\(", line)]
+        assert all(EXPECT.search(line) for line in prints), [p for p in prints if not EXPECT.search(p)]
+    assert sum(bool(EXPECT.search(c)) for c in COMMANDS) >= 2
 
 
 @pytest.mark.parametrize("index", range(len(PYTHON)))
-def test_python_example_runs(index, tmp_path, monkeypatch):
+def test_python_example_prints_what_the_readme_says(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    exec(compile(PYTHON[index], f"README.md python block {index}", "exec"), {"__name__": "readme"})  # noqa: S102
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(PYTHON[index], f"README.md python block {index}", "exec"), {"__name__": "readme"})  # noqa: S102
+    assert out.getvalue().splitlines() == _expected(PYTHON[index])
 
 
 @pytest.fixture(scope="module")
@@ -58,9 +77,12 @@ def test_shell_example_runs(command, workdir, monkeypatch, capsys):
     from lamfast.cli import main
 
     monkeypatch.chdir(workdir)
-    argv = shlex.split(command.split("python3 -m lamfast", 1)[1])
+    expected = EXPECT.search(command)
+    argv = shlex.split(command.split("#", 1)[0].split("python3 -m lamfast", 1)[1])
     argv = [str(REPO / a) if a.startswith("lamfast/data") else "lr" if a == "LR_FOLDER" else a for a in argv]
-    code = main(argv + SHORT.get(argv[0], []))
+    code = main(argv if expected else argv + SHORT.get(argv[0], []))
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "error" not in out.err, out.err
+    if expected:
+        assert expected.group(1) in out.out, out.out

@@ -2,25 +2,55 @@
 
 Every user-facing failure ends as one line on stderr and a non-zero exit.
 Subcommands live in one module each: :mod:`lamfast.cli.info`,
-:mod:`lamfast.cli.selfcheck`, :mod:`lamfast.cli.archs`, :mod:`lamfast.cli.lam`,
-:mod:`lamfast.cli.dataset` (run, export, report), :mod:`lamfast.cli.classify`
-(cam, attr), :mod:`lamfast.cli.attention`.
+:mod:`lamfast.cli.selfcheck`, :mod:`lamfast.cli.archs`, :mod:`lamfast.cli.lam`
+(lam, lam-video), :mod:`lamfast.cli.explore`, :mod:`lamfast.cli.dataset` (run,
+export, merge, report), :mod:`lamfast.cli.erf`, :mod:`lamfast.cli.classify`
+(cam, attr), :mod:`lamfast.cli.attention` (attention, attention-sr,
+attention-guide).
+
+A mode that takes other flags is its own parser, so argparse refuses what
+does not apply. The seed tools' single-command spellings still work: a
+module's ``route(argv)`` names the parser a command line belongs to
+(``lam --video ...`` is ``lam-video``; ``attention --method sr-window`` is
+``attention-sr``).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import warnings
 
 from lamfast.cli.common import CLIError, note
 
 
+class UsageError(Exception):
+    """A command line argparse refuses (an unknown flag, a bad value): said in one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised (and printed by :func:`main` in one line) instead of usage text and exit."""
+
+    def error(self, message: str):
+        raise UsageError(message)
+
+
+def usage_message(message: str, argv: list[str]) -> str:
+    """argparse's ``argument --a/--b/--c: why`` with the one spelling the user typed (``--b: why``)."""
+    match = re.match(r"argument (\S+): (.*)", message, flags=re.S)
+    if not match:
+        return message
+    spellings = match.group(1).split("/")
+    typed = [o for o in spellings if any(a == o or a.startswith(o + "=") for a in argv)]
+    return f"{(typed or spellings)[0]}: {match.group(2)}"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from lamfast._version import __version__
     from lamfast.cli import archs, attention, classify, dataset, erf, explore, info, lam, selfcheck
 
-    parser = argparse.ArgumentParser(prog="lamfast", description="Fast, exact attribution for PyTorch image models.")
+    parser = Parser(prog="lamfast", description="Fast, exact attribution for PyTorch image models.")
     parser.add_argument("--version", action="version", version=f"lamfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (lam, explore, dataset, erf, classify, attention, archs, info, selfcheck):
@@ -31,17 +61,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def flag_for(args: argparse.Namespace, param: str | None) -> str | None:
-    """The command's flag for a library argument: its own table first, then the flag whose dest is ``param``."""
+def flag_for(args: argparse.Namespace, param: str | None, argv: list[str] = ()) -> str | None:
+    """The command's flag for a library argument (the flag whose dest is ``param``), spelled as the user
+    typed it in ``argv`` (``--output_dir``), else its long form."""
     if param is None:
         return None
-    table = getattr(args, "param_flags", None) or {}
-    if param in table:
-        return table[param]
     command = getattr(args, "command_parser", None)
     for action in getattr(command, "_actions", []):
         if action.dest == param and action.option_strings:
-            return action.option_strings[0]
+            typed = [o for o in action.option_strings if any(a == o or a.startswith(o + "=") for a in argv)]
+            return (typed or [o for o in action.option_strings if o.startswith("--")] or action.option_strings)[0]
     return None
 
 
@@ -57,11 +86,28 @@ def _show_notes(message, category, filename, lineno, file=None, line=None) -> No
 _default_showwarning = warnings.showwarning
 
 
+def routed(argv: list[str]) -> list[str]:
+    """``argv`` with its command replaced by the parser that its flags belong to (see the module docstring)."""
+    from lamfast.cli import attention, lam
+
+    routes = {"lam": lam.route, "attention": attention.route}
+    if argv and argv[0] in routes:
+        target = routes[argv[0]](argv[1:])
+        if target is not None:
+            return [target, *argv[1:]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
     from lamfast.errors import LamfastError, first_line
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = routed(list(sys.argv[1:] if argv is None else argv))
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(f"lamfast: error: {first_line(ValueError(usage_message(str(exc), argv)))}", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
@@ -82,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         # A library error names its argument by ``param``; here that argument is a flag.
-        message = exc.spelled(flag_for(args, exc.param)) if isinstance(exc, LamfastError) else str(exc)
+        message = exc.spelled(flag_for(args, exc.param, argv)) if isinstance(exc, LamfastError) else str(exc)
         print(f"lamfast: error: {first_line(ValueError(message))}", file=sys.stderr)
         return 1
     except (ValueError, OSError, RuntimeError, KeyError) as exc:

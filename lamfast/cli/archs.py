@@ -7,11 +7,11 @@ import argparse
 def run(args: argparse.Namespace) -> int:
     from lamfast.models import get_architecture, list_architectures
 
-    print("registered (detected from a checkpoint's keys, or named with --arch NAME):")
+    print("registered (detected from a checkpoint's keys, or named as --model NAME:CHECKPOINT):")
     for name in list_architectures():
         print(f"  {name:<12} {get_architecture(name).description}")
-    print("your own class: --arch path/to/file.py:ClassName or --arch package.module:ClassName, "
-          "with --arch-kwargs '{...}' (imports and runs that code)")
+    print("your own class: --model path/to/file.py:ClassName:CHECKPOINT or package.module:ClassName:CHECKPOINT, "
+          "with --model-kwargs '{...}' (imports and runs that code)")
     from lamfast.optional import MissingDependency, import_optional
 
     try:

@@ -1,35 +1,35 @@
-"""``lamfast attention``: ViT attention of a classifier, window and channel attention inside an SR
-transformer, or the attention-visualisation guide's ViT figures.
+"""``lamfast attention`` (a ViT classifier), ``attention-sr`` (window and channel attention inside an SR
+transformer) and ``attention-guide`` (the attention-visualisation guide's ViT figures).
 
-Three modes, chosen by ``--method`` (``guide`` is the default when the
-guide's ``--image-path`` is given); a flag of another mode is refused.
-The classifier helpers (loading, image, overlays) are
-:mod:`lamfast.cli.classify`'s.
+Each mode is its own parser, so a flag of another mode is refused. The
+seed tools' single-command spellings still work (``attention --method
+sr-window ...``, ``attention --image-path ...``: see :func:`route`). The
+classifier helpers (loading, image, overlays) are :mod:`lamfast.cli.classify`'s.
 """
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from lamfast.cli.classify import _common, _image, _save, _save_overlay, _target, load_classifier
-from lamfast.cli.common import CLIError, note, resolve_device
+from lamfast.cli.classify import _image, _save, _save_overlay, _target, load_classifier
+from lamfast.cli.common import CLIError, resolve_device
 
 
 def sr_attention_cmd(args: argparse.Namespace) -> int:
-    """``lamfast attention IMG --method sr-window|sr-channel --modelpath CKPT``: inside an SR transformer."""
+    """``lamfast attention-sr IMG --method sr-window|sr-channel --model CKPT``: inside an SR transformer."""
     import json
 
     import numpy as np
     from PIL import Image
 
     from lamfast.attention import SRAttentionError, attention_grid, attention_overlays, sr_attention
-    from lamfast.cli.common import check_output_dir, note, parse_arch_kwargs_flag
+    from lamfast.cli.common import check_output_dir, load_noted
     from lamfast.imageio import read_rgb
     from lamfast.overlay import jet
-    from lamfast.request import ModelSpec, prepare_input
+    from lamfast.request import prepare_input
 
-    out_dir = Path(args.output_dir)
-    check_output_dir(out_dir, "--output-dir")
+    out_dir = Path(args.output)
+    check_output_dir(out_dir)
     location = None
     if args.location:
         try:
@@ -38,15 +38,11 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
             location = ()
         if len(location) != 2:
             raise CLIError(f"--location takes ROW,COL in LR pixels, got {args.location!r}")
-    arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
-    if not args.img:
-        raise CLIError("give an image")
     read_rgb(args.img)  # a bad image fails before any model work
     device = resolve_device(args.device)
-    loaded = ModelSpec.of(args.modelpath, args.arch).load(device=device, arch_kwargs=arch_kwargs)
-    for line in loaded.notes:
-        note(line)
-    sr_input = prepare_input(loaded.model, args.img, args.lr_input, device=device)
+    loaded = load_noted(args.model, arch=args.arch, model_kwargs=args.model_kwargs, unsafe_pickle=args.unsafe_pickle,
+                        rgb_range=args.rgb_range, device=device)
+    sr_input = prepare_input(loaded, args.img, args.lr_input, device=device)
     lr = sr_input.views()[1]
     try:
         res = sr_attention(loaded.model, sr_input.tensor(), location=location)
@@ -54,7 +50,7 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
         raise CLIError(f"{sr_input.name}: {exc}") from None
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    if args.method.lower() == "sr-window":
+    if args.method == "sr-window":
         if not res.window:
             raise CLIError(f"{loaded.arch} has no window attention (SwinIR/HAT-style) to record")
         attention_grid(res, lr).save(out_dir / "attention_grid.png")
@@ -86,45 +82,28 @@ def guide_cmd(args: argparse.Namespace) -> int:
     from lamfast import attention
     from lamfast.cam import GradCAM, vit_reshape
     from lamfast.cli.common import check_output_dir
-    from lamfast.models.checkpoint import fit_state_dict, read_checkpoint
     from lamfast.errors import first_line
-    from lamfast.optional import MissingDependency, import_optional
     from lamfast.overlay import jet
 
-    out_dir = Path(args.output_dir)
-    check_output_dir(out_dir, "--output-dir")
-    if not args.arch:
-        raise CLIError("--arch names the ViT (e.g. vit_small, or a timm model name)")
+    out_dir = Path(args.output)
+    check_output_dir(out_dir)
     if args.patch_size < 1 or args.image_size < args.patch_size:
         raise CLIError(f"--patch-size {args.patch_size} and --image-size {args.image_size} do not make a patch grid")
-    name = args.arch
-    if name in ("vit_tiny", "vit_small", "vit_base", "vit_large"):  # the guide's DINO-style names
-        name = f"{name}_patch{args.patch_size}_224"  # timm's name; the size is set with img_size
-    try:
-        timm = import_optional("timm", f"the ViT {args.arch}")
-    except MissingDependency as exc:
-        raise CLIError(f"--arch: {exc}") from None
-    sd = None
-    if args.model_path:
-        sd, notes = read_checkpoint(args.model_path)  # weights-only; params / state_dict / bare
-        for line in notes:
-            note(line)
-    kwargs = {"img_size": args.image_size}
-    if sd is not None and not any(k.startswith("head.") for k in sd):
-        kwargs["num_classes"] = 0  # a backbone checkpoint (DINO): no classifier head
-    try:
-        model = timm.create_model(name, pretrained=False, **kwargs)
-    except Exception as exc:
-        raise CLIError(f"--arch {args.arch} ({name}): {first_line(exc)}") from None
-    if sd is not None:
-        fit_state_dict(model, sd, name)
+    if args.model is None:
+        if not args.arch:
+            raise CLIError("--arch names the ViT (e.g. vit_small, or a timm model name), or --model timm:NAME")
+        name = args.arch
+        if name in ("vit_tiny", "vit_small", "vit_base", "vit_large"):  # the guide's DINO-style names
+            name = f"{name}_patch{args.patch_size}_224"  # timm's name; the size is set with img_size
+        spec = f"timm:{name}"
     else:
-        note(f"{name} has random weights (pass --model-path for trained ones)")
+        spec = args.model
+    kwargs = {"img_size": args.image_size, **(args.model_kwargs or {})}
     device = resolve_device(args.device)
-    model = model.to(device).eval()
-    cfg = getattr(model, "pretrained_cfg", {}) or {}
-    raw, x = _image(args.image_path, (args.image_size, args.image_size), cfg.get("mean"), cfg.get("std"), device)
-    extra = getattr(model, "num_prefix_tokens", 1)
+    c = load_classifier(spec, args.model_path, kwargs, device)
+    model, name = c.model, c.name
+    raw, x = _image(args.image_path, c.size, c.mean, c.std, device)
+    extra = args.num_extra_tokens if args.num_extra_tokens is not None else getattr(model, "num_prefix_tokens", 1)
     if getattr(model, "num_classes", 0):
         target, _ = _target(model, x, args.target_category)
         targets: list = [target]
@@ -138,7 +117,7 @@ def guide_cmd(args: argparse.Namespace) -> int:
             heat = cam(x, targets)[0]
         grid = attention.cls_attention(model, x, num_extra_tokens=extra)[0]
     except (ValueError, AttributeError) as exc:
-        raise CLIError(f"--arch {args.arch}: {first_line(exc)}") from None
+        raise CLIError(f"{name}: {first_line(exc)}") from None
     _save_overlay(raw, heat, str(out_dir / "gradcam_overlay.png"), "Grad-CAM")
     g = grid / grid.max().clamp_min(1e-12)
     _save_overlay(raw, g, str(out_dir / "patch_attention_overlay.png"), "patch attention")
@@ -149,98 +128,117 @@ def guide_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-# The three modes of ``lamfast attention``, each with the flags only it reads
-# (dests), so that a flag of another mode is refused rather than ignored.
-ATTENTION_MODES = {
-    "classifier": ("cls, rollout, chefer", ("model", "checkpoint", "target_category", "save_path", "discard_ratio")),
-    "sr": ("sr-window, sr-channel", ("modelpath", "arch_kwargs", "lr_input", "location")),
-    "guide": ("guide", ("image_path", "model_path", "patch_size", "image_size")),
-}
-ATTENTION_DEFAULT_DIR = {"sr": "attention_results", "guide": "attention_viz"}
-
-
-def attention_mode(args: argparse.Namespace, parser) -> str:
-    """Which mode a ``lamfast attention`` call is (classifier, sr or guide); CLIError for a flag of another mode."""
-    method = (args.method or ("guide" if args.image_path else "rollout")).lower()
-    args.method = method
-    mode = "guide" if method == "guide" else "sr" if method in ("sr-window", "sr-channel") else "classifier"
-    if mode == "guide" and not args.image_path:
-        raise CLIError("--method guide reads the image from --image-path")
-    for other, (methods, dests) in ATTENTION_MODES.items():
-        if other == mode:
-            continue
-        for dest in dests:
-            if getattr(args, dest) != parser.get_default(dest):
-                flag = next(a.option_strings[0] for a in parser._actions if a.dest == dest)
-                raise CLIError(f"{flag} belongs to --method {methods}, not {method}")
-    if mode == "classifier" and args.output_dir is not None:
-        raise CLIError(f"--output-dir is for --method sr-window, sr-channel and guide; {method} writes --save-path")
-    if mode in ATTENTION_DEFAULT_DIR and args.output_dir is None:
-        args.output_dir = ATTENTION_DEFAULT_DIR[mode]
-    return mode
-
-
 def attention_cmd(args: argparse.Namespace) -> int:
+    """``lamfast attention IMG --method cls|rollout|chefer``: a ViT classifier's attention."""
     import numpy as np
-
-    mode = attention_mode(args, args.command_parser)
-    if mode == "guide":
-        return guide_cmd(args)
-    if mode == "sr":
-        return sr_attention_cmd(args)
-    if not args.img:
-        raise CLIError("an image path is required")
 
     from lamfast import attention
     from lamfast.overlay import jet
 
     device = resolve_device(args.device)
-    model, size, mean, std = load_classifier(args.model, args.checkpoint, device)
-    raw, x = _image(args.img, size, mean, std, device)
-    method = args.method.lower()
+    c = load_classifier(args.model, args.checkpoint, args.model_kwargs, device)
+    raw, x = _image(args.img, c.size, c.mean, c.std, device)
+    extra = args.num_extra_tokens
     try:
-        if method == "cls":
-            grid = attention.cls_attention(model, x, num_extra_tokens=args.num_extra_tokens)
-        elif method == "rollout":
-            grid = attention.rollout(model, x, discard_ratio=args.discard_ratio, num_extra_tokens=args.num_extra_tokens)
-        elif method == "chefer":
-            target, _ = _target(model, x, args.target_category)
-            grid = attention.gradient_weighted(model, x, [target], num_extra_tokens=args.num_extra_tokens)
+        if args.method == "cls":
+            grid = attention.cls_attention(c.model, x, num_extra_tokens=extra)
+        elif args.method == "rollout":
+            grid = attention.rollout(c.model, x, discard_ratio=args.discard_ratio, num_extra_tokens=extra)
         else:
-            raise CLIError(f"unknown method {args.method!r}; choose from cls, rollout, chefer")
+            target, _ = _target(c.model, x, args.target_category)
+            grid = attention.gradient_weighted(c.model, x, [target], num_extra_tokens=extra)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     g = grid[0] / grid[0].max().clamp_min(1e-12)
-    _save_overlay(raw, g, args.save_path, method)
+    _save_overlay(raw, g, args.output, args.method)
     patch = np.kron(jet(g), np.ones((16, 16, 1), dtype=np.uint8))
-    grid_path = str(Path(args.save_path).with_name(Path(args.save_path).stem + "_grid.png"))
+    grid_path = str(Path(args.output).with_name(Path(args.output).stem + "_grid.png"))
     _save(patch, grid_path)
-    print(f"{method}: {tuple(grid.shape[-2:])} patch grid -> {args.save_path}, {grid_path}")
+    print(f"{args.method}: {tuple(grid.shape[-2:])} patch grid -> {args.output}, {grid_path}")
     return 0
 
 
+SR_METHODS = ("sr-window", "sr-channel")
+
+
+def route(argv: list[str]) -> str | None:
+    """``attention --method sr-window|sr-channel`` is ``attention-sr``; ``--method guide`` or the guide's
+    ``--image-path`` is ``attention-guide``."""
+    method = None
+    for i, a in enumerate(argv):
+        if a == "--method" and i + 1 < len(argv):
+            method = argv[i + 1].lower()
+        elif a.startswith("--method="):
+            method = a.split("=", 1)[1].lower()
+    if method in SR_METHODS:
+        return "attention-sr"
+    if method == "guide" or any(a.split("=", 1)[0] in ("--image-path", "--image_path") for a in argv):
+        return "attention-guide"
+    return None
+
+
+def _method(choices: tuple[str, ...]):
+    def parse(text: str) -> str:
+        if text.lower() not in choices:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(choices)}, got {text!r}")
+        return text.lower()
+    return parse
+
+
 def add_parser(sub) -> None:
-    t = sub.add_parser("attention", help="ViT attention map (CLS attention, rollout, Chefer), or window and "
-                       "channel attention inside an SR transformer (sr-window, sr-channel)")
-    t.add_argument("img", nargs="?")
-    _common(t)
-    t.add_argument("--method", default=None, help="the mode: cls, rollout or chefer (a classifier, default "
-                   "rollout); sr-window or sr-channel (an SR model, --modelpath); guide (a ViT with the guide's flags, "
-                   "the default when --image-path is given)")
-    g = t.add_argument_group("--method sr-window / sr-channel: inside an SR transformer (--output-dir also for guide)")
-    g.add_argument("--modelpath", help="SR checkpoint (SwinIR, HAT, RCAN, ...; weights-only load)")
-    g.add_argument("--arch", help="architecture name or FILE.py:Class (default: detect)")
-    g.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON")
-    g.add_argument("--lr-input", "--lr_input", action="store_true", help="IMG is the LR input already")
-    g.add_argument("--location", default=None, metavar="ROW,COL", help="LR pixel to look from (default: centre)")
-    g.add_argument("--output-dir", "--output_dir", default=None,
-                   help="where the figures go (default ./attention_results, or ./attention_viz for guide)")
-    g = t.add_argument_group("--method guide: the attention-visualisation guide's flags (a ViT; writes "
-                             "gradcam_overlay.png, patch_attention_overlay.png and patch_grid.png into --output-dir)")
-    g.add_argument("--image-path", "--image_path", help="the image (switches to the guide's mode)")
-    g.add_argument("--model-path", "--model_path", help="checkpoint: {'params': ...}, {'state_dict': ...} or bare; weights-only")
-    g.add_argument("--patch-size", "--patch_size", type=int, default=16)
-    g.add_argument("--image-size", "--image_size", type=int, default=224)
-    t.add_argument("--num-extra-tokens", "--num_extra_tokens", type=int, default=None, help="default: the model's num_prefix_tokens")
-    t.add_argument("--discard-ratio", "--discard_ratio", type=float, default=0.9)
-    t.set_defaults(func=attention_cmd, save_path="attention.png")
+    from lamfast.cli.classify import add_classifier_arguments
+    from lamfast.cli.common import add_model_arguments, add_output_argument
+
+    def extra_tokens(p) -> None:
+        p.add_argument("--num-extra-tokens", "--num_extra_tokens", type=int, default=None,
+                       help="the class (and distillation) tokens before the patches (default: the model's "
+                            "num_prefix_tokens)")
+
+    t = sub.add_parser("attention", help="a ViT classifier's attention map (CLS attention, rollout, Chefer); "
+                                         "attention-sr and attention-guide for the other modes",
+                       description="A ViT classifier's attention: CLS attention, rollout or Chefer's "
+                                   "gradient-weighted attention.")
+    t.add_argument("img", help="the image")
+    add_classifier_arguments(t, "attention.png")
+    t.add_argument("--method", type=_method(("cls", "rollout", "chefer")), default="rollout",
+                   help="cls, rollout or chefer (default rollout)")
+    extra_tokens(t)
+    t.add_argument("--discard-ratio", "--discard_ratio", type=float, default=0.9,
+                   help="rollout: the share of the weakest attention dropped per layer (default 0.9)")
+    t.set_defaults(func=attention_cmd)
+
+    s = sub.add_parser("attention-sr", help="window or channel attention inside an SR transformer at one LR pixel "
+                                            "(also: attention --method sr-window|sr-channel)",
+                       description="Window attention (SwinIR/HAT-style) or channel attention (CAB/RCAN-style) "
+                                   "inside an SR network, seen from one LR pixel.")
+    s.add_argument("img", help="the image (HR, made LR with the model's scale, unless --lr-input)")
+    s.add_argument("--method", type=_method(SR_METHODS), default="sr-window",
+                   help="sr-window or sr-channel (default sr-window)")
+    add_model_arguments(s, aliases=("--modelpath",), arch=True,
+                        what="an SR checkpoint (SwinIR, HAT, RCAN, ...; weights-only load) or ARCH:CHECKPOINT")
+    s.add_argument("--lr-input", "--lr_input", action="store_true", help="IMG is the LR input already")
+    s.add_argument("--location", default=None, metavar="ROW,COL", help="LR pixel to look from (default: centre)")
+    add_output_argument(s, default="attention_results", aliases=("--output-dir", "--output_dir"),
+                        what="the folder the figures and attention.json go to")
+    s.set_defaults(func=sr_attention_cmd)
+
+    g = sub.add_parser("attention-guide", help="the attention-visualisation guide's ViT figures (also: attention "
+                                               "--image-path ...)",
+                       description="The attention-visualisation guide's flags for a ViT: writes gradcam_overlay.png, "
+                                   "patch_attention_overlay.png and patch_grid.png.")
+    g.add_argument("--image-path", "--image_path", required=True, help="the image")
+    g.add_argument("--method", type=_method(("guide",)), default="guide", help="guide (the only one)")
+    g.add_argument("--arch", default=None, help="the ViT: the guide's vit_tiny|vit_small|vit_base|vit_large (with "
+                                                "--patch-size), or a timm model name")
+    add_model_arguments(g, what="the ViT as timm:NAME[:CHECKPOINT], instead of --arch", default="from --arch",
+                        loader=False)
+    g.add_argument("--model-path", "--model_path", default=None,
+                   help="the ViT's checkpoint: {'params': ...}, {'state_dict': ...} or bare; weights-only")
+    g.add_argument("--patch-size", "--patch_size", type=int, default=16, help="the ViT's patch side (default 16)")
+    g.add_argument("--image-size", "--image_size", type=int, default=224, help="the input side (default 224)")
+    g.add_argument("--target-category", "--target_category", type=int, default=None,
+                   help="class to explain (default: the prediction; a backbone explains its embedding)")
+    extra_tokens(g)
+    add_output_argument(g, default="attention_viz", aliases=("--output-dir", "--output_dir"),
+                        what="the folder the figures go to")
+    g.set_defaults(func=guide_cmd)

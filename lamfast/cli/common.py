@@ -1,10 +1,21 @@
-"""Helpers shared by the CLI commands."""
+"""What the CLI commands share: one spelling per flag (with the seed tools' spellings as aliases), and
+helpers that take typed values.
+
+Every command that loads a model takes ``--model [NAME=]SPEC`` and
+``--model-kwargs JSON``; every command that writes takes ``-o/--output``.
+"""
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
+from pathlib import Path
+from typing import Any, Mapping
 
 import torch
+
+from lamfast.errors import LamfastError
 
 
 class CLIError(Exception):
@@ -36,6 +47,69 @@ def resolve_device(name: str | None) -> torch.device:
     return device
 
 
+def json_object(text: str) -> dict:
+    """argparse type: a JSON object (``--model-kwargs '{"width": 64}'``)."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at column {exc.colno}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object like {{\"width\": 64}}, got {text!r}")
+    return value
+
+
+def add_model_arguments(parser, *, what: str, default: str = "bundled", many: bool = False,
+                        aliases: tuple[str, ...] = (), arch: bool = False, loader: bool = True) -> None:
+    """``--model [NAME=]SPEC`` (``many``: repeatable) and ``--model-kwargs JSON``; with ``loader`` the
+    loader's flags (``--rgb-range``, ``--unsafe-pickle``); always ``--device``.
+
+    ``what`` says what SPEC may be; ``aliases`` are older spellings of ``--model`` (``--modelpath``);
+    ``arch`` adds ``--arch``, the architecture of ``--model``'s checkpoint named apart.
+    """
+    parser.add_argument("--model", *aliases, dest="model", action="append" if many else "store",
+                        default=None, metavar="[NAME=]SPEC",
+                        help=f"{what}; NAME is what outputs call it" + (" (repeatable)" if many else "")
+                        + f" (default {default})")
+    if arch:
+        parser.add_argument("--arch", default=None,
+                            help="the architecture of --model's checkpoint, named apart (the same as --model "
+                                 "ARCH:CHECKPOINT): a registered name ('lamfast archs'), or your own class as "
+                                 "FILE.py:Class or package.module:Class (naming a file runs its code)")
+    parser.add_argument("--model-kwargs", "--model_kwargs", "--arch-kwargs", "--arch_kwargs", dest="model_kwargs",
+                        type=json_object, default=None, metavar="JSON",
+                        help="keyword arguments for the architecture, a JSON object such as '{\"width\": 64}'; for a "
+                             "registered one they override what is read from the checkpoint")
+    if loader:
+        parser.add_argument("--rgb-range", "--rgb_range", type=float, default=None,
+                            help="the input range the model expects, e.g. 255 (default: the architecture's own, "
+                                 "else 1)")
+        parser.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true",
+                            help="allow full-pickle checkpoints (loading one runs code from the file)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available, else cpu)")
+
+
+def add_output_argument(parser, *, default: str | None, what: str, aliases: tuple[str, ...] = (),
+                        dest: str = "output") -> None:
+    """``-o/--output`` (and older spellings) for what the command writes."""
+    parser.add_argument("-o", "--output", *aliases, dest=dest, default=default, required=default is None,
+                        metavar="PATH", help=what + (f" (default {default})" if default else ""))
+
+
+def check_output_dir(path: Path) -> None:
+    """Refuse an output folder that cannot be one, before any long work.
+
+    Raises:
+        LamfastError (``param="output"``): it exists as a file, lies under a file, or cannot be written.
+    """
+    if path.exists() and not path.is_dir():
+        raise LamfastError(f"{path}: exists and is not a directory", param="output")
+    parent = next((p for p in [path, *path.parents] if p.exists()), None)
+    if parent is not None and not parent.is_dir():
+        raise LamfastError(f"{path}: {parent} is a file, not a directory", param="output")
+    if parent is not None and not os.access(parent, os.W_OK):
+        raise LamfastError(f"{path}: {parent} is not writable", param="output")
+
+
 def _crop(text: str):
     if text in ("auto", "off"):
         return text
@@ -44,8 +118,6 @@ def _crop(text: str):
     except ValueError:
         value = -1
     if value < 0:
-        import argparse
-
         raise argparse.ArgumentTypeError(f"takes auto, off or a radius >= 0 in LR pixels, got {text!r}")
     return value
 
@@ -55,24 +127,28 @@ def add_input_arguments(parser) -> None:
     parser.add_argument("--color", choices=["auto", "rgb", "gray", "y"], default="auto",
                         help="what the model is fed: rgb, gray (one band; 16-bit files kept as they are) or y (the "
                              "Y of YCbCr, BT.601 as MATLAB's rgb2ycbcr, for Y-channel models); auto: from the "
-                             "input channels of the model's first convolution (default auto)")
+                             "input channels the model takes (default auto)")
     parser.add_argument("--channels", type=int, choices=[1, 3], default=None,
-                        help="the model's input channels, where the first convolution does not tell: 1 reads gray, "
-                             "3 RGB (a shorthand for --color); a .npy image is read as its bands [C,H,W], any C")
+                        help="the model's input channels, where the model does not tell: 1 reads gray, 3 RGB (a "
+                             "shorthand for --color); a .npy image is read as its bands [C,H,W], any C")
 
 
-def color_flag(args) -> str | None:
-    """The ``color`` of prepare_input from --color / --channels (None: from the model)."""
-    if args.channels is not None:
-        if args.color not in ("auto", "rgb" if args.channels == 3 else "gray", "y" if args.channels == 1 else ""):
-            raise CLIError(f"--channels {args.channels} and --color {args.color} disagree")
-        if args.color == "auto":
-            return "rgb" if args.channels == 3 else "gray"
-    return None if args.color == "auto" else args.color
+def color_of(color: str, channels: int | None) -> str | None:
+    """The ``color`` of :func:`lamfast.request.prepare_input` from --color and --channels (None: from the model)."""
+    if channels is not None:
+        if color not in ("auto", "rgb" if channels == 3 else "gray", "y" if channels == 1 else ""):
+            raise CLIError(f"--channels {channels} and --color {color} disagree")
+        if color == "auto":
+            return "rgb" if channels == 3 else "gray"
+    return None if color == "auto" else color
+
+
+# LAMParams' fields: the flags of add_lam_arguments with these dests.
+LAM_FIELDS = ("fold", "sigma", "l", "mode", "path", "baseline", "objective", "reduce")
 
 
 def add_lam_arguments(parser) -> None:
-    """The LAM path flags, with the official defaults, on a parser or argument group."""
+    """The LAM flags with the official defaults: what defines a result, then how it runs (--batch-size, --crop)."""
     parser.add_argument("--fold", type=int, default=50, help="path steps (default 50)")
     parser.add_argument("--sigma", type=float, default=1.2, help="blur at the path start (default 1.2)")
     parser.add_argument("--l", type=int, default=9, help="odd blur kernel size (default 9)")
@@ -80,7 +156,6 @@ def add_lam_arguments(parser) -> None:
                         help="compat: official numbers; official: compat on the official code's OpenCV path, "
                              "bit for bit (needs opencv-python-headless); robust: no NaN from sqrt(0) "
                              "(default compat)")
-    parser.add_argument("--batch-size", "--batch_size", type=int, default=None, help="path points per pass (default: from free memory)")
     parser.add_argument("--path", choices=["blur", "linear", "gaussian_linear"], default="blur",
                         help="blur: LAM's Gaussian-blur path; linear: the straight line from --baseline (the "
                              "official LinearPath, or IG); gaussian_linear: the straight line from the image "
@@ -93,39 +168,43 @@ def add_lam_arguments(parser) -> None:
                              "(default grad)")
     parser.add_argument("--reduce", choices=["sum", "mean"], default="sum",
                         help="how the objective reduces the window (default sum)")
+    add_batch_size(parser, "path points")
     parser.add_argument("--crop", type=_crop, default="auto", metavar="auto|off|N",
                         help="auto: run the model on a crop around each window where that is exact (radius "
                              "measured on the model, checked on the image); off: always the whole image; N: "
                              "radius N in LR pixels (default auto)")
 
 
-def lam_params(args):
-    """The validated :class:`lamfast.LAMParams` of parsed LAM flags; a LAMError's ``param`` is the
-    flag's dest, so the CLI prints it with the flag (see :func:`lamfast.cli.flag_for`)."""
+def add_batch_size(parser, inputs: str, default: int | None = None) -> None:
+    """``--batch-size``: inputs per forward/backward pass (``inputs`` says which: path points, images)."""
+    parser.add_argument("--batch-size", "--batch_size", type=int, default=default, metavar="N",
+                        help=f"inputs per forward/backward pass, here {inputs}; it changes speed, never results "
+                             f"(default {default if default is not None else 'from free memory'})")
+
+
+def add_progress_argument(parser) -> None:
+    parser.add_argument("--no-progress", "--no_progress", action="store_true", help="no progress bar")
+
+
+def lam_params(values: Mapping[str, Any]):
+    """The :class:`lamfast.LAMParams` of the LAM flags' values (``vars(args)``); a LAMError's ``param``
+    is the flag's dest, so the CLI prints it with the flag (see :func:`lamfast.cli.flag_for`)."""
     from lamfast.lam import LAMParams
 
-    return LAMParams(args.fold, args.sigma, args.l, args.mode, args.batch_size, path=args.path,
-                     objective=args.objective, reduce=args.reduce, baseline=args.baseline)
+    return LAMParams(**{name: values[name] for name in LAM_FIELDS})
 
 
-def parse_arch_kwargs_flag(text: str | None) -> dict:
-    """``--arch-kwargs`` as a dict (CLIError names the flag)."""
-    from lamfast.models.custom import ArchSpecError, parse_arch_kwargs
+def load_noted(spec: str | None, *, arch: str | None = None, default: str = "bundled", label: str = "", **loader):
+    """:func:`lamfast.load_model` of ``spec`` (default ``default``), every loader note printed (prefixed
+    with ``label``)."""
+    from lamfast.models import ModelSpec, load_model
 
-    try:
-        return parse_arch_kwargs(text)
-    except ArchSpecError as exc:
-        raise CLIError(f"--arch-kwargs: {exc}") from None
+    loaded = load_model(ModelSpec.parse(spec or default).with_arch(arch), **loader)
+    for line in loaded.notes:
+        note(f"{label}{line}")
+    return loaded
 
 
-def check_output_dir(path, flag: str) -> None:
-    """Refuse an output directory that cannot be one, before any long work."""
-    from pathlib import Path
-
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise CLIError(f"{flag} {path}: exists and is not a directory")
-    parent = next((p for p in [path, *path.parents] if p.exists()), None)
-    if parent is not None and parent.is_dir() and not os.access(parent, os.W_OK):
-        raise CLIError(f"{flag} {path}: {parent} is not writable")
-
+__all__ = ["CLIError", "LAM_FIELDS", "add_batch_size", "add_input_arguments", "add_lam_arguments",
+           "add_model_arguments", "add_output_argument", "add_progress_argument", "check_output_dir", "color_of",
+           "json_object", "lam_params", "load_noted", "note", "resolve_device", "warn"]

@@ -8,12 +8,11 @@ skipped, capped at 125 (126 and up mean other things to shells).
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 
-from lamfast.cli.common import (CLIError, add_input_arguments, add_lam_arguments, color_flag, lam_params, note,
-                                parse_arch_kwargs_flag, resolve_device)
+from lamfast.cli.common import (add_input_arguments, add_lam_arguments, add_model_arguments,
+                                add_output_argument, add_progress_argument, color_of, lam_params, note, resolve_device)
 
 
 FAILURES_SHOWN = 20
@@ -33,28 +32,24 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def run_config(values: dict, device) -> "RunConfig":
+    """The :class:`lamfast.dataset.RunConfig` of ``run``'s (and ``explore``'s) flag values (``vars(args)``)."""
+    from lamfast.dataset import RunConfig
+    from lamfast.lam.windows import parse_windows
+
+    return RunConfig(windows=parse_windows(values["windows"], values.get("min_distance")), lam=lam_params(values),
+                     lr_input=values["lr_input"], rgb_range=values["rgb_range"], model_kwargs=values["model_kwargs"],
+                     windows_from=values.get("windows_from"), color=color_of(values["color"], values["channels"]),
+                     video=values.get("video", False), frame=values.get("frame"), batch_size=values["batch_size"],
+                     crop=values["crop"], unsafe_pickle=values["unsafe_pickle"], device=str(device))
+
+
 def run_cmd(args: argparse.Namespace) -> int:
-    from lamfast.dataset import RunConfig, run
+    from lamfast.bundled import bundled_file
+    from lamfast.dataset import run
 
-    params = lam_params(args)
-    arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
-    device = resolve_device(args.device)
-    config = RunConfig(windows=args.windows, lam=params, lr_input=args.lr_input, rgb_range=args.rgb_range,
-                       crop=args.crop, unsafe_pickle=args.unsafe_pickle, device=str(device),
-                       arch_kwargs=json.dumps(arch_kwargs, sort_keys=True) if arch_kwargs else None,
-                       windows_from=args.windows_from, color=color_flag(args), video=args.video,
-                       frame=args.frame, min_distance=args.min_distance)
-    if args.frame is not None and not args.video:
-        raise CLIError("--frame picks an output frame of a clip: it needs --video")
-    if args.video and args.windows_from:
-        raise CLIError("--windows-from picks windows on an image model's output; with --video the windows come "
-                       "from the HR frame of the attributed output frame")
-    if args.video:
-        from lamfast.models import BUNDLED_VIDEO_WEIGHTS, data_path
-
-        default_model = str(data_path(BUNDLED_VIDEO_WEIGHTS))
-    else:
-        default_model = "bundled"
+    config = run_config(vars(args), resolve_device(args.device))
+    default_model = str(bundled_file("video_model")) if args.video else "bundled"
     # SIGTERM (a scheduler's cancel) unwinds like Ctrl-C: the unit in flight is
     # dropped, the store closes, and a Ray runtime this run started shuts down.
     previous = signal.signal(signal.SIGTERM, _terminate)
@@ -116,26 +111,30 @@ def report_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_window_arguments(p, default: str | None) -> None:
+    """``--windows`` and ``--min-distance``, as ``run`` and ``explore`` take them."""
+    p.add_argument("--windows", default=default, required=default is None, metavar="SPEC",
+                   help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE[:MIN_DISTANCE]] | "
+                        "random:N:SIZE[:SEED]" + (f" (default {default})" if default else ""))
+    p.add_argument("--min-distance", "--min_distance", type=int, default=None, metavar="PX",
+                   help="top:K windows are kept at least PX SR pixels apart in row or column (default the window "
+                        "size: no overlap; 0 keeps the K strongest even where they overlap)")
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="LAM over images x models x windows into a resumable SQLite store")
     p.add_argument("inputs", nargs="+", help="image folders, globs or manifest files (one path per line); with "
                    "--video, folders of clips (each clip a folder of frames)")
-    p.add_argument("--model", action="append",
-                   help="[NAME=]SPEC: SPEC is 'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a "
-                        "registered name or your own class as FILE.py:Class or module:Class (importing it runs its "
-                        "code); NAME is what the store, the report and the export call it (default the file stem, "
-                        "made unique) (repeatable; default bundled)")
+    add_model_arguments(p, many=True, what="'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a registered "
+                        "name or your own class as FILE.py:Class or module:Class (importing it runs its code); NAME "
+                        "is what the store, the report and the export call it (default the file stem, made unique)",
+                        default="bundled; with --video the bundled x2 TinyVSR")
     p.add_argument("--windows-from", "--windows_from", default=None, metavar="MODEL",
                    help="choose top:K windows on this model's SR output (a --model spec) instead of the HR "
                         "image's edges; either way every model gets the same windows of an image")
-    p.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON",
-                   help="keyword arguments for the architectures, a JSON object (part of the results' key)")
-    p.add_argument("--store", default="lamfast_results.sqlite", help="SQLite results file (default lamfast_results.sqlite)")
-    p.add_argument("--windows", default="top:8:16",
-                   help="list:H,W;H,W[:SIZE] | grid:SIZE[:STRIDE] | top:K:SIZE[:STRIDE] | random:N:SIZE[:SEED] (default top:8:16)")
-    p.add_argument("--min-distance", "--min_distance", type=int, default=None, metavar="PX",
-                   help="top:K windows are kept at least PX SR pixels apart in row or column (default the window "
-                        "size: no overlap; 0 keeps the K strongest even where they overlap)")
+    add_output_argument(p, default="lamfast_results.sqlite", aliases=("--store",), dest="store",
+                        what="the SQLite results store (created if missing; a rerun resumes from it)")
+    add_window_arguments(p, "top:8:16")
     add_lam_arguments(p)
     p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
     p.add_argument("--video", action="store_true",
@@ -144,46 +143,44 @@ def add_parser(sub) -> None:
     p.add_argument("--frame", type=int, default=None, metavar="K",
                    help="with --video: the output frame attributed (default the middle one)")
     add_input_arguments(p)
-    p.add_argument("--rgb-range", "--rgb_range", type=float, default=None)
-    p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")
-    p.add_argument("--device", default=None)
     p.add_argument("--shard", type=_shard, default=None, help="k/n: this process takes shard k of n")
     p.add_argument("--lease-seconds", "--lease_seconds", type=float, default=60.0, metavar="S",
                    help="runs sharing one store split its units: each claims a unit for S seconds, renewed while "
                         "it works; a unit whose run died is taken over S seconds after (default 60)")
     p.add_argument("--no-leases", "--no_leases", action="store_true",
                    help="claim nothing (one run alone on the store; two would both compute everything)")
-    p.add_argument("--engine", choices=["local", "ray"], default="local")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this process; ray: a Ray Data actor pool (pip install 'lamfast[ray]') (default local)")
     p.add_argument("--verbose", action="store_true", help="let Ray's log lines through (default: STORE.ray.log)")
     p.add_argument("--ray-actors", "--ray_actors", type=int, default=None, help="actors in the Ray pool (default: the cluster's GPUs for a CUDA --device, else its CPUs)")
     p.add_argument("--ray-cpus", "--ray_cpus", type=int, default=None,
                    help="CPUs of the Ray runtime the run starts (default: all of this machine's)")
     p.add_argument("--retry-failed", "--retry_failed", action="store_true", help="redo units that failed before")
-    p.add_argument("--no-progress", "--no_progress", action="store_true")
+    add_progress_argument(p)
     p.set_defaults(func=run_cmd)
 
     e = sub.add_parser("export", help="write a results store as CSV or Parquet")
-    e.add_argument("store")
-    e.add_argument("-o", "--output", required=True, help="file.csv or file.parquet")
+    e.add_argument("store", help="the results store to read")
+    add_output_argument(e, default=None, what="file.csv or file.parquet")
     e.add_argument("--maps", action="store_true",
                    help="also the attribution maps: a list column in Parquet, or FILE.maps.npz next to a CSV")
     e.set_defaults(func=export_cmd)
 
     m = sub.add_parser("merge", help="combine results stores (one per node or shard) into one; refuses stores "
                                      "that hold different results for one unit")
-    m.add_argument("output", help="the store to write (created if missing; its units stay)")
     m.add_argument("stores", nargs="+", help="stores to read (read-only)")
+    add_output_argument(m, default=None, what="the store to write (created if missing; its units stay)")
     m.add_argument("--rtol", type=float, default=1e-6,
                    help="relative tolerance for two copies of one result (default 1e-6)")
     m.set_defaults(func=merge_cmd)
 
     r = sub.add_parser("report", help="HTML report of a results store")
-    r.add_argument("store")
-    r.add_argument("-o", "--output", required=True, help="output folder")
+    r.add_argument("store", help="the results store to read")
+    add_output_argument(r, default=None, what="the folder the report goes to")
     r.add_argument("--format", default="html", metavar="LIST",
                    help="html,pdf,svg,tex: besides the HTML page, the figures as PDF/SVG (figures/, needs "
                         "matplotlib) and the DI tables as LaTeX booktabs (tables/) (default html)")
     r.set_defaults(func=report_cmd)
 
 
-__all__ = ["CLIError", "add_parser"]
+__all__ = ["add_parser", "add_window_arguments", "run_config"]

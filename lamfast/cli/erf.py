@@ -15,42 +15,33 @@ from pathlib import Path
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from lamfast.cli.common import CLIError, check_output_dir, note, parse_arch_kwargs_flag, resolve_device
+    from lamfast.cli.common import CLIError, check_output_dir, load_noted, resolve_device
     from lamfast.dataset.runner import discover_images
     from lamfast.erf import erf, erf_figure
-    from lamfast.errors import first_line
     from lamfast.imageio import read_rgb
-    from lamfast.request import ModelSpec, prepare_input
+    from lamfast.models import ModelSpec, model_labels
+    from lamfast.request import prepare_input
 
-    out_dir = Path(args.output_dir)
-    check_output_dir(out_dir, "-o")
+    out_dir = Path(args.output)
+    check_output_dir(out_dir)
     if args.size is not None and args.size < 3:
         raise CLIError(f"--size must be >= 3, got {args.size}")
-    arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
     device = resolve_device(args.device)
     paths = discover_images(args.images)
     if not paths:
         raise CLIError("no images found in the inputs")
     for p in paths:
         read_rgb(p)  # every image is readable before any model work
+    specs = [ModelSpec.parse(m) for m in (args.model or ["bundled"])]
     results = {}
-    for spec in args.model or ["bundled"]:
-        loaded = ModelSpec.parse(spec).load(device=device, unsafe_pickle=args.unsafe_pickle, arch_kwargs=arch_kwargs)
-        for line in loaded.notes:
-            note(line)
-        lrs, scale = [], None
-        for p in paths:  # the scale found on the first image serves the rest (an SR model has one)
-            prepared = prepare_input(loaded.model, p, args.lr_input, device=device, scale=scale)
-            lrs.append(prepared.tensor())
-            scale = prepared.scale
+    for spec, label in zip(specs, model_labels(specs)):
+        model = load_noted(spec.text, label=f"{label}: ", model_kwargs=args.model_kwargs,
+                           unsafe_pickle=args.unsafe_pickle, rgb_range=args.rgb_range, device=device)
+        lrs = [prepare_input(model, p, args.lr_input, device=device).tensor() for p in paths]
         side = args.size or min(min(t.shape[-2:]) for t in lrs)
         if any(min(t.shape[-2:]) < side for t in lrs):
             raise CLIError(f"--size {side} is larger than the smallest LR image")
-        crops = torch.stack([_centre(t, side) for t in lrs])
-        try:
-            results[spec] = erf(loaded.model, crops, batch_size=args.batch_size)
-        except (ValueError, RuntimeError) as exc:
-            raise CLIError(f"{spec}: {first_line(exc)}") from None
+        results[label] = erf(model, torch.stack([_centre(t, side) for t in lrs]), batch_size=args.batch_size)
     out_dir.mkdir(parents=True, exist_ok=True)
     erf_figure(results).save(out_dir / "erf.png")
     summary = {"images": [Path(p).name for p in paths], "lr_input": bool(args.lr_input),
@@ -71,15 +62,15 @@ def _centre(t, side: int):
 
 
 def add_parser(sub) -> None:
+    from lamfast.cli.common import add_batch_size, add_model_arguments, add_output_argument
+
     p = sub.add_parser("erf", help="effective receptive fields of SR models (RepLKNet's definition)",
                        description=__doc__.splitlines()[0])
     p.add_argument("images", nargs="+", help="image folders, globs or files (HR, made LR with the model's scale)")
-    p.add_argument("--model", action="append", help="'bundled', a checkpoint or ARCH:CHECKPOINT (repeatable)")
-    p.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON", help="keyword arguments for the architectures")
+    add_model_arguments(p, many=True, what="'bundled', a checkpoint or ARCH:CHECKPOINT")
     p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
     p.add_argument("--size", type=int, default=None, help="centre crop side of the LR inputs (default: the smallest)")
-    p.add_argument("--batch-size", "--batch_size", type=int, default=8, help="images per pass (default 8)")
-    p.add_argument("--device", default=None)
-    p.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true")
-    p.add_argument("-o", "--output-dir", "--output_dir", default="erf_results", help="where to write (default ./erf_results)")
+    add_batch_size(p, "images", default=8)
+    add_output_argument(p, default="erf_results", aliases=("--output-dir", "--output_dir"),
+                        what="the folder erf.png and erf.json go to")
     p.set_defaults(func=run)

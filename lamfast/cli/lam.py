@@ -1,9 +1,15 @@
-"""``lamfast lam``: LAM for one window of one image, with the official figures.
+"""``lamfast lam`` (an image) and ``lamfast lam-video`` (a clip): LAM for one window, with the official figures.
 
 Flags follow the popular unofficial LAM tool (``--modelpath --imgpath --w
 --h --window_size --fold --sigma --l --alpha --zoomfactor --kde
---output_dir``; each also with hyphens, e.g. ``--window-size``). With no model flags it runs the bundled TinySR on the
-bundled astronaut image: the README's demo.
+--output_dir``, kept as aliases; each also with hyphens). With no model
+flags ``lam`` runs the bundled TinySR on the bundled astronaut image (the
+README's demo) and ``lam-video`` the bundled TinyVSR on the bundled coffee
+clip. ``lamfast lam --video ...`` is ``lamfast lam-video ...``.
+
+``lam-video`` writes one figure row per input frame (``frame_<t>.png``: the
+window's place, the abs map on the clip's joint scale, its blend, the KDE
+blend), ``frame_share.png``, ``grid.png`` (all of them) and ``result.json``.
 """
 from __future__ import annotations
 
@@ -11,108 +17,144 @@ import argparse
 import sys
 from pathlib import Path
 
-DEFAULT_IMAGE = "astronaut.png"
-# The default window (h, w) on an image: the official demo's.
-IMAGE_WINDOW = (150, 110)
+# The default window (h, w): the official demo's on an image; a textured one (the cup's rim) on the bundled clip.
+DEFAULT_WINDOW = {"image": (150, 110), "clip": (56, 72)}
 # Every figure lamfast lam can write (see lamfast.viz.lam_panels).
 PANELS = ("window_position", "sr", "saliency_abs", "blend_abs", "blend_kde", "grid")
 
 
+def route(argv: list[str]) -> str | None:
+    """``lam --video ...`` (the single-command spelling) is the ``lam-video`` command."""
+    return "lam-video" if any(a == "--video" or a.startswith("--video=") for a in argv) else None
+
+
+def _check_figure_flags(window_size: int, alpha: float, zoomfactor: int | None) -> None:
+    from lamfast.cli.common import CLIError
+
+    if window_size < 2:
+        raise CLIError(f"--window-size must be >= 2, got {window_size}")
+    if not 0.0 <= alpha <= 1.0:
+        raise CLIError(f"--alpha must be in [0, 1], got {alpha}")
+    if zoomfactor is not None and zoomfactor < 1:
+        raise CLIError(f"--zoomfactor must be >= 1, got {zoomfactor}")
+
+
 def run(args: argparse.Namespace) -> int:
-    if args.video is not None:
-        from lamfast.cli.lam_video import run_video
-
-        return run_video(args)
-    if args.frame is not None:
-        from lamfast.cli.common import CLIError
-
-        raise CLIError("--frame picks an output frame of a clip: it needs --video")
-    args.h = IMAGE_WINDOW[0] if args.h is None else args.h
-    args.w = IMAGE_WINDOW[1] if args.w is None else args.w
+    """One window of an image (``lam``) or of a clip's output frame (``lam-video``)."""
     import lamfast
-    from lamfast.cli.common import color_flag, lam_params, note, parse_arch_kwargs_flag, resolve_device
-    from lamfast.cli.lam_output import check_figure_flags, load_model, remove_stale, run_lam, write_outputs
+    from lamfast.bundled import bundled_file, resolve
+    from lamfast.cli.common import check_output_dir, color_of, lam_params, load_noted, note, resolve_device
+    from lamfast.cli.lam_output import remove_stale, run_lam, write_outputs
     from lamfast.imageio import check_bands, parse_bands, read_bands, read_rgb
-    from lamfast.models import data_path
-    from lamfast.request import ModelSpec, prepare_input
-    from lamfast.viz import lam_panels
+    from lamfast.lam.official_path import require_opencv
+    from lamfast.request import frame_files, prepare_clip, prepare_input
 
-    params = lam_params(args)
-    bands = parse_bands(args.bands)
-    arch_kwargs = parse_arch_kwargs_flag(args.arch_kwargs)
-    out_dir = check_figure_flags(args, params)
+    video = args.command == "lam-video"
+    params = lam_params(vars(args))
+    out_dir = Path(args.output)
+    check_output_dir(out_dir)
+    if params.mode == "official":
+        require_opencv()  # its error names param "mode": printed as --mode
+    _check_figure_flags(args.window_size, args.alpha, args.zoomfactor)
+    h, w = DEFAULT_WINDOW["clip" if video else "image"]
+    h, w = args.h if args.h is not None else h, args.w if args.w is not None else w
+    bands = None if video else parse_bands(args.bands)
+    color = color_of(args.color, args.channels)
     device = resolve_device(args.device)
-    img_path = Path(args.imgpath) if args.imgpath else data_path(DEFAULT_IMAGE)
-    (read_bands if img_path.suffix.lower() == ".npy" else read_rgb)(img_path)  # a bad image fails before model work
-    loaded = load_model(ModelSpec.of(args.modelpath, args.arch), args, device, arch_kwargs)
-    model = loaded.model
-    sr_input = prepare_input(model, img_path, args.lr_input, device=device, color=color_flag(args))
-    for line in sr_input.notes:
-        note(f"{sr_input.name}: {line}")
-    check_bands(bands, sr_input.tensor().shape[0])
-    hr, lr = sr_input.views(bands)  # RGB, the gray band the model gets, or the bands' mean or three of them
-    remove_stale(out_dir, [f"{name}.png" for name in PANELS])
+    # A missing or unreadable input fails before any model work.
+    if video:
+        source = resolve(args.video, "clip")
+        files = frame_files(source)
+    else:
+        source = Path(resolve(args.imgpath or "bundled", "image"))
+        (read_bands if source.suffix.lower() == ".npy" else read_rgb)(source)
+    default_model = str(bundled_file("video_model")) if video and args.arch is None else "bundled"
+    model = load_noted(args.model, arch=args.arch, default=default_model, model_kwargs=args.model_kwargs,
+                       unsafe_pickle=args.unsafe_pickle, rgb_range=args.rgb_range, device=device)
+    prepared = (prepare_clip if video else prepare_input)(model, source, args.lr_input, device=device, color=color)
+    for line in prepared.notes:
+        note(f"{prepared.name}: {line}")
+    if not video:
+        check_bands(bands, prepared.tensor().shape[0])
+    hr, lr = prepared.views(bands) if not video else prepared.views()
+    remove_stale(out_dir, ["frame_share.png", *(f"frame_{t}.png" for t in range(len(files)))] if video else PANELS)
 
-    result = run_lam(lambda: lamfast.lam_windows(model, sr_input.tensor(), [(args.h, args.w, args.window_size)],
-                                                 params=params, progress=not args.no_progress, crop=args.crop),
-                     "image")
-    panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde, bands=bands)
-    write_outputs(out_dir, panels, {
-        "image": str(img_path),
-        "lr_input": bool(args.lr_input),
-        "color": sr_input.color,
-        "bands": list(bands) if bands else None,
-        "alpha": args.alpha,
-        "zoomfactor": args.zoomfactor or result.scale,
-        **result.summary(),
-    }, args, device, loaded, arch_kwargs)
-    print(f"DI {result.di:.4f}  Gini {result.gini:.6f}  window h={args.h} w={args.w} size={args.window_size}  "
-          f"scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/", file=sys.stdout)
+    result = run_lam(lambda: lamfast.lam_windows(model, prepared.tensor(), [(h, w, args.window_size)], params=params,
+                                                 frame=args.frame if video else None, batch_size=args.batch_size,
+                                                 crop=args.crop, progress=not args.no_progress),
+                     "clip" if video else "image")
+    record = {"model_kwargs": args.model_kwargs or {}, "lr_input": bool(args.lr_input), "color": prepared.color,
+              "alpha": args.alpha,
+              "zoomfactor": args.zoomfactor or result.scale, **result.summary()}
+    if video:
+        from lamfast.viz_video import video_panels
+
+        panels = video_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=True)
+        record = {"video": [str(f) for f in prepared.files], **record}
+        shares = " ".join(f"{100 * float(v):.1f}%" for v in result.frame_share)
+        target = "the model's one output frame" if result.frame is None else f"output frame {result.frame}"
+        what = f"DI {result.di:.4f} over {len(files)} frames  frame share {shares}  window h={h} w={w} " \
+               f"size={args.window_size} on {target}"
+    else:
+        from lamfast.viz import lam_panels
+
+        panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde, bands=bands)
+        record = {"image": str(source), "bands": list(bands) if bands else None, **record}
+        what = f"DI {result.di:.4f}  Gini {result.gini:.6f}  window h={h} w={w} size={args.window_size}"
+    write_outputs(out_dir, panels, record, device, model)
+    print(f"{what}  scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/", file=sys.stdout)
     return 0
 
 
-def add_parser(sub) -> None:
-    from lamfast.cli.common import add_input_arguments, add_lam_arguments
+def _add_common(p, video: bool) -> None:
+    from lamfast.cli.common import (add_input_arguments, add_lam_arguments, add_model_arguments, add_output_argument,
+                                    add_progress_argument)
 
-    p = sub.add_parser("lam", help="Local Attribution Map of one SR-output window (writes PNGs and result.json)",
-                       description=__doc__.splitlines()[0])
     g = p.add_argument_group("model")
-    g.add_argument("--modelpath", help="checkpoint (.pt/.pth/.safetensors); default: the bundled x4 TinySR")
-    g.add_argument("--arch", help="a registered architecture (see 'lamfast archs'), or your own class as "
-                   "path/to/file.py:ClassName or package.module:ClassName. Naming a file imports it, which runs "
-                   "its code: name only files you trust (default: detect from the checkpoint)")
-    g.add_argument("--arch-kwargs", "--arch_kwargs", default=None, metavar="JSON",
-                   help="keyword arguments for the architecture as a JSON object, e.g. '{\"width\": 64}'; for "
-                        "a registered one they override what is read from the checkpoint")
-    g.add_argument("--rgb-range", "--rgb_range", type=float, default=None, help="input range the model expects, e.g. 255 (default: 1)")
-    g.add_argument("--unsafe-pickle", "--unsafe_pickle", action="store_true", help="allow full-pickle checkpoints (runs code from the file)")
-    g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    g = p.add_argument_group("image and window")
-    g.add_argument("--imgpath", help="HR image (made LR by PIL bicubic); default: the bundled astronaut")
-    g.add_argument("--lr-input", "--lr_input", action="store_true", help="--imgpath is already the LR input "
-                   "(also for scale-1 models: denoising, deblurring, JPEG)")
+    add_model_arguments(g, aliases=("--modelpath",), arch=True,
+                        what="'bundled', a checkpoint (.pt/.pth/.safetensors) or ARCH:CHECKPOINT"
+                             + (" of a video SR model [B,T,C,H,W] -> [B,T,C,sH,sW] or [B,C,sH,sW]" if video else ""),
+                        default="the bundled x2 TinyVSR" if video else "the bundled x4 TinySR")
+    g = p.add_argument_group("clip and window" if video else "image and window")
+    if video:
+        g.add_argument("--video", nargs="?", const="bundled", default="bundled", metavar="FRAMES",
+                       help="a folder of frame images or a glob pattern (sorted by name, numbers as numbers), HR "
+                            "unless --lr-input (default: the bundled coffee clip)")
+        g.add_argument("--frame", type=int, default=None, metavar="K",
+                       help="the output frame whose window is attributed, for models that return every frame "
+                            "(default: the middle one, ceil(T/2) - 1)")
+    else:
+        g.add_argument("--imgpath", "--image", dest="imgpath", default=None,
+                       help="HR image (made LR by PIL bicubic), or a .npy array of bands [C,H,W]; default: the "
+                            "bundled astronaut")
+        g.add_argument("--bands", default=None, metavar="R,G,B",
+                       help="for a multi-band input (.npy [C,H,W]): the three bands, numbered from 1, drawn as red, "
+                            "green and blue, e.g. 3,2,1 (default: the mean of the bands, in gray)")
+    g.add_argument("--lr-input", "--lr_input", action="store_true",
+                   help="the input is already the LR input (also for scale-1 models: denoising, deblurring, JPEG)")
     add_input_arguments(g)
-    g.add_argument("--bands", default=None, metavar="R,G,B",
-                   help="for a multi-band input (.npy [C,H,W]): the three bands, numbered from 1, drawn as red, "
-                        "green and blue, e.g. 3,2,1 (default: the mean of the bands, in gray)")
-    g.add_argument("--h", type=int, default=None, help="window top row in SR pixels (default 150, the official "
-                   "demo's; with --video, 56)")
-    g.add_argument("--w", type=int, default=None, help="window left column in SR pixels (default 110; with "
-                   "--video, 72)")
+    h, w = DEFAULT_WINDOW["clip" if video else "image"]
+    g.add_argument("--h", type=int, default=None, help=f"window top row in SR pixels (default {h})")
+    g.add_argument("--w", type=int, default=None, help=f"window left column in SR pixels (default {w})")
     g.add_argument("--window-size", "--window_size", type=int, default=16, help="window side in SR pixels (default 16)")
-    g = p.add_argument_group("video")
-    g.add_argument("--video", nargs="?", const="bundled", default=None, metavar="FRAMES",
-                   help="attribute a window of a video SR model's output: FRAMES is a folder of frame images or a "
-                        "glob pattern (sorted by name, numbers as numbers), HR unless --lr-input; alone, the "
-                        "bundled coffee clip. The model takes [B,T,C,H,W] (default: the bundled x2 TinyVSR)")
-    g.add_argument("--frame", type=int, default=None, metavar="K",
-                   help="the output frame whose window is attributed, for models that return every frame "
-                        "(default: the middle one, ceil(T/2) - 1)")
     add_lam_arguments(p.add_argument_group("path"))
     g = p.add_argument_group("output")
     g.add_argument("--alpha", type=float, default=0.5, help="LR weight in the blends (default 0.5)")
     g.add_argument("--zoomfactor", type=int, default=None, help="zoom of the saliency panels (default: the scale)")
-    g.add_argument("--kde", action="store_true", help="also write the KDE blend")
-    g.add_argument("--output-dir", "--output_dir", default="lam_results", help="where to write (default ./lam_results)")
-    g.add_argument("--no-progress", "--no_progress", action="store_true", help="no progress bar")
+    if not video:
+        g.add_argument("--kde", action="store_true", help="also write the KDE blend")
+    add_output_argument(g, default="lam_results", aliases=("--output-dir", "--output_dir"),
+                        what="the folder the figures and result.json go to")
+    add_progress_argument(g)
     p.set_defaults(func=run)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("lam", help="Local Attribution Map of one SR-output window (writes PNGs and result.json)",
+                       description="Local Attribution Map of one window of an SR model's output, with the official "
+                                   "figures.")
+    _add_common(p, video=False)
+    v = sub.add_parser("lam-video", help="LAM of one window of one output frame of a video SR model "
+                                         "(also: lam --video FRAMES)",
+                       description="LAM of one window of one output frame of a clip, over every input frame.")
+    _add_common(v, video=True)

@@ -5,8 +5,8 @@ opens from disk with no server), ``DIR/explore.json`` (the same data) and the im
 each model's SR image (``img/``) and every window's LAM figure (``maps/``), which the page loads
 only when a window is opened, so a 32x32 grid stays responsive.
 
-``lamfast explore`` builds it from :func:`lamfast.di_map` results; ``lamfast report`` builds one
-per image of a ``grid:`` run from the store's rows (:func:`explorer_from_rows`).
+``lamfast explore`` (a ``grid:`` run of one image) and ``lamfast report`` (one per image of a
+``grid:`` run) build it from the store's rows (:func:`explorer_from_rows`).
 """
 from __future__ import annotations
 
@@ -50,20 +50,64 @@ class ExplorerWindow:
     error: str | None = None
 
 
-def windows_from_dimap(model: str, dimap) -> list[ExplorerWindow]:
-    """A :class:`lamfast.DIMap`'s windows for the page."""
+def explorer_windows(rows: list[dict]) -> list[ExplorerWindow]:
+    """The stored rows (with maps) of one image's windows, for the page."""
+    from lamfast.dataset.rows import row_saliency
+
     out = []
-    for k, (h, w, size) in enumerate(dimap.boxes):
-        i, j = divmod(k, len(dimap.cols))
-        failed = (i, j) in dimap.failures
-        crop = dimap.crops[k]
-        out.append(ExplorerWindow(
-            model, h, w, size, None if failed else float(dimap.di[i, j]),
-            None if failed else float(dimap.gini[i, j]), None if failed else int(dimap.nan_steps[i, j]),
-            crop.summary() if crop is not None else {},
-            dimap.saliency_map(i, j) if dimap.saliency is not None and not failed else None,
-            dimap.failures.get((i, j))))
+    for r in rows:
+        if r["h"] < 0:
+            continue  # a unit that failed before any window
+        ok = r["status"] == "ok"
+        crop = (json.loads(r["timings"] or "{}").get("crop") or {}) if ok else {}
+        out.append(ExplorerWindow(r["model"], r["h"], r["w"], r["size"], r["di"] if ok else None, r["gini"],
+                                  r["nan_steps"], crop, row_saliency(r) if ok else None, None if ok else r["error"]))
     return out
+
+
+def sr_from_patches(rows: list[dict], sr_size: tuple[int, int]) -> Image.Image | None:
+    """A model's SR image put back together from its windows' stored SR patches (a grid covers it
+    all); None where a patch is missing."""
+    from lamfast.imageio import to_pil
+
+    canvas, seen = None, None
+    for r in rows:
+        patch = r.get("sr_patch")
+        if r["status"] != "ok" or patch is None:
+            continue
+        t = torch.from_numpy(patch)
+        if canvas is None:
+            canvas = torch.zeros(t.shape[0], sr_size[1], sr_size[0])
+            seen = torch.zeros(sr_size[1], sr_size[0], dtype=torch.bool)
+        canvas[:, r["h"]:r["h"] + r["size"], r["w"]:r["w"] + r["size"]] = t
+        seen[r["h"]:r["h"] + r["size"], r["w"]:r["w"] + r["size"]] = True
+    if canvas is None or not bool(seen.all()):
+        return None
+    return to_pil(canvas)
+
+
+def explorer_from_rows(out_dir: str | Path, image: str, rows: list[dict], params: dict[str, Any],
+                       title: str | None = None) -> Path | None:
+    """The explorer of one image of a ``grid:`` run, from the store's rows of every model (with maps);
+    each model's DI map over its own SR image where its windows cover it. None when the image is no
+    longer where the run found it."""
+    from lamfast.dataset.rows import lr_image
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    if not ok:
+        return None
+    lr = lr_image(ok[0])
+    if lr is None:
+        return None
+    scale = ok[0]["scale"]
+    sr_size = (lr.width * scale, lr.height * scale)
+    backgrounds = {}
+    for model in dict.fromkeys(r["model"] for r in ok):
+        bg = sr_from_patches([r for r in ok if r["model"] == model], sr_size)
+        if bg is not None:
+            backgrounds[model] = bg
+    return write_explorer(out_dir, image, lr, scale, explorer_windows(rows), backgrounds=backgrounds, params=params,
+                          title=title)
 
 
 def _engine_summary(windows: list[ExplorerWindow]) -> dict[str, Any]:
@@ -151,4 +195,5 @@ def explorer_folder(image: str, params_hash: str) -> str:
     return "explore/" + hashlib.sha1(f"{image}|{params_hash}".encode()).hexdigest()[:12]
 
 
-__all__ = ["ExplorerWindow", "explorer_folder", "windows_from_dimap", "write_explorer"]
+__all__ = ["ExplorerWindow", "explorer_folder", "explorer_from_rows", "explorer_windows", "sr_from_patches",
+           "write_explorer"]

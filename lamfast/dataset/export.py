@@ -56,11 +56,10 @@ def export(store: str | Path, out: str | Path, maps: bool = False) -> int:
                 arrays[f"m{i}"] = r["attribution"]
             np.savez_compressed(out.with_suffix(".maps.npz"), **arrays)
         return len(rows)
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise LamfastError("Parquet export needs pyarrow: pip install pyarrow") from None
+    from lamfast.optional import import_optional
+
+    pa = import_optional("pyarrow", "Parquet export")
+    pq = import_optional("pyarrow.parquet", "Parquet export")
     fields = [pa.field(c, _arrow_type(pa, c)) for c in EXPORT_COLUMNS]
     columns = {c: [r[c] for r in rows] for c in EXPORT_COLUMNS}
     if maps:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lamfast.dataset.store import COLUMNS, ResultStore, decode_map
+from lamfast.dataset.store import COLUMNS, ResultStore, check_version, decode_map
 from lamfast.errors import LamfastError
 
 UNIT_COLUMNS = ("unit_key", "image", "model", "params_hash", "status", "error", "windows", "seconds", "finished_at",
@@ -37,7 +37,7 @@ class MergeSummary:
 
 
 class _Source:
-    """A store opened read-only, its columns as the store module names them (older stores lack some)."""
+    """A store opened read-only; it must have this lamfast's layout (:data:`lamfast.dataset.store.SCHEMA_VERSION`)."""
 
     def __init__(self, path: Path):
         if not path.is_file():
@@ -47,8 +47,7 @@ class _Source:
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not {"units", "results"} <= tables:
                 raise sqlite3.DatabaseError("it has no units and results tables")
-            self.unit_cols = {r[1] for r in self.conn.execute("PRAGMA table_info(units)")}
-            self.result_cols = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
+            check_version(self.conn, path)
             live = self.conn.execute("SELECT COUNT(*) FROM leases WHERE expires > ?", (time.time(),)).fetchone()[0] \
                 if "leases" in tables else 0
         except sqlite3.DatabaseError as exc:
@@ -58,16 +57,15 @@ class _Source:
                                param="stores")
         self.path = path
 
-    def _select(self, table: str, cols: tuple[str, ...], have: set[str], where: str = "", args=()) -> list[dict]:
-        exprs = [c if c in have else "NULL" for c in cols]
-        cur = self.conn.execute(f"SELECT {', '.join(exprs)} FROM {table} {where}", args)
+    def _select(self, table: str, cols: tuple[str, ...], where: str = "", args=()) -> list[dict]:
+        cur = self.conn.execute(f"SELECT {', '.join(cols)} FROM {table} {where}", args)
         return [dict(zip(cols, r)) for r in cur]
 
     def units(self) -> list[dict]:
-        return self._select("units", UNIT_COLUMNS, self.unit_cols, "ORDER BY unit_key")
+        return self._select("units", UNIT_COLUMNS, "ORDER BY unit_key")
 
     def rows(self, unit_key: str) -> list[dict]:
-        return self._select("results", COLUMNS, self.result_cols, "WHERE unit_key = ? ORDER BY key", (unit_key,))
+        return self._select("results", COLUMNS, "WHERE unit_key = ? ORDER BY key", (unit_key,))
 
 
 def _close(a, b, rtol: float) -> bool:

@@ -31,11 +31,9 @@ def parse_formats(formats: str | Iterable[str]) -> tuple[str, ...]:
     if unknown or not items:
         raise LamfastError(f"formats must be some of {', '.join(FORMATS)}, got {formats!r}", param="formats")
     if any(f in FIGURE_FORMATS for f in items):
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise LamfastError("SVG and PDF figures need matplotlib: pip install \"lamfast[paper]\"",
-                               param="formats") from None
+        from lamfast.optional import import_optional
+
+        import_optional("matplotlib", "SVG and PDF figures", param="formats")
     return tuple(f for f in FORMATS if f in items)
 
 

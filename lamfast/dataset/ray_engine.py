@@ -43,12 +43,10 @@ class _UnitActor:
 
 
 def require_ray() -> None:
-    """ValueError (one line) when Ray Data cannot be imported; call it before any work."""
-    try:
-        import ray  # noqa: F401
-        import ray.data  # noqa: F401
-    except ImportError as exc:
-        raise LamfastError(f"the Ray engine needs Ray Data: pip install 'lamfast[ray]' ({exc})") from None
+    """MissingDependency (one line) when Ray Data cannot be imported; call it before any work."""
+    from lamfast.optional import import_optional
+
+    import_optional("ray.data", "the Ray engine", param="engine")
 
 
 @contextlib.contextmanager
@@ -98,47 +96,62 @@ def _quiet_ray_logs(log_file: str | None):
             handler.close()
 
 
-def run_units(units: list[Unit], config: RunConfig, models: list[str], actors: int | None = None,
-              verbose: bool = False, log_file: str | None = None, cpus: int | None = None) -> Iterator[UnitRecord]:
-    """Compute ``units`` on Ray, yielding each finished UnitRecord (order not kept).
+class RaySession:
+    """A Ray runtime for one dataset run (context manager): started on entry unless one is running,
+    shut down on exit (also on Ctrl-C) if it started it; :meth:`run` computes units on its actor pool.
 
-    ``cpus``: the CPUs of a Ray runtime this call starts (default: Ray's, all of this machine's);
-    ignored when Ray is already initialised.
+    ``cpus``: the CPUs of a Ray runtime this session starts (default: Ray's, all of this machine's);
+    ignored when Ray is already initialised. ``verbose``: let Ray's log lines through (else into
+    ``log_file``).
     """
-    require_ray()
-    import ray
-    import ray.data
 
-    if not units:
-        return
-    started = not ray.is_initialized()
-    # For the whole run, file descriptor 2 goes to the log: Ray's processes
-    # inherit it, and the driver's C++ core worker writes there too. The
-    # caller's progress bar writes through its own copy of the terminal.
-    with contextlib.ExitStack() as stack:
-        if not verbose:
-            stack.enter_context(_stderr_into(log_file))
-        if started:
-            import logging
-            import signal
-            import threading
+    def __init__(self, config: RunConfig, models: list[str], *, actors: int | None = None, verbose: bool = False,
+                 log_file: str | None = None, cpus: int | None = None):
+        self.config, self.models, self.actors = config, models, actors
+        self.verbose, self.log_file, self.cpus = verbose, log_file, cpus
+        self._stack = contextlib.ExitStack()
 
-            # ray.init installs its own SIGTERM handler (sys.exit(15)); the
-            # caller's, if any, stays in charge of how the command stops.
-            main_thread = threading.current_thread() is threading.main_thread()
-            sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
-            ray.init(include_dashboard=False, log_to_driver=verbose, ignore_reinit_error=True,
-                     logging_level=logging.INFO if verbose else logging.ERROR, configure_logging=verbose,
-                     num_cpus=cpus)
-            if main_thread and sigterm is not None:
-                signal.signal(signal.SIGTERM, sigterm)
-        if not verbose:
-            stack.enter_context(_quiet_ray_logs(log_file))
+    def __enter__(self) -> "RaySession":
+        require_ray()
+        import ray
+
+        self.ray = ray
+        stack = self._stack.__enter__()
         try:
-            yield from _run(ray, units, config, models, actors)
-        finally:
-            if started:
-                ray.shutdown()
+            # For the whole run, file descriptor 2 goes to the log: Ray's processes
+            # inherit it, and the driver's C++ core worker writes there too. The
+            # caller's progress bar writes through its own copy of the terminal.
+            if not self.verbose:
+                stack.enter_context(_stderr_into(self.log_file))
+            if not ray.is_initialized():
+                import logging
+                import signal
+                import threading
+
+                # ray.init installs its own SIGTERM handler (sys.exit(15)); the
+                # caller's, if any, stays in charge of how the command stops.
+                main_thread = threading.current_thread() is threading.main_thread()
+                sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
+                ray.init(include_dashboard=False, log_to_driver=self.verbose, ignore_reinit_error=True,
+                         logging_level=logging.INFO if self.verbose else logging.ERROR,
+                         configure_logging=self.verbose, num_cpus=self.cpus)
+                stack.callback(ray.shutdown)
+                if main_thread and sigterm is not None:
+                    signal.signal(signal.SIGTERM, sigterm)
+            if not self.verbose:
+                stack.enter_context(_quiet_ray_logs(self.log_file))
+        except BaseException:
+            self._stack.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.__exit__(*exc)
+
+    def run(self, units: list[Unit]) -> Iterator[UnitRecord]:
+        """Compute ``units`` on the actor pool, yielding each finished UnitRecord (order not kept)."""
+        if units:
+            yield from _run(self.ray, units, self.config, self.models, self.actors)
 
 
 def _run(ray, units: list[Unit], config: RunConfig, models: list[str], actors: int | None) -> Iterator[UnitRecord]:

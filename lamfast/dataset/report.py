@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from lamfast.dataset.rows import lr_image, row_saliency, row_views
 from lamfast.dataset.stats import BOOTSTRAP, model_summary, paired, paired_images
 from lamfast.dataset.store import ResultStore
 from lamfast.dataset.templates import inline_asset, template_env
@@ -134,54 +135,6 @@ def _scatter(points: list[dict]) -> dict | None:
             "yticks": [{"y": fy(t), "value": t} for t in _ticks(y0, y1)]}
 
 
-def _shown_frame(row: dict) -> int | None:
-    """For a clip's row, the input frame the figures draw: the one with the largest share; None for an image."""
-    if not row.get("video"):
-        return None
-    shares = json.loads(row["video"])["frame_share"]
-    return max(range(len(shares)), key=lambda t: (shares[t], -t))
-
-
-def _views(row: dict) -> tuple[Image.Image, Image.Image] | None:
-    """The row's (HR, LR) images as the figures draw them, made as the run made them: for a clip, the
-    HR of the attributed output frame and the LR of the shown input frame (None when the image is no
-    longer there)."""
-    from lamfast.request import prepare_clip, prepare_input
-
-    params = json.loads(row["params"])
-    frame = _shown_frame(row)
-    # the model's channels: the run's color, else 1 band (gray) or RGB, as the attribution has them
-    channels = row["attribution"].shape[0 if frame is None else 1]
-    color = params.get("color") or ("bands" if str(row["image"]).lower().endswith(".npy")
-                                    else "gray" if channels == 1 else "rgb")
-    try:
-        if frame is not None:
-            hr, lr = prepare_clip(None, row["image"], params.get("lr_input", False), scale=row["scale"],
-                                  color=color).views()
-            out = json.loads(row["video"])["frame"]
-            # the attributed output frame's HR (a centre-frame model's one output: the middle frame)
-            return hr[out % len(hr) if out is not None else (len(hr) + 1) // 2 - 1], lr[frame]
-        return prepare_input(None, row["image"], params.get("lr_input", False), scale=row["scale"],
-                             color=color).views()
-    except ValueError:
-        return None
-
-
-def _lr_image(row: dict) -> Image.Image | None:
-    """The row's LR input (a clip's shown frame), or None when it is no longer there."""
-    views = _views(row)
-    return None if views is None else views[1]
-
-
-def _saliency(row: dict) -> torch.Tensor:
-    """The row's saliency [H,W]; for a clip, its shown frame on the clip's joint scale."""
-    frame = _shown_frame(row)
-    attribution = torch.from_numpy(row["attribution"])
-    grad = (attribution.sum(0) if frame is None else attribution.sum(1)).abs()
-    grad = grad / grad.max().clamp_min(1e-30)
-    return grad if frame is None else grad[frame]
-
-
 def _frame_shares(by_model: dict[str, list[dict]]) -> list[dict]:
     """Per model of clips: windows, mean DI per frame and mean frame share per input frame (clips of one length)."""
     out = []
@@ -206,10 +159,10 @@ def _blend_png(row: dict, out_dir: Path, zoom_to: int = 192) -> str | None:
     """The abs-saliency blend over the upsampled LR, zoomed around the window (boxed); returns the file name."""
     from lamfast.viz import window_figure
 
-    lr = _lr_image(row)
+    lr = lr_image(row)
     if lr is None:
         return None
-    panel = window_figure(_saliency(row), lr, row["scale"], (row["h"], row["w"], row["size"]), zoom_to,
+    panel = window_figure(row_saliency(row), lr, row["scale"], (row["h"], row["w"], row["size"]), zoom_to,
                           panels=("blend",))
     return _png(panel, out_dir, "blend|" + row["key"])
 
@@ -242,7 +195,7 @@ def _patch(image: Image.Image, h: int, w: int, size: int, zoom_to: int) -> Image
 
 def _hr_patch_png(row: dict, out_dir: Path, zoom_to: int = 160) -> str | None:
     """The HR image in the window (its ground truth), zoomed; None when the image is gone or LR-only."""
-    views = _views(row)
+    views = row_views(row)
     if views is None or json.loads(row["params"]).get("lr_input"):
         return None
     return _png(_patch(views[0], row["h"], row["w"], row["size"], zoom_to), out_dir, "hr|" + row["key"])
@@ -254,10 +207,10 @@ def _figure_cell(row: dict, out_dir: Path, zoom_to: int = 160) -> str | None:
     from lamfast.imageio import to_pil
     from lamfast.viz import window_figure
 
-    lr = _lr_image(row)
+    lr = lr_image(row)
     if lr is None:
         return None
-    figure = window_figure(_saliency(row), lr, row["scale"], (row["h"], row["w"], row["size"]), zoom_to)
+    figure = window_figure(row_saliency(row), lr, row["scale"], (row["h"], row["w"], row["size"]), zoom_to)
     patch = row.get("sr_patch")
     if patch is None:
         return _png(figure, out_dir, "cell|" + row["key"])
@@ -270,26 +223,16 @@ def _figure_cell(row: dict, out_dir: Path, zoom_to: int = 160) -> str | None:
 
 def _explorers(gid: str, params: dict, ok: list[dict], failed: list[dict], out_dir: Path) -> dict[str, str]:
     """For a ``grid:`` parameter set, an explorer page per image (its models' DI maps); image -> its page."""
-    from lamfast.dataset.explorer import ExplorerWindow, explorer_folder, write_explorer
+    from lamfast.dataset.explorer import explorer_folder, explorer_from_rows
 
     if not str(params.get("windows", "")).startswith("grid:"):
         return {}
     pages = {}
     for image in sorted({r["image"] for r in ok if not r.get("video")}):
-        rows = [r for r in ok if r["image"] == image]
-        lr = _lr_image(rows[0])
-        if lr is None:
-            continue  # the image is no longer where the run found it
-        windows = []
-        for r in rows + [r for r in failed if r["image"] == image and r["h"] >= 0]:
-            crop = json.loads(r["timings"] or "{}").get("crop") or {} if r["status"] == "ok" else {}
-            windows.append(ExplorerWindow(
-                r["model"], r["h"], r["w"], r["size"], r["di"] if r["status"] == "ok" else None, r["gini"],
-                r["nan_steps"], crop, _saliency(r) if r["status"] == "ok" else None,
-                None if r["status"] == "ok" else r["error"]))
         folder = explorer_folder(image, gid)
-        write_explorer(out_dir / folder, image, lr, rows[0]["scale"], windows, params=params)
-        pages[image] = f"{folder}/index.html"
+        if explorer_from_rows(out_dir / folder, image, [r for r in ok + failed if r["image"] == image],
+                              params) is not None:
+            pages[image] = f"{folder}/index.html"
     return pages
 
 

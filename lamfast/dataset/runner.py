@@ -8,6 +8,7 @@ keeps the units whose key hashes to k modulo n, for any launcher.
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -25,8 +26,8 @@ from lamfast.dataset.leases import (BUSY, DEFAULT_LEASE_SECONDS, DONE, LeaseBook
 from lamfast.dataset.store import ResultStore, UnitRecord
 from lamfast.dataset.units import RunConfig, Unit
 from lamfast.dataset.worker import UnitWorker
-from lamfast.request import ModelSpec, model_labels
-from lamfast.request.model_spec import file_sha
+from lamfast.models import ModelSpec, model_labels
+from lamfast.models.spec import file_sha
 
 from lamfast.errors import LamfastError, LamfastNote
 
@@ -149,20 +150,6 @@ def in_shard(unit_key: str, shard: tuple[int, int] | None) -> bool:
     return int(hashlib.sha1(unit_key.encode()).hexdigest(), 16) % n == k
 
 
-def windows_per_unit(spec: str) -> int | None:
-    """Windows each unit runs when the spec fixes it (top:K, random:N, list), else None (grid)."""
-    from lamfast.lam.windows import parse_spec
-
-    parsed = parse_spec(spec)
-    if parsed["kind"] == "top":
-        return parsed["k"]
-    if parsed["kind"] == "random":
-        return parsed["n"]
-    if parsed["kind"] == "list":
-        return len(parsed["windows"])
-    return None
-
-
 def plan(images: list[tuple[str, str]], models: list[str], config: RunConfig,
          shard: tuple[int, int] | None) -> list[Unit]:
     """The units of a work set: ``images`` are :func:`discover_inputs` pairs.
@@ -180,15 +167,9 @@ def plan(images: list[tuple[str, str]], models: list[str], config: RunConfig,
     return [u for u in dict((u.key, u) for u in units).values() if in_shard(u.key, shard)]
 
 
-def legacy_key(unit: Unit) -> str:
-    """The key stores gave this unit before keys were relative and content-keyed: absolute paths."""
-    return f"{unit.image}|{unit.model}|{unit.params_hash}"
-
-
 def _is_current(unit: Unit, stored: tuple[str | None, str | None]) -> bool:
-    """A stored unit still stands for ``unit`` unless its image or model bytes changed since.
-    Units from stores older than the hashes (None) are trusted."""
-    return all(old is None or old == new for old, new in zip(stored, (unit.image_sha, unit.model_sha)))
+    """A stored unit still stands for ``unit`` unless its image or model bytes changed since."""
+    return stored == (unit.image_sha, unit.model_sha)
 
 
 def run(
@@ -239,7 +220,6 @@ def run(
     for name, value in (("ray_actors", ray_actors), ("ray_cpus", ray_cpus)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise LamfastError(f"{name} must be an integer >= 1, got {value!r}", param=name)
-    config.window_spec()  # fail fast on a bad spec or minimum distance
     if lease_seconds is not None:
         check_lease_seconds(lease_seconds)
     if engine == "ray":
@@ -259,9 +239,7 @@ def run(
                       "each node its own store and combine them with lamfast.dataset.merge", LamfastNote)
     with ResultStore(store) as db:
         units = plan(images, models, config, shard)
-        # A store keyed by paths (before content keys), or moved here, takes this run's keys and paths;
-        # a unit whose image or model changed at the same path replaces the old one's rows.
-        db.adopt([(u.key, legacy_key(u), u.image, u.model, u.params_hash, u.image_sha, u.model_sha) for u in units])
+        db.relocate([(u.key, u.image, u.model) for u in units])  # a store or dataset moved: the paths it has now
         db.relabel([(u.key, u.label) for u in units])
         # Read before the finished units: a unit another worker finishes in between is then
         # either not to do, or seen as finished since planning when it is claimed.
@@ -273,7 +251,7 @@ def run(
         summary.units_total, summary.units_skipped = len(units), len(units) - len(todo)
         # The bar counts windows where the spec fixes them per image (so the
         # ETA weighs units by their work), else images.
-        per_unit = windows_per_unit(config.windows)
+        per_unit = config.windows.count
         # With a quiet Ray, stderr's descriptor goes to Ray's log for the run;
         # the bar keeps a copy of the terminal.
         bar_stream = os.fdopen(os.dup(2), "w") if engine == "ray" and not verbose else None
@@ -284,10 +262,10 @@ def run(
 
         def commit(record: UnitRecord) -> None:
             db.write_unit(record, *shas.get(record.unit_key, (None, None)), replaces=superseded.get(record.unit_key))
-            ok = sum(1 for r in record.rows if r["status"] == "ok")
+            ok = sum(1 for r in record.rows if r.status == "ok")
             summary.notes += [n for n in record.notes if n not in summary.notes]
             summary.windows_done += ok
-            summary.windows_failed += sum(1 for r in record.rows if r["status"] != "ok" and r["h"] >= 0)
+            summary.windows_failed += sum(1 for r in record.rows if r.status != "ok" and r.h >= 0)
             if record.status == "ok":
                 summary.units_done += 1
             else:
@@ -328,32 +306,33 @@ def run(
             return True
 
         try:
-            if book is not None:
-                book.start_heartbeat()
-            worker = UnitWorker(config, models) if engine == "local" else None
-            pending = list(todo)
-            while pending:
-                busy: list[Unit] = []
-                if engine == "ray":
-                    from lamfast.dataset.ray_engine import run_units
+            with contextlib.ExitStack() as stack:
+                if book is not None:
+                    book.start_heartbeat()
+                session = None
+                if engine == "ray" and todo:
+                    from lamfast.dataset.ray_engine import RaySession
 
-                    batch = [u for u in pending if claimed(u, busy)]
-                    if batch:
-                        records = run_units(batch, config, models, actors=ray_actors, verbose=verbose,
-                                            log_file=str(Path(store).with_suffix(".ray.log")), cpus=ray_cpus)
-                        try:
-                            for record in records:
-                                commit(record)
-                        finally:
-                            records.close()  # shuts down the Ray runtime it started, also on Ctrl-C
-                else:
-                    for unit in pending:  # claimed one at a time, so workers started together interleave
-                        if claimed(unit, busy):
-                            commit(worker(unit))
-                pending = busy
-                if pending:
-                    bar.set_postfix(waiting_for_other_workers=len(pending))
-                    time.sleep(max(0.05, min(1.0, book.seconds / 4)))
+                    # One Ray runtime for the whole run, shut down when it ends, fails or is interrupted.
+                    session = stack.enter_context(RaySession(config, models, actors=ray_actors, verbose=verbose,
+                                                             log_file=str(Path(store).with_suffix(".ray.log")),
+                                                             cpus=ray_cpus))
+                worker = UnitWorker(config, models) if session is None else None
+                pending = list(todo)
+                while pending:
+                    busy: list[Unit] = []
+                    if session is not None:
+                        batch = [u for u in pending if claimed(u, busy)]
+                        for record in session.run(batch):
+                            commit(record)
+                    else:
+                        for unit in pending:  # claimed one at a time, so workers started together interleave
+                            if claimed(unit, busy):
+                                commit(worker(unit))
+                    pending = busy
+                    if pending:
+                        bar.set_postfix(waiting_for_other_workers=len(pending))
+                        time.sleep(max(0.05, min(1.0, book.seconds / 4)))
         finally:
             if book is not None:
                 book.close()  # gives back a unit in flight at once, so others need not wait for its expiry

@@ -20,6 +20,9 @@ import numpy as np
 from lamfast.dataset.leases import SCHEMA as LEASE_SCHEMA
 from lamfast.errors import LamfastError
 
+# The store's layout. A store of another version is refused in one line:
+# results of another layout are not read as if they were these.
+SCHEMA_VERSION = 3
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
     unit_key TEXT PRIMARY KEY,
@@ -30,13 +33,18 @@ CREATE TABLE IF NOT EXISTS units (
     error TEXT,
     windows INTEGER NOT NULL,
     seconds REAL,
-    finished_at REAL NOT NULL
+    finished_at REAL NOT NULL,
+    image_sha TEXT,
+    model_sha TEXT,
+    label TEXT,
+    model_notes TEXT
 );
 CREATE TABLE IF NOT EXISTS results (
     key TEXT PRIMARY KEY,
     unit_key TEXT NOT NULL,
     image TEXT NOT NULL,
     model TEXT NOT NULL,
+    label TEXT,
     h INTEGER NOT NULL,
     w INTEGER NOT NULL,
     size INTEGER NOT NULL,
@@ -48,29 +56,22 @@ CREATE TABLE IF NOT EXISTS results (
     gini REAL,
     nan_steps INTEGER,
     scale INTEGER,
+    lr_size TEXT,
+    psnr REAL,
+    ssim REAL,
     attribution BLOB,
     attribution_shape TEXT,
+    sr_patch BLOB,
+    sr_patch_shape TEXT,
+    video TEXT,
     seconds REAL,
     timings TEXT
 );
 CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
 """
-# Columns added after the first stores; added in place when missing.
-# ``label``: what the report and the export call the model (NULL: its spec, as stores before labels);
-# ``model_notes``: JSON list of how the loader read the checkpoint.
-UNIT_COLUMNS_ADDED = (("image_sha", "TEXT"), ("model_sha", "TEXT"), ("label", "TEXT"), ("model_notes", "TEXT"))
-# ``video``: JSON of a clip's window ({"frame", "frame_share", "di_per_frame"}); NULL for images.
-# ``psnr``, ``ssim``: the unit's SR output against its HR image (lamfast.quality); NULL where HR is unknown.
-# ``lr_size``: "HxW" of the LR input, since DI depends on the image size.
-# ``sr_patch``: the model's SR output in the window (float32 [C,size,size], as the maps), for the
-# report's figure without loading the model again; NULL in older stores.
-RESULT_COLUMNS_ADDED = (("video", "TEXT"), ("label", "TEXT"), ("psnr", "REAL"), ("ssim", "REAL"), ("lr_size", "TEXT"),
-                        ("sr_patch", "BLOB"), ("sr_patch_shape", "TEXT"))
-
-COLUMNS = ("key", "unit_key", "image", "model", "h", "w", "size", "params_hash", "params", "status", "error", "di",
-           "gini", "nan_steps", "scale", "attribution", "attribution_shape", "seconds", "timings", "video", "label",
-           "psnr", "ssim", "lr_size", "sr_patch", "sr_patch_shape")
-
+COLUMNS = ("key", "unit_key", "image", "model", "label", "h", "w", "size", "params_hash", "params", "status", "error",
+           "di", "gini", "nan_steps", "scale", "lr_size", "psnr", "ssim", "attribution", "attribution_shape", "sr_patch",
+           "sr_patch_shape", "video", "seconds", "timings")
 
 def encode_map(a: np.ndarray) -> tuple[bytes, str]:
     """Lossless blob of a float32 array and its shape."""
@@ -80,6 +81,73 @@ def encode_map(a: np.ndarray) -> tuple[bytes, str]:
 
 def decode_map(blob: bytes, shape: str) -> np.ndarray:
     return np.frombuffer(zlib.decompress(blob), dtype="<f4").reshape(json.loads(shape)).copy()
+
+
+@dataclass
+class ResultRow:
+    """One window of one unit, as the results table holds it (one builder: :meth:`ok` / :meth:`failed`).
+
+    ``h = w = size = -1`` is a unit that failed before any window (``key`` ends in ``|*``).
+    ``attribution`` and ``sr_patch`` are float32 arrays, stored losslessly; ``video`` is a clip
+    window's frame, frame shares and per-frame DI; ``timings`` says which path ran.
+    """
+
+    key: str
+    unit_key: str
+    image: str
+    model: str
+    label: str | None
+    h: int
+    w: int
+    size: int
+    params_hash: str
+    params: str
+    status: str
+    error: str | None = None
+    di: float | None = None
+    gini: float | None = None
+    nan_steps: int | None = None
+    scale: int | None = None
+    lr_size: str | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    attribution: Any = None
+    sr_patch: Any = None
+    video: dict | None = None
+    seconds: float | None = None
+    timings: dict | None = None
+
+    @classmethod
+    def ok(cls, base: dict, window: tuple[int, int, int], result, **quality) -> "ResultRow":
+        """The row of a LAM result (a :class:`lamfast.LAMResult`, or a clip's VideoLAMResult)."""
+        h, w, s = window
+        video = None
+        if getattr(result, "frame_share", None) is not None:
+            video = {"frame": result.frame, "frame_share": [float(v) for v in result.frame_share],
+                     "di_per_frame": [float(v) for v in result.di_per_frame]}
+        return cls(key=f"{base['unit_key']}|{h},{w},{s}", h=h, w=w, size=s, status="ok", di=result.di,
+                   gini=result.gini, nan_steps=result.nan_steps, scale=result.scale,
+                   attribution=result.attribution.detach().float().cpu().numpy(),
+                   sr_patch=result.sr[..., h:h + s, w:w + s].detach().float().cpu().numpy(), video=video,
+                   seconds=result.timings["total"], timings={**result.timings, "crop": result.crop.summary()},
+                   **base, **quality)
+
+    @classmethod
+    def failed(cls, base: dict, window: tuple[int, int, int] | None, error: str, **quality) -> "ResultRow":
+        """The row of a window that failed, or (``window`` None) of a unit that failed before its windows."""
+        h, w, s = window or (-1, -1, -1)
+        key = f"{base['unit_key']}|{h},{w},{s}" if window else f"{base['unit_key']}|*"
+        return cls(key=key, h=h, w=w, size=s, status="failed", error=error, **base, **quality)
+
+    def values(self) -> tuple:
+        """The row's columns in :data:`COLUMNS` order, arrays encoded."""
+        out = dict(self.__dict__)
+        out["attribution"], out["attribution_shape"] = (encode_map(self.attribution) if self.attribution is not None
+                                                        else (None, None))
+        out["sr_patch"], out["sr_patch_shape"] = encode_map(self.sr_patch) if self.sr_patch is not None else (None, None)
+        out["video"] = json.dumps(self.video) if self.video is not None else None
+        out["timings"] = json.dumps(self.timings) if self.timings is not None else None
+        return tuple(out[c] for c in COLUMNS)
 
 
 @dataclass
@@ -93,14 +161,22 @@ class UnitRecord:
     status: str
     error: str | None = None
     seconds: float = 0.0
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[ResultRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # for the user, not stored (e.g. fewer top:K windows fitted)
     label: str | None = None  # the model's name in reports and exports
     model_notes: list[str] = field(default_factory=list)  # how the loader read the model, stored with the unit
 
 
+def check_version(conn: sqlite3.Connection, path: Path) -> None:
+    """LamfastError (one line) unless the store at ``conn`` has this lamfast's layout (:data:`SCHEMA_VERSION`)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise LamfastError(f"{path} is a lamfast results store of layout version {version}; this lamfast reads "
+                           f"version {SCHEMA_VERSION} only (rerun into a new store)", param="store")
+
+
 class ResultStore:
-    """SQLite results store (WAL, one transaction per unit)."""
+    """SQLite results store (WAL, one transaction per unit) of one layout version (:data:`SCHEMA_VERSION`)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -109,20 +185,19 @@ class ResultStore:
             self.conn = sqlite3.connect(str(self.path), timeout=60)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-            # Tables and added columns in one write transaction: runs that open a new store
-            # together would otherwise both add the same column.
-            self.conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + LEASE_SCHEMA)
-            have = {r[1] for r in self.conn.execute("PRAGMA table_info(units)")}
-            for name, kind in UNIT_COLUMNS_ADDED:
-                if name not in have:
-                    self.conn.execute(f"ALTER TABLE units ADD COLUMN {name} {kind}")
-            have = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
-            for name, kind in RESULT_COLUMNS_ADDED:
-                if name not in have:
-                    self.conn.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+            # The tables and the version in one write transaction: runs that open a new store
+            # together see either nothing or all of it.
+            self.conn.execute("BEGIN IMMEDIATE")
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:
+                self.conn.executescript(SCHEMA + LEASE_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
             self.conn.commit()
+            check_version(self.conn, self.path)
         except sqlite3.DatabaseError as exc:
-            raise LamfastError(f"{self.path} is not a lamfast results store ({exc})") from None
+            raise LamfastError(f"{self.path} is not a lamfast results store ({exc})", param="store") from None
+        except LamfastError:
+            self.conn.close()
+            raise
 
     def close(self) -> None:
         self.conn.close()
@@ -156,13 +231,13 @@ class ResultStore:
             self.conn.execute("DELETE FROM leases WHERE unit_key = ?", (unit.unit_key,))
             self.conn.executemany(
                 f"INSERT OR REPLACE INTO results ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                [tuple(row.get(c) for c in COLUMNS) for row in unit.rows],
+                [row.values() for row in unit.rows],
             )
             self.conn.execute(
                 "INSERT OR REPLACE INTO units (unit_key, image, model, params_hash, status, error, windows, seconds, "
                 "finished_at, image_sha, model_sha, label, model_notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (unit.unit_key, unit.image, unit.model, unit.params_hash, unit.status, unit.error,
-                 sum(1 for r in unit.rows if r["status"] == "ok"), unit.seconds, time.time(), image_sha, model_sha,
+                 sum(1 for r in unit.rows if r.status == "ok"), unit.seconds, time.time(), image_sha, model_sha,
                  unit.label, json.dumps(unit.model_notes)),
             )
 
@@ -209,42 +284,19 @@ class ResultStore:
                 row["sr_patch"] = decode_map(patch, patch_shape) if patch is not None else None
             yield row
 
-    def adopt(self, units: list[tuple]) -> int:
-        """Give stored units this run's keys and paths where they hold the same unit.
-
-        ``units``: per unit of the work set, (key, legacy key, image, model,
-        params_hash, image_sha, model_sha). A stored unit under the legacy
-        key (stores keyed by absolute paths), or, in a store moved from
-        another machine, one with the same hashes, parameters and image file
-        name, is renamed to the key, rows included, so it is neither
-        recomputed nor counted twice; a unit under its own key takes the
-        paths it has now. Returns how many were renamed or moved.
-        """
-        stored = {key: (image, model, p, i, m) for key, image, model, p, i, m in self.conn.execute(
-            "SELECT unit_key, image, model, params_hash, image_sha, model_sha FROM units")}
-        by_content = {(i, m, p, Path(image).name): key for key, (image, model, p, i, m) in stored.items()
-                      if i is not None and m is not None}
-        changed = 0
+    def relocate(self, units: list[tuple[str, str, str]]) -> int:
+        """Give stored units the paths they have now: ``[(unit_key, image, model)]``. Keys hold relative
+        names and content hashes, so a store moved to another machine, or a dataset mounted elsewhere,
+        holds the same units at other paths (which the report reads the images from). Returns how many
+        moved."""
+        stored = {key: (image, model) for key, image, model in
+                  self.conn.execute("SELECT unit_key, image, model FROM units")}
+        moved = [(image, model, key) for key, image, model in units if key in stored and stored[key] != (image, model)]
         with self.conn:
-            for key, legacy, image, model, params_hash, image_sha, model_sha in units:
-                if key in stored:
-                    if stored[key][:2] != (image, model):
-                        self.conn.execute("UPDATE units SET image = ?, model = ? WHERE unit_key = ?", (image, model, key))
-                        self.conn.execute("UPDATE results SET image = ?, model = ? WHERE unit_key = ?",
-                                          (image, model, key))
-                        changed += 1
-                    continue
-                old = legacy if legacy in stored else by_content.get((image_sha, model_sha, params_hash,
-                                                                      Path(image).name))
-                if old is None or old == key:
-                    continue
-                self.conn.execute("UPDATE units SET unit_key = ?, image = ?, model = ? WHERE unit_key = ?",
-                                  (key, image, model, old))
-                self.conn.execute("UPDATE results SET key = ? || substr(key, ?), unit_key = ?, image = ?, model = ? "
-                                  "WHERE unit_key = ?", (key, len(old) + 1, key, image, model, old))
-                stored[key] = stored.pop(old)
-                changed += 1
-        return changed
+            for image, model, key in moved:
+                self.conn.execute("UPDATE units SET image = ?, model = ? WHERE unit_key = ?", (image, model, key))
+                self.conn.execute("UPDATE results SET image = ?, model = ? WHERE unit_key = ?", (image, model, key))
+        return len(moved)
 
     def superseded(self, units: list[tuple[str, str, str, str]]) -> dict[str, str]:
         """Of ``units`` (key, image, model, params_hash), those whose image and model paths and

@@ -14,73 +14,71 @@ from dataclasses import dataclass
 from typing import Any
 
 from lamfast.errors import LamfastError
+from lamfast.lam import RunOptions
 from lamfast.lam.params import LAMParams
-from lamfast.request import ModelSpec
+from lamfast.lam.windows import TopEdges, WindowSpec, parse_windows
+from lamfast.models import ModelSpec
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """What defines a result (hashed into its key), plus how to compute it.
 
-    ``lam`` holds the path parameters (its ``batch_size`` changes speed,
-    not results); ``crop``, ``unsafe_pickle`` and ``device`` are not part
-    of the key either.
+    ``windows`` (a spec's text or a :class:`lamfast.lam.windows.WindowSpec`,
+    parsed once here), ``lam`` (:class:`lamfast.LAMParams`), ``lr_input``,
+    ``rgb_range``, ``model_kwargs``, ``windows_from``, ``color``, ``video`` and
+    ``frame`` define results; ``batch_size``, ``crop``, ``unsafe_pickle`` and
+    ``device`` only say how they are computed, and are not part of the key.
+
+    Example:
+        >>> from lamfast.dataset import RunConfig
+        >>> RunConfig(windows="top:4:16").windows
+        TopEdges(k=4, size=16, stride=8, min_distance=16)
     """
 
-    windows: str = "top:8:16"
+    windows: WindowSpec | str = "top:8:16"
     lam: LAMParams = LAMParams()
     lr_input: bool = False
     rgb_range: float | None = None
-    crop: str | int = "auto"
-    unsafe_pickle: bool = False
-    device: str = "cpu"
-    arch_kwargs: str | None = None  # JSON object, for every model of the run
+    model_kwargs: dict | None = None  # for every model of the run
     # Where data-dependent windows (top:K) are chosen, once per image for
     # every model: None = the HR image's edges; else a model spec whose SR
     # output is used (the reference model).
     windows_from: str | None = None
-    # What the models are fed: "rgb", "gray" or "y"; None chooses per model from its first convolution.
+    # What the models are fed: "rgb", "gray" or "y"; None chooses per model from the channels it takes.
     color: str | None = None
     # Inputs are clips (folders of frames) for video models; ``frame`` is the output frame attributed
     # (None: the middle one, or the one output of a centre-frame model).
     video: bool = False
     frame: int | None = None
-    # top:K windows are kept this many SR pixels apart (None: the window size, no overlap; 0: as chosen
-    # before non-maximum suppression existed).
-    min_distance: int | None = None
+    # How, not what: the run keywords of lamfast.lam_windows, and how models load.
+    batch_size: int | None = None
+    crop: str | int = "auto"
+    unsafe_pickle: bool = False
+    device: str = "cpu"
 
-    def window_spec(self) -> dict[str, Any]:
-        """The parsed ``windows`` spec, with ``min_distance`` for ``top:K``."""
-        from lamfast.lam.windows import parse_spec
-
-        spec = parse_spec(self.windows)
-        md = self.min_distance
-        if md is not None and (isinstance(md, bool) or not isinstance(md, int) or md < 0):
-            raise LamfastError(f"min_distance must be an integer >= 0, got {md!r}", param="min_distance")
-        if spec["kind"] == "top":
-            spec["min_distance"] = spec["size"] if self.min_distance is None else self.min_distance
-        elif self.min_distance is not None:
-            raise LamfastError(f"min_distance applies to top:K windows, not to {self.windows!r}",
-                               param="min_distance")
-        return spec
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "windows", parse_windows(self.windows))
+        if not isinstance(self.lam, LAMParams):
+            raise LamfastError(f"lam must be a LAMParams, got {type(self.lam).__name__}", param="lam")
+        if self.model_kwargs is not None and not isinstance(self.model_kwargs, dict):
+            raise LamfastError(f"model_kwargs must be a dict, got {type(self.model_kwargs).__name__}",
+                               param="model_kwargs")
+        RunOptions(self.batch_size, self.crop)  # a bad run keyword fails here, before any unit
+        if self.frame is not None and not self.video:
+            raise LamfastError("frame picks an output frame of a clip: it needs video=True", param="frame")
+        if self.video and self.windows_from:
+            raise LamfastError("windows_from picks windows on an image model's output; for clips the windows come "
+                               "from the HR frame of the attributed output frame", param="windows_from")
 
     def params(self) -> dict[str, Any]:
-        # The keys and values of the first stores: a store written before
-        # LAMParams existed resumes with the same unit keys.
-        out = {"windows": self.windows, **self.lam.defining(), "lr_input": self.lr_input, "rgb_range": self.rgb_range}
-        if self.windows.startswith("top:"):
-            # top:K once picked per model from its own SR output; paired
-            # windows are another result, so they get another key.
+        """Everything that defines a result, as JSON-ready values (hashed into the unit keys)."""
+        out = {"windows": self.windows.canonical, **self.lam.defining(), "lr_input": self.lr_input,
+               "rgb_range": self.rgb_range, "model_kwargs": self.model_kwargs or {}, "color": self.color,
+               "video": self.video, "frame": self.frame}
+        if isinstance(self.windows, TopEdges):
+            # top:K picked on a reference model's SR output are other windows than the HR image's
             out["windows_from"] = model_key(self.windows_from) if self.windows_from else "hr"
-            # windows kept apart are other windows than the K best: another key
-            out["min_distance"] = self.window_spec()["min_distance"]
-        if self.arch_kwargs:  # only when given, so earlier stores keep their keys
-            out["arch_kwargs"] = json.loads(self.arch_kwargs)
-        if self.color:
-            out["color"] = self.color
-        if self.video:  # only for clips, so image stores keep their keys
-            out["video"] = True
-            out["frame"] = self.frame
         return out
 
     def params_hash(self) -> str:

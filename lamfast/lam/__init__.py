@@ -1,17 +1,18 @@
 """LAM (Local Attribution Maps) for super-resolution networks.
 
-- :func:`lam`, :func:`lam_windows`: the engine (:mod:`lamfast.lam.engine`).
-- :class:`LAMParams`: the path parameters (:mod:`lamfast.lam.params`).
-- :class:`LAMResult`: maps, Gini, DI, which path ran (:mod:`lamfast.lam.result`).
+- :func:`lam`, :func:`lam_windows`: the engine (:mod:`lamfast.lam.engine`), for an image
+  [C,H,W] or a clip [T,C,H,W] through a video model (:mod:`lamfast.lam.srmodel`).
+- :class:`LAMParams`: what defines a result (:mod:`lamfast.lam.params`).
+- :class:`LAMResult` (:class:`VideoLAMResult` for a clip): maps, Gini, DI, which path ran
+  (:mod:`lamfast.lam.result`).
+- :func:`di_map`: the DI of every window of a grid (:mod:`lamfast.lam.dimap`).
 - The paths (LAM's blur path, LAM_Demo's straight lines and IG baselines):
   :mod:`lamfast.lam.paths`; the objectives (``attr_grad``, ``attr_id``, a
   function of the window; sum or mean): :mod:`lamfast.lam.objective`;
   windows and window specs: :mod:`lamfast.lam.windows`.
 - Receptive-field crops: :mod:`lamfast.lam.crop`, with the radius measured
   by :mod:`lamfast.lam.reach`.
-- SR model checks and the scale: :mod:`lamfast.lam.srmodel`.
-- Video clips: :func:`lam_video`, :func:`lam_video_windows` and :class:`VideoLAMResult`
-  (:mod:`lamfast.lam.video`).
+- How the engine calls the model, and the scale: :mod:`lamfast.lam.srmodel`.
 
 The package is also the function: ``lamfast.lam(model, image, h, w)`` calls
 :func:`lamfast.lam.engine.lam`, while ``lamfast.lam.windows`` and ``import
@@ -21,14 +22,14 @@ import inspect as _inspect
 import sys as _sys
 import types as _types
 
+from lamfast.errors import LAMError, LAMNaNWarning
 from lamfast.lam.crop import CropInfo
-from lamfast.lam.engine import lam, lam_windows
-from lamfast.lam.errors import LAMError, LAMNaNWarning
+from lamfast.lam.dimap import DIMap, di_map
+from lamfast.lam.engine import RunOptions, lam, lam_windows
 from lamfast.lam.params import LAMParams
 from lamfast.lam.reach import Reach, influence_radius
-from lamfast.lam.result import LAMResult
+from lamfast.lam.result import LAMResult, VideoLAMResult
 from lamfast.lam.srmodel import infer_scale
-from lamfast.lam.video import VideoLAMResult, lam_video, lam_video_windows
 
 
 
@@ -42,5 +43,6 @@ class _CallableModule(_types.ModuleType):
 _sys.modules[__name__].__class__ = _CallableModule
 __signature__ = _inspect.signature(lam)  # what inspect and IDEs show for lamfast.lam(...)
 
-__all__ = ["CropInfo", "LAMError", "LAMNaNWarning", "LAMParams", "LAMResult", "Reach", "VideoLAMResult",
-           "infer_scale", "influence_radius", "lam", "lam_video", "lam_video_windows", "lam_windows"]
+__all__ = ["CropInfo", "DIMap", "LAMError", "LAMNaNWarning", "LAMParams", "LAMResult", "Reach", "RunOptions",
+           "VideoLAMResult",
+           "di_map", "infer_scale", "influence_radius", "lam", "lam_windows"]

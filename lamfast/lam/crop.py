@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
-from torch import nn
 
-from lamfast.lam.errors import LAMError
+
+from lamfast.descriptor import SizeRequirements
+from lamfast.errors import LAMError
 from lamfast.lam.objective import Window, exact_ties
 from lamfast.lam.reach import influence_radius
 from lamfast.modelstate import exact_float32, tf32_active
@@ -95,17 +96,43 @@ def _place(start: int, stop: int, radius: int, size: int, extent: int) -> int:
     return min(max(start - radius, 0), extent - size)
 
 
-def crop_boxes(windows: Sequence[Window], scale: int, lr_shape: tuple[int, int], radius: int) -> list[Box]:
-    """One box per window, all of one size: the largest footprint grown by ``radius``."""
+def _aligned_side(need: int, extent: int, size: SizeRequirements) -> int:
+    # A side the model accepts as it is (a multiple, at least the minimum), with
+    # room to move the box down onto the multiple's grid; the whole side when
+    # that does not fit.
+    m = size.multiple_of
+    side = max(need + (m - 1 if m > 1 else 0), size.minimum)
+    side = -(-side // m) * m
+    return extent if side >= extent else side
+
+
+def crop_boxes(windows: Sequence[Window], scale: int, lr_shape: tuple[int, int], radius: int,
+               size: SizeRequirements = SizeRequirements()) -> list[Box]:
+    """One box per window, all of one size: the largest footprint grown by ``radius``.
+
+    For a model with size requirements the sides are multiples of
+    ``size.multiple_of`` (at least ``size.minimum``) and the boxes start on
+    that multiple's grid, as the whole image's pixels do, so a strided or
+    downsampling model sees each crop as it sees the image.
+    """
     H, W = lr_shape
     feet = [footprint(win, scale, lr_shape) for win in windows]
-    ch = min(H, max(b - t for t, _, b, _ in feet) + 2 * radius)
-    cw = min(W, max(r - lft for _, lft, _, r in feet) + 2 * radius)
+    ch = _aligned_side(max(b - t for t, _, b, _ in feet) + 2 * radius, H, size)
+    cw = _aligned_side(max(r - lft for _, lft, _, r in feet) + 2 * radius, W, size)
     boxes = []
     for t, lft, b, r in feet:
-        top, left = _place(t, b, radius, ch, H), _place(lft, r, radius, cw, W)
+        top = _aligned_start(_place(t, b, radius, ch, H), min(b + radius, H), ch, size.multiple_of)
+        left = _aligned_start(_place(lft, r, radius, cw, W), min(r + radius, W), cw, size.multiple_of)
         boxes.append((top, left, top + ch, left + cw))
     return boxes
+
+
+def _aligned_start(start: int, needed_end: int, side: int, m: int) -> int:
+    # Down onto the multiple's grid where the box still holds what it must; at the
+    # image border it may not (the box was moved inward there), and stays put: the
+    # crop check then decides.
+    aligned = start - start % m
+    return aligned if aligned + side >= needed_end else start
 
 
 def crop_paths(image: torch.Tensor, boxes: Sequence[Box], fold: int, sigma: float, l: int,
@@ -146,7 +173,7 @@ def local_window(window: Window, box: Box, scale: int) -> Window:
     return h - box[0] * scale, w - box[1] * scale, s
 
 
-def crop_mismatch(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor, windows: Sequence[Window],
+def crop_mismatch(model, image: torch.Tensor, full_output: torch.Tensor, windows: Sequence[Window],
                   boxes: Sequence[Box], scale: int) -> tuple[int, float] | None:
     """Check crops on the image itself: the first window whose crop's output differs.
 
@@ -188,7 +215,7 @@ def crop_mismatch(model: nn.Module, image: torch.Tensor, full_output: torch.Tens
     return i, float(worst[i])
 
 
-def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor, windows: Sequence[Window],
+def plan_crops(model, image: torch.Tensor, full_output: torch.Tensor, windows: Sequence[Window],
                scale: int, ties_matter: bool, crop: str | int) -> list[CropInfo]:
     """Decide, for each window, the crop it runs on or why it runs the whole image.
 
@@ -196,8 +223,9 @@ def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor,
     not safe to crop on this image.
 
     Args:
-        model: in attribution state.
-        image: [3,H,W] the LR input; full_output: [1,3,sH,sW] its output.
+        model: the engine's :class:`lamfast.lam.srmodel.SRForward` (its size requirements align the
+            boxes), or an nn.Module, in attribution state.
+        image: [C,H,W] the LR input; full_output: [1,C',sH,sW] its output.
         ties_matter: whether exact output ties change the result (the compat
             and official ``attr_grad``: :attr:`lamfast.LAMParams.tracks_ties`).
         crop: ``"auto"`` (measure the radius), ``"off"``, or a radius in LR px.
@@ -227,7 +255,7 @@ def plan_crops(model: nn.Module, image: torch.Tensor, full_output: torch.Tensor,
         radius, how = reach.radius, reach.reason
     else:
         radius, how = int(crop), f"radius {crop} LR px as given"
-    boxes = crop_boxes(windows, scale, (H, W), radius)
+    boxes = crop_boxes(windows, scale, (H, W), radius, getattr(model, "size", SizeRequirements()))
     t, lft, b, r = boxes[0]
     if b - t == H and r - lft == W:
         return whole(f"the context radius ({radius} LR px) covers the whole {H}x{W} image", radius)

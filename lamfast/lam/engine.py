@@ -7,47 +7,84 @@ in chunks through :func:`lamfast.path.integrate_path`, and, where the model
 is local, on a crop of the image around each window
 (:mod:`lamfast.lam.crop`).
 
-One engine serves one window and many: :func:`lam` is
-``lam_windows([window])[0]``. For an image, the model runs once on the
-whole image (the SR output, the scale, the crop check), then:
+One engine serves one window and many, images and clips: :func:`lam` is
+``lam_windows([window])[0]``. The model runs once on the whole input (the
+SR output, the scale, the crop check), then the windows run in groups
+whose path memory stays bounded:
 
 - windows with a crop run their crops as one batch of independent paths
   (every crop has one size), each point on its own window;
-- the other windows share one path over the whole image: each chunk is
+- the other windows share one path over the whole input: each chunk is
   forwarded once and back-propagated once per window (K windows cost
   F + K·B, not K·(F + B)).
+
+:func:`lam_stream` yields the results group by group; :func:`lam_windows`
+collects them and :func:`lamfast.di_map` keeps only what a DI map needs.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import replace
-from typing import Callable, Sequence, Union
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence, Union
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from lamfast.errors import first_line
+from lamfast.descriptor import ModelDescriptor
+from lamfast.errors import LAMError, LAMNaNWarning
 from lamfast.lam.crop import CropInfo, crop_paths, local_window, parse_crop, plan_crops
-from lamfast.lam.errors import LAMError
 from lamfast.lam.objective import Window, segment_objectives_and_ties, window_objectives
-from lamfast.lam.params import LAMParams
-from lamfast.lam.result import LAMResult, make_result
 from lamfast.lam.official_path import require_opencv
+from lamfast.lam.params import LAMParams, int_at_least, resolve_params
 from lamfast.lam.paths import lam_path
-from lamfast.lam.srmodel import check_output, input_channels, prepare_image
-from lamfast.lam.windows import check_window, explicit
+from lamfast.lam.result import LAMResult, make_result, nan_warning
+from lamfast.lam.srmodel import SRForward, lam_input
+from lamfast.lam.windows import WindowSpec, check_window, explicit, parse_windows
 from lamfast.modelstate import attribution_state
 from lamfast.path import integrate_path
 
-Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Sequence[int]]]]
-
+Model = Union[nn.Module, ModelDescriptor]
+Windows = Union[Sequence[Sequence[int]], Callable[[torch.Tensor], Sequence[Sequence[int]]], WindowSpec, str]
 
 # The official loop feeds one path step per forward, on the whole image. On
 # CPU a batched or cropped convolution rounds differently from it, and which
 # outputs tie exactly (the NaN steps) changes with the rounding: measured,
 # 9 NaN steps at batch 20 against the official 10 at batch 1.
 OFFICIAL_RUN = "mode='official' runs the whole image, one path step per forward, as the official code does"
+
+# The memory one group of windows may hold in paths and accumulators: a
+# 32x32 grid of 40² crops at fold 50 would otherwise build 2 GB of paths at
+# once, and 1,000 whole-image windows of a 256² image 800 MB of sums.
+GROUP_BYTES = 256 << 20
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a LAM call runs (never what it computes): the run keywords of :func:`lam` and :func:`lam_windows`."""
+
+    batch_size: int | None = None
+    crop: str | int = "auto"
+    progress: bool = False
+    errors: str = "raise"
+
+    def __post_init__(self) -> None:
+        if self.batch_size is not None:
+            int_at_least("batch_size", self.batch_size, 1)
+        object.__setattr__(self, "crop", parse_crop(self.crop))
+        if self.errors not in ("raise", "return"):
+            raise LAMError(f"errors must be 'raise' or 'return', got {self.errors!r}", param="errors")
+
+
+@dataclass
+class RunHeader:
+    """What :func:`lam_stream` yields first: the whole input's output and the windows it gives."""
+
+    sr: torch.Tensor  # [C',sH,sW]
+    scale: int
+    windows: list[Window]
+    frame: int | None  # a clip's attributed output frame
 
 
 def _expect(bar: tqdm, n: int) -> None:
@@ -56,299 +93,328 @@ def _expect(bar: tqdm, n: int) -> None:
     bar.refresh()
 
 
-def _run_crops(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], crops: Sequence[CropInfo],
-               scale: int, params: LAMParams, on_chunk, track_ties: bool):
+def _groups(items: list[int], per_item: int) -> list[list[int]]:
+    size = max(1, GROUP_BYTES // max(per_item, 1))
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _run_crops(fwd: SRForward, image: torch.Tensor, windows: Sequence[Window], crops: Sequence[CropInfo],
+               scale: int, params: LAMParams, opts: RunOptions, on_chunk, whole_path):
     """The cropped windows as L independent paths of one crop size.
 
     Returns:
-        (total [L,3,ch,cw], nan_steps [L], ties [L] or None, batch size), on the device.
+        (total [L,C,ch,cw], nan_steps [L], ties [L] or None, batch size), on the device.
     """
     boxes = [c.box for c in crops]
-    # A straight-line path is cut from the whole image's: its baseline may be a filter of the whole image.
-    whole = lam_path(image, params) if params.path != "blur" else None
-    path_c, deriv_c = crop_paths(image, boxes, params.fold, params.sigma, params.l, whole=whole)
+    path_c, deriv_c = crop_paths(image, boxes, params.fold, params.sigma, params.l, whole=whole_path)
     local = [local_window(win, box, scale) for win, box in zip(windows, boxes)]
-    ties = torch.zeros(len(boxes), dtype=torch.long, device=image.device) if track_ties else None
+    ties = torch.zeros(len(boxes), dtype=torch.long, device=image.device) if params.tracks_ties else None
 
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
-        value, tied = segment_objectives_and_ties(model(points), [(a, b, local[lead]) for lead, a, b in chunk.segments()],
+        value, tied = segment_objectives_and_ties(fwd(points), [(a, b, local[lead]) for lead, a, b in chunk.segments()],
                                                   params.mode, ties=ties is not None, objective=params.objective,
                                                   reduce=params.reduce)
         if tied is not None:
             ties.index_add_(0, chunk.lead_index, tied.long())
         return value
 
-    res = integrate_path(objective, path_c, deriv_c, batch_size=params.batch_size, on_chunk=on_chunk)
+    res = integrate_path(objective, path_c, deriv_c, batch_size=opts.batch_size, on_chunk=on_chunk)
     return res.total[0], res.nan_steps[0], ties, res.batch_size
 
 
-def _run_whole(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], params: LAMParams,
-               window_batch: int | None, on_chunk):
-    """Windows on the whole image: one path, K objectives per forward.
+def _run_whole(fwd: SRForward, image: torch.Tensor, windows: Sequence[Window], params: LAMParams,
+               opts: RunOptions, on_chunk, path):
+    """Windows on the whole input: one path, K objectives per forward.
 
     Returns:
-        (total [K,3,H,W], nan_steps [K], batch size), on the device.
+        (total [K,C,H,W], nan_steps [K], batch size), on the device.
     """
-    path, deriv = lam_path(image, params)
-
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
-        return window_objectives(model(points), windows, params.mode, params.objective, params.reduce)
+        return window_objectives(fwd(points), windows, params.mode, params.objective, params.reduce)
 
-    res = integrate_path(objective, path[None], deriv[None], batch_size=params.batch_size, on_chunk=on_chunk,
-                         grad_batch=window_batch)
+    res = integrate_path(objective, path[0][None], path[1][None], batch_size=opts.batch_size, on_chunk=on_chunk)
     return res.total[:, 0], res.nan_steps[:, 0], res.batch_size
 
 
-def _integrate(model: nn.Module, image: torch.Tensor, windows: Sequence[Window], crops: list[CropInfo], scale: int,
-               params: LAMParams, window_batch: int | None, bar: tqdm) -> list[tuple]:
-    """Run every window's path: cropped ones as one batch, the rest on one whole-image path.
-
-    Returns:
-        Per window: (attribution sum [3,H,W], NaN steps, batch size, CropInfo that ran).
-    """
-    H, W = image.shape[-2:]
-    S = params.fold
-    cropped = [k for k, c in enumerate(crops) if c.box is not None]
-    whole = [k for k, c in enumerate(crops) if c.box is None]
-    _expect(bar, S * len(cropped) + (S if whole else 0))
-    runs: dict[int, tuple] = {}
-    if cropped:
-        total, nans, ties, batch = _run_crops(model, image, [windows[k] for k in cropped],
-                                              [crops[k] for k in cropped], scale, params, bar.update,
-                                              track_ties=params.tracks_ties)
-        tied = ties.tolist() if ties is not None else [0] * len(cropped)  # one read for all crops
-        if any(tied) and not whole:
-            _expect(bar, S)
-        for j, k in enumerate(cropped):
-            if tied[j]:
-                # Exact ties inside a crop mean NaN steps in compat mode,
-                # and the official zeroing depends on the whole image.
-                crops[k] = CropInfo(None, crops[k].radius, "compat mode: the crop's output had exact ties "
-                                    "(NaN steps), whose zeroing depends on the whole image")
-                whole.append(k)
-                continue
-            t, lft, b, r = crops[k].box
-            attribution = torch.zeros(image.shape[0], H, W, dtype=total.dtype, device=total.device)
-            attribution[:, t:b, lft:r] = total[j]
-            runs[k] = (attribution, nans[j], batch, crops[k])
-    if whole:
-        whole.sort()
-        total, nans, batch = _run_whole(model, image, [windows[k] for k in whole], params, window_batch,
-                                        bar.update)
-        for j, k in enumerate(whole):
-            runs[k] = (total[j], nans[j], batch, crops[k])
-    counts = torch.stack([runs[k][1] for k in range(len(crops))]).tolist() if crops else []  # one read
-    return [(runs[k][0], int(counts[k]), runs[k][2], runs[k][3]) for k in range(len(crops))]
-
-
-def _compute(model: nn.Module, image: torch.Tensor, windows: Windows, params: LAMParams, *, window_size: int = 16,
-            window_batch: int | None = None, device: str | torch.device | None = None, progress: bool = False,
-            errors: str = "raise", crop: str | int = "auto", stacklevel: int = 2) -> list[LAMResult | LAMError]:
-    """The engine behind :func:`lam` and :func:`lam_windows` (see there), with validated ``params``.
-    Private: everything outside calls :func:`lam_windows`.
-
-    ``windows`` may also be a function of the SR output [3,sH,sW], for
-    windows chosen from it (e.g. :func:`lamfast.lam.windows.top_edges`):
-    the SR output is computed once for both.
-    """
-    if errors not in ("raise", "return"):
-        raise LAMError(f"errors must be 'raise' or 'return', got {errors!r}", param="errors")
-    crop = parse_crop(crop)
-    if params.baseline != "zero":  # before any model work
-        require_opencv(f"baseline={params.baseline!r} (the official IG baseline) is computed", param="baseline")
-    if params.mode == "official":
-        require_opencv()  # before any model work
-        if params.batch_size is None:
-            params = replace(params, batch_size=1)
-    if window_batch is not None and (isinstance(window_batch, bool) or not isinstance(window_batch, int)
-                                     or window_batch < 1):
-        raise LAMError(f"window_batch must be an integer >= 1, got {window_batch!r}", param="window_batch")
-    t0 = time.perf_counter()
-
-    def windows_checked(given, sr_shape=None) -> tuple[list[Window], list]:
+def _check_windows(given: list, window_size: int, sr_shape, errors: str) -> tuple[list[Window], list]:
+    """The windows as (h, w, size) and, per window, None or the LAMError that keeps it from running."""
+    try:
+        wins = explicit(given, window_size)
+    except (TypeError, ValueError) as exc:
+        raise LAMError(str(exc), param="windows") from None
+    outcome: list = [None] * len(wins)
+    for i, (h, w, s) in enumerate(wins):
         try:
-            wins = explicit(given, window_size)
-        except (TypeError, ValueError) as exc:
-            raise LAMError(str(exc), param="windows") from None
-        outcome: list = [None] * len(wins)
-        for i, (h, w, s) in enumerate(wins):
-            try:
-                check_window(h, w, s, sr_shape)
-            except LAMError as exc:
-                if errors == "raise":
-                    raise
-                outcome[i] = exc
-        return wins, outcome
-
-    if not callable(windows):
-        windows = list(windows)
-        if not windows:
-            return []
-        windows_checked(windows)  # malformed windows fail before any model work
-    x = prepare_image(model, image, device)
-    H, W = x.shape[-2:]
-    with attribution_state(model):
-        with torch.no_grad():
-            # A copy: some models scale their input in place (spandrel's RCAN
-            # does x *= rgb_range), which would change the image the path is made of.
-            try:
-                full = model(x[None].clone())
-            except Exception as exc:  # noqa: BLE001 - any failure of the user's model, said in one line
-                first = first_line(exc)
-                takes = input_channels(model)
-                hint = (f"; the image has {x.shape[0]} channels, the model's first convolution takes {takes}"
-                        if takes is not None and takes != x.shape[0] else "")
-                raise LAMError(f"the model failed on the {H}x{W} input image ({type(exc).__name__}: {first}){hint}",
-                               param="model") from None
-        scale = check_output(full, (H, W))
-        sr = full[0]
-        wins, outcome = windows_checked(windows(sr) if callable(windows) else windows, (H * scale, W * scale))
-        live = [i for i, o in enumerate(outcome) if o is None]
-        live_windows = [wins[i] for i in live]
-        t1 = time.perf_counter()
-        if params.mode == "official":
-            crops = [CropInfo(None, None, OFFICIAL_RUN)] * len(live_windows)
-        else:
-            crops = plan_crops(model, x, full, live_windows, scale, params.tracks_ties, crop)
-        t2 = time.perf_counter()
-
-        with tqdm(total=0, desc=f"LAM path ({len(live)} windows)", unit="point", disable=not (progress and live),
-                  leave=False) as bar:
-            runs = _integrate(model, x, live_windows, crops, scale, params, window_batch, bar)
-    t3 = time.perf_counter()
-    for k, i in enumerate(live):
-        attribution, nan_steps, batch, crop_info = runs[k]
-        timings = {"forward": t1 - t0, "crop_plan": t2 - t1, "path_integral": t3 - t2,
-                   "total": (t3 - t0) / len(live), "run_total": t3 - t0, "windows": float(len(live))}
-        try:
-            outcome[i] = make_result(attribution / params.fold, nan_steps, sr=sr, scale=scale, window=wins[i],
-                                     params=params, batch_size=batch, crop=crop_info, timings=timings,
-                                     stacklevel=stacklevel + 1)
+            check_window(h, w, s, sr_shape)
         except LAMError as exc:
             if errors == "raise":
                 raise
             outcome[i] = exc
-    return outcome  # type: ignore[return-value]
+    return wins, outcome
+
+
+def lam_stream(model: Model, image: torch.Tensor, windows: Windows, params: LAMParams, opts: RunOptions, *,
+               window_size: int = 16, frame: int | None = None,
+               device: Any = None) -> Iterator[Union[RunHeader, tuple[int, Union[LAMResult, LAMError]]]]:
+    """The engine behind :func:`lam_windows` and :func:`lamfast.di_map`: yields a :class:`RunHeader`, then
+    ``(window index, LAMResult or LAMError)`` group by group (not in window order).
+
+    Arguments as :func:`lam_windows`; ``params`` and ``opts`` validated.
+    """
+    if params.baseline != "zero":  # before any model work
+        require_opencv(f"baseline={params.baseline!r} (the official IG baseline)", param="baseline")
+    if params.mode == "official":
+        require_opencv()  # before any model work
+        opts = RunOptions(opts.batch_size or 1, opts.crop, opts.progress, opts.errors)
+    if isinstance(windows, str):
+        windows = parse_windows(windows)
+    if not callable(windows) and not isinstance(windows, WindowSpec):
+        windows = list(windows)
+        _check_windows(windows, window_size, None, opts.errors)  # malformed windows fail before any model work
+    fwd, x = lam_input(model, image, frame, device)
+    H, W = x.shape[-2:]
+    t0 = time.perf_counter()
+    with attribution_state(fwd.model):
+        with torch.no_grad():
+            # A copy: some models scale their input in place (spandrel's RCAN
+            # does x *= rgb_range), which would change the image the path is made of.
+            fwd, full = fwd.first(x[None].clone())
+        scale = full.shape[-1] // W
+        sr = full[0]
+        chosen = windows.resolve(sr) if isinstance(windows, WindowSpec) else windows(sr) if callable(windows) else windows
+        wins, outcome = _check_windows(chosen, window_size, (H * scale, W * scale), opts.errors)
+        yield RunHeader(sr.detach(), scale, wins, fwd.frame)
+        for i, error in enumerate(outcome):
+            if error is not None:
+                yield i, error
+        live = [i for i, o in enumerate(outcome) if o is None]
+        if not live:
+            return
+        t1 = time.perf_counter()
+        if params.mode == "official":
+            crops = [CropInfo(None, None, OFFICIAL_RUN)] * len(live)
+        else:
+            crops = plan_crops(fwd, x, full, [wins[i] for i in live], scale, params.tracks_ties, opts.crop)
+        t2 = time.perf_counter()
+        shared = (t2 - t0) / len(live)  # the forward and the crop plan, shared by every window
+        label = f"LAM path ({len(live)} window{'s' if len(live) != 1 else ''})"
+        # The total grows as groups are planned; the delay keeps tqdm from drawing an empty "0point" bar first.
+        with tqdm(total=0, desc=label, unit="point", disable=not opts.progress, leave=False, delay=0.2) as bar:
+            runs = _runs(fwd, x, [wins[i] for i in live], crops, scale, params, opts, bar)
+            for group, seconds in runs:
+                for k, (attribution, nan_steps, batch, crop_info) in group.items():
+                    timings = {"forward": t1 - t0, "crop_plan": t2 - t1, "path_integral": seconds,
+                               "total": shared + seconds / len(group)}
+                    try:
+                        yield live[k], make_result(attribution / params.fold, nan_steps, frames=fwd.frames,
+                                                   frame=fwd.frame, sr=sr, scale=scale, window=wins[live[k]],
+                                                   params=params, batch_size=batch, crop=crop_info, timings=timings)
+                    except LAMError as exc:
+                        yield live[k], exc
+
+
+def _runs(fwd: SRForward, x: torch.Tensor, windows: list[Window], crops: list[CropInfo], scale: int,
+          params: LAMParams, opts: RunOptions, bar: tqdm) -> Iterator[tuple[dict, float]]:
+    """Every window's path, group by group: yields ({window: (attribution sum [C,H,W], NaN steps,
+    batch size, CropInfo that ran)}, the group's seconds)."""
+    C, H, W = x.shape
+    S = params.fold
+    itemsize = x.element_size()
+    cropped = [k for k, c in enumerate(crops) if c.box is not None]
+    whole = [k for k, c in enumerate(crops) if c.box is None]
+    # A straight-line path is cut from the whole image's: its baseline may be a filter of the whole image.
+    path = lam_path(x, params) if params.path != "blur" or whole else None
+    if cropped:
+        t, lft, b, r = crops[cropped[0]].box
+        for group in _groups(cropped, 2 * S * C * (b - t) * (r - lft) * itemsize):
+            start = time.perf_counter()
+            _expect(bar, S * len(group))
+            total, nans, ties, batch = _run_crops(fwd, x, [windows[k] for k in group], [crops[k] for k in group],
+                                                  scale, params, opts, bar.update,
+                                                  path if params.path != "blur" else None)
+            tied = ties.tolist() if ties is not None else [0] * len(group)  # one read for the group
+            counts = nans.tolist()
+            done = {}
+            for j, k in enumerate(group):
+                if tied[j]:
+                    # Exact ties inside a crop mean NaN steps in compat mode,
+                    # and the official zeroing depends on the whole image.
+                    crops[k] = CropInfo(None, crops[k].radius, "compat mode: the crop's output had exact ties "
+                                        "(NaN steps), whose zeroing depends on the whole image")
+                    whole.append(k)
+                    continue
+                t, lft, b, r = crops[k].box
+                attribution = torch.zeros(C, H, W, dtype=total.dtype, device=total.device)
+                attribution[:, t:b, lft:r] = total[j]
+                done[k] = (attribution, int(counts[j]), batch, crops[k])
+            if done:
+                yield done, time.perf_counter() - start
+    if whole:
+        if path is None:
+            path = lam_path(x, params)
+        acc_bytes = 8 if x.dtype == torch.float64 else 4
+        for group in _groups(sorted(whole), C * H * W * acc_bytes):
+            start = time.perf_counter()
+            _expect(bar, S)
+            total, nans, batch = _run_whole(fwd, x, [windows[k] for k in group], params, opts, bar.update, path)
+            counts = nans.tolist()  # one read for the group
+            yield ({k: (total[j], int(counts[j]), batch, crops[k]) for j, k in enumerate(group)},
+                   time.perf_counter() - start)
+
+
+def _collect(model: Model, image: torch.Tensor, windows: Windows, params: LAMParams, opts: RunOptions, *,
+             window_size: int, frame: int | None, device: Any, stacklevel: int) -> list[LAMResult | LAMError]:
+    stream = lam_stream(model, image, windows, params, opts, window_size=window_size, frame=frame, device=device)
+    header = next(stream)
+    out: list = [None] * len(header.windows)
+    for i, outcome in stream:
+        if isinstance(outcome, LAMError) and opts.errors == "raise":
+            stream.close()
+            raise outcome
+        out[i] = outcome
+    for r in out:
+        if isinstance(r, LAMResult) and r.nan_steps and params.mode != "robust":
+            warnings.warn(nan_warning(params, f"{r.nan_steps} of {params.fold} path steps had"), LAMNaNWarning,
+                          stacklevel=stacklevel + 1)
+    return out
 
 
 def lam_windows(
-    model: nn.Module,
+    model: Model,
     image: torch.Tensor,
     windows: Windows,
     *,
     window_size: int = 16,
-    fold: int = 50,
-    sigma: float = 1.2,
-    l: int = 9,
+    frame: int | None = None,
+    params: LAMParams | None = None,
+    fold: int | None = None,
+    sigma: float | None = None,
+    l: int | None = None,
+    mode: str | None = None,
+    path: str | None = None,
+    objective: str | Callable[[torch.Tensor], torch.Tensor] | None = None,
+    reduce: str | None = None,
+    baseline: str | None = None,
     batch_size: int | None = None,
-    window_batch: int | None = None,
-    mode: str = "compat",
+    crop: str | int = "auto",
     device: str | torch.device | None = None,
     progress: bool = False,
     errors: str = "raise",
-    crop: str | int = "auto",
-    path: str = "blur",
-    objective: str | Callable[[torch.Tensor], torch.Tensor] = "grad",
-    reduce: str = "sum",
-    baseline: str = "zero",
-    params: LAMParams | None = None,
 ) -> list[LAMResult | LAMError]:
-    """LAM for K windows of one image; each result equals :func:`lam` for that window.
+    """LAM for K windows of one image or clip; each result equals :func:`lam` for that window.
 
     Args:
-        model, image, fold, sigma, l, mode, device, crop, path, objective, reduce, baseline: as :func:`lam`.
-        params: the path parameters as one validated :class:`LAMParams`
-            (what front ends build once), instead of ``fold``, ``sigma``,
-            ``l``, ``mode``, ``batch_size``, ``path``, ``objective``,
-            ``reduce`` and ``baseline``; giving both is an error.
-        windows: ``[(h, w)]`` (side ``window_size``) or ``[(h, w, size)]``,
-            SR pixels; or a function of the SR output [3,sH,sW] returning them.
-        batch_size: path points per forward (default: from free memory).
-        window_batch: windows per batched backward on the whole-image path
-            (default 1, one backward per window: batching measured slower on
-            CPU and on an H100, see :func:`lamfast.path.integrate_path`).
-        errors: ``"raise"`` raises the first LAMError; ``"return"`` puts it
-            in the list in place of that window's result (the others still run).
-        progress: tqdm bar over the path points.
+        model, image, frame, params, fold, sigma, l, mode, path, objective, reduce, baseline,
+            batch_size, crop, device, progress: as :func:`lam`.
+        windows: ``[(h, w)]`` (side ``window_size``) or ``[(h, w, size)]``, SR pixels; a window spec
+            (:class:`lamfast.lam.windows.WindowSpec`, or its text such as ``"grid:16"`` or
+            ``"top:8:16"``); or a function of the SR output [C',sH,sW] returning the windows.
+        window_size: the side of windows given as ``(h, w)``.
+        errors: ``"raise"`` raises the first LAMError; ``"return"`` puts it in the list in place of
+            that window's result (the others still run).
     Returns:
-        One LAMResult (or LAMError) per window, in order. ``timings`` holds
-        the window's share of the run and the run's total.
+        One LAMResult (a clip's: VideoLAMResult), or LAMError, per window, in order. ``timings``
+        holds the window's share of the run.
+
+    Example:
+        >>> import lamfast
+        >>> from lamfast.request import prepare_input
+        >>> model = lamfast.load_model()
+        >>> x = prepare_input(model, "bundled").tensor()  # [3,64,64]
+        >>> rs = lamfast.lam_windows(model, x, "top:2:16", fold=4)
+        >>> [r.window for r in rs]
+        [(232, 112, 16), (184, 80, 16)]
     """
-    given = LAMParams(fold, sigma, l, mode, batch_size, path, objective, reduce, baseline)
-    if params is None:
-        params = given
-    elif not isinstance(params, LAMParams):
-        raise LAMError(f"params must be a LAMParams, got {type(params).__name__}", param="params")
-    elif given != LAMParams():
-        raise LAMError("give the path parameters either as params or as fold, sigma, l, mode, batch_size, path, "
-                       "objective, reduce and baseline, not both", param="params")
-    return _compute(model, image, windows, params, window_size=window_size, window_batch=window_batch,
-                    device=device, progress=progress, errors=errors, crop=crop)
+    p = resolve_params(params, fold=fold, sigma=sigma, l=l, mode=mode, path=path, objective=objective, reduce=reduce,
+                       baseline=baseline)
+    opts = RunOptions(batch_size, crop, progress, errors)
+    return _collect(model, image, windows, p, opts, window_size=window_size, frame=frame, device=device, stacklevel=2)
 
 
 def lam(
-    model: nn.Module,
+    model: Model,
     image: torch.Tensor,
     h: int,
     w: int,
     window_size: int = 16,
     *,
-    fold: int = 50,
-    sigma: float = 1.2,
-    l: int = 9,
+    frame: int | None = None,
+    params: LAMParams | None = None,
+    fold: int | None = None,
+    sigma: float | None = None,
+    l: int | None = None,
+    mode: str | None = None,
+    path: str | None = None,
+    objective: str | Callable[[torch.Tensor], torch.Tensor] | None = None,
+    reduce: str | None = None,
+    baseline: str | None = None,
     batch_size: int | None = None,
-    mode: str = "compat",
+    crop: str | int = "auto",
     device: str | torch.device | None = None,
     progress: bool = False,
-    crop: str | int = "auto",
-    path: str = "blur",
-    objective: str | Callable[[torch.Tensor], torch.Tensor] = "grad",
-    reduce: str = "sum",
-    baseline: str = "zero",
 ) -> LAMResult:
-    """Local Attribution Map of one SR-output window.
+    """Local Attribution Map of one window of an SR model's output.
+
+    What the result is comes from ``params`` (a :class:`LAMParams`) or its fields one by one
+    (``fold``, ``sigma``, ``l``, ``mode``, ``path``, ``objective``, ``reduce``, ``baseline``; None
+    leaves LAMParams' default: fold 50, sigma 1.2, l 9, compat, blur, grad, sum, zero); how it
+    is computed from the run keywords (``batch_size``, ``crop``, ``device``, ``progress``), which
+    never change the numbers.
 
     Args:
-        model: maps [B,3,H,W] in [0,1] to [B,3,sH,sW]; the scale s comes
-            from one forward. Put in eval mode with frozen parameters for the
-            call; both are restored afterwards. It runs in its own float
-            dtype; the image is converted to it.
-        image: the LR input, [3,H,W] or [1,3,H,W] float in [0,1].
+        model: an ``nn.Module`` or a :class:`lamfast.descriptor.ModelDescriptor` (from
+            :func:`lamfast.load_model`, whose size requirements are honoured): [B,C,H,W] in [0,1]
+            -> [B,C',sH,sW]; for a clip, [B,T,C,H,W] -> [B,T,C',sH,sW] or [B,C',sH,sW]. The scale
+            s comes from one forward. It is never moved, cast or left changed: eval mode and frozen
+            parameters hold for the call only, and it runs in its own float dtype (float32 or
+            float64) and on its own device; the image is converted to them.
+        image: the LR input, an image [C,H,W] or a clip [T,C,H,W], float in [0,1].
         h, w: top-left (row, column) of the window in SR pixels.
         window_size: window side in SR pixels, >= 2.
+        frame: a clip's output frame to attribute, for models that return every frame (default
+            the middle one, ``ceil(T/2) - 1``); None for an image.
+        params: what defines the result, as one :class:`LAMParams`; or its fields one by one:
         fold, sigma, l: blur path (steps, start blur, odd kernel size).
-        batch_size: path points per forward/backward; by default chosen from
-            free memory (small on CPU, where larger chunks do not pay).
-        mode: ``"compat"`` reproduces the official numbers, NaN steps
-            included (with a :class:`LAMNaNWarning`); ``"official"`` is
-            compat on the official code's OpenCV float32 path, for
-            bit-identical NaN steps (needs OpenCV); ``"robust"`` gives sqrt
-            a zero subgradient at 0, so no NaN arises.
-        device: where to run; the model is moved there. Default: the
-            model's device.
-        progress: show a tqdm bar over the path points.
-        crop: ``"auto"`` runs the model on a crop around the window where
-            that is exact (radius measured on the model, checked on the
-            image); ``"off"`` always runs the whole image; an int sets the
-            radius in LR pixels (still checked). ``result.crop`` says which
-            path ran and why.
-        path: ``"blur"`` (LAM), ``"linear"`` (from ``baseline``: the
-            official LinearPath, or IG with an IG baseline) or
-            ``"gaussian_linear"`` (from the image blurred with ``sigma``,
+        mode: ``"compat"`` reproduces the official numbers, NaN steps included (with a
+            :class:`lamfast.LAMNaNWarning`); ``"official"`` is compat on the official code's
+            OpenCV float32 path, for bit-identical NaN steps (needs OpenCV); ``"robust"`` gives
+            sqrt a zero subgradient at 0, so no NaN arises.
+        path: ``"blur"`` (LAM), ``"linear"`` (from ``baseline``: the official LinearPath, or IG
+            with an IG baseline) or ``"gaussian_linear"`` (from the image blurred with ``sigma``,
             ``l``); see :class:`LAMParams` and :mod:`lamfast.lam.paths`.
-        objective: ``"grad"`` (``attr_grad``), ``"id"`` (``attr_id``: the
-            window's output values) or a function of the output window
-            [N,C,d,d] -> [N].
+        objective: ``"grad"`` (``attr_grad``), ``"id"`` (``attr_id``: the window's output values)
+            or a function of the output window [N,C,d,d] -> [N].
         reduce: ``"sum"`` or ``"mean"`` over the window (built-in objectives).
-        baseline: ``"zero"``, or an official IG baseline ``"gaus"``,
-            ``"bif"``, ``"mean"`` (OpenCV), for ``path="linear"``.
+        baseline: ``"zero"``, or an official IG baseline ``"gaus"``, ``"bif"``, ``"mean"``
+            (OpenCV), for ``path="linear"``.
+        batch_size: inputs (path points) per forward/backward pass; by default chosen from free
+            memory (small on CPU, where larger chunks do not pay).
+        crop: ``"auto"`` runs the model on a crop around the window where that is exact (radius
+            measured on the model, checked on the image); ``"off"`` always runs the whole image;
+            an int sets the radius in LR pixels (still checked). ``result.crop`` says which path
+            ran and why.
+        device: where to run: the model's device (the default); naming another is an error.
+        progress: show a tqdm bar over the path points.
     Returns:
-        LAMResult.
+        LAMResult (VideoLAMResult for a clip).
     Raises:
-        LAMError (a ValueError): bad arguments, a window outside the SR
-            image, a model that is not an SR model for this input or returns
-            NaN, or an all-zero attribution.
+        LAMError (a ValueError): bad arguments, a window outside the SR image, a model that is not
+            an SR model for this input or returns NaN, or an all-zero attribution.
+
+    Example:
+        >>> import lamfast
+        >>> from lamfast.request import prepare_input
+        >>> model = lamfast.load_model()
+        >>> r = lamfast.lam(model, prepare_input(model, "bundled").tensor(), h=150, w=110, fold=10)
+        >>> round(r.di, 4), r.crop.box is not None
+        (0.6553, True)
     """
-    params = LAMParams(fold, sigma, l, mode, batch_size, path, objective, reduce, baseline)
-    (result,) = _compute(model, image, [(h, w, window_size)], params, device=device, progress=progress, crop=crop)
-    return result  # type: ignore[return-value]
+    p = resolve_params(params, fold=fold, sigma=sigma, l=l, mode=mode, path=path, objective=objective, reduce=reduce,
+                       baseline=baseline)
+    opts = RunOptions(batch_size, crop, progress)
+    (result,) = _collect(model, image, [(h, w, window_size)], p, opts, window_size=window_size, frame=frame,
+                         device=device, stacklevel=2)
+    return result
+
+
+__all__ = ["RunHeader", "RunOptions", "lam", "lam_stream", "lam_windows"]

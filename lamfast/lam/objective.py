@@ -23,42 +23,32 @@ from typing import Callable, Sequence, Union
 
 import torch
 
-from lamfast.lam.errors import LAMError
+from lamfast.errors import LAMError
 
-from lamfast.ops.lam_objective import exact_ties as exact_ties_torch
-from lamfast.ops.lam_objective import (
-    lam_objective,
-    squared_gradient,
-    sqrt_zero_subgradient,
-    uses_kernel,
-    window_source,
-    window_value,
-)
+from lamfast.ops.lam_objective import (lam_objective, squared_gradient, sqrt_zero_subgradient, window_source,
+                                       window_value)
 
 Window = tuple[int, int, int]
 
-__all__ = [
-    "Window", "exact_ties", "squared_gradient", "sqrt_zero_subgradient", "window_objectives", "window_objective",
-    "segment_objectives", "segment_objectives_and_ties", "edge_strength",
-]
+__all__ = ["Window", "edge_strength", "exact_ties", "segment_objectives_and_ties", "window_objective",
+           "window_objectives"]
 
 
 def exact_ties(y: torch.Tensor) -> torch.Tensor:
     """[N] bool: outputs [N,C,sH,sW] with a zero squared gradient anywhere.
 
     Those are the outputs whose compat objective has NaN input gradients.
-    Not differentiable. The kernel computes them bit for bit as torch does.
+    Not differentiable. Computed by the :func:`lamfast.lam_objective` op, bit for bit as torch does.
     """
     with torch.no_grad():
-        if uses_kernel(y):
-            return lam_objective(y, [(0, 0, 1)])[1]
-        return exact_ties_torch(y)
+        return lam_objective(y, [(0, 0, 1)])[1]
 
 
-def _fused(y: torch.Tensor, mode: str) -> bool:
-    # official mode keeps torch's own formulation: its results must equal
-    # the official code's bit for bit, sums included.
-    return mode != "official" and uses_kernel(y)
+def _fused(mode: str) -> bool:
+    # Every mode but official runs the fused op (its kernel or its twin, as the
+    # dispatcher picks). Official mode keeps torch's own formulation: its results
+    # must equal the official code's bit for bit, sums included.
+    return mode != "official"
 
 
 Objective = Union[str, Callable[[torch.Tensor], torch.Tensor]]
@@ -112,7 +102,7 @@ def window_objectives(y: torch.Tensor, windows: Sequence[Window], mode: str, obj
     if objective != "grad" or (reduce == "mean" and mode == "official"):
         return _other_values(y, windows, mode, objective, reduce)
     robust = mode == "robust"
-    if _fused(y, mode):
+    if _fused(mode):
         value = lam_objective(y, [tuple(win) for win in windows], robust)[0]
     else:
         source = window_source(y, robust)
@@ -143,9 +133,9 @@ def segment_objectives_and_ties(y: torch.Tensor, segments: Sequence[tuple[int, i
     """
     if objective != "grad" or reduce != "sum":
         value = torch.cat([window_objectives(y[a:b], [win], mode, objective, reduce)[0] for a, b, win in segments])
-        return value, (exact_ties_torch(y.detach()) if ties else None)
+        return value, (exact_ties(y) if ties else None)
     robust = mode == "robust"
-    if _fused(y, mode):
+    if _fused(mode):
         per_output = [tuple(win) for a, b, win in segments for _ in range(b - a)]
         value, tied = lam_objective(y, [per_output], robust)
         return value[0], (tied if ties else None)
@@ -153,12 +143,7 @@ def segment_objectives_and_ties(y: torch.Tensor, segments: Sequence[tuple[int, i
     value = torch.cat([window_value(source[a:b], win, robust) for a, b, win in segments])
     if not ties:
         return value, None
-    return value, exact_ties_torch(y.detach())
-
-
-def segment_objectives(y: torch.Tensor, segments: Sequence[tuple[int, int, Window]], mode: str) -> torch.Tensor:
-    """Each output's own window: [N,C,sH,sW] -> [N] (see :func:`segment_objectives_and_ties`)."""
-    return segment_objectives_and_ties(y, segments, mode, ties=False)[0]
+    return value, exact_ties(y)
 
 
 def edge_strength(sr: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lamfast.lam.errors import LAMError
+from lamfast.errors import LAMError
 
 
 def official_kernel(l: int, sigma: float) -> np.ndarray:
@@ -33,14 +33,14 @@ def official_kernel(l: int, sigma: float) -> np.ndarray:
     return kernel / np.sum(kernel)
 
 
-def require_opencv(needed_by: str = "mode='official' builds the blur path", param: str = "mode"):
+def require_opencv(needed_by: str = "mode='official' (the official code's OpenCV blur path)", param: str = "mode"):
     """The cv2 module; LAMError (one line, naming ``param``) when OpenCV is missing."""
+    from lamfast.optional import MissingDependency, import_optional
+
     try:
-        import cv2
-    except ImportError:
-        raise LAMError(f"{needed_by} with OpenCV, which is not installed (pip install opencv-python-headless)",
-                       param=param) from None
-    return cv2
+        return import_optional("cv2", needed_by, param=param)
+    except MissingDependency as exc:
+        raise LAMError(str(exc), param=param) from None
 
 
 def hwc_float32(image: torch.Tensor) -> np.ndarray:

@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Union
 
-from lamfast.lam.errors import LAMError
+from lamfast.errors import LAMError
 
 MODES = ("compat", "robust", "official")
 # LAM_Demo's paths (BackProp.py): GaussianBlurPath, LinearPath, GaussianLinearPath.
@@ -17,15 +17,29 @@ OBJECTIVES = ("grad", "id")
 REDUCES = ("sum", "mean")
 
 
-def _int_at_least(name: str, value: Any, low: int) -> int:
+def int_at_least(name: str, value: Any, low: int) -> int:
+    """``value`` when it is an integer >= ``low``; LAMError naming ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise LAMError(f"{name} must be an integer >= {low}, got {value!r}", param=name)
     return value
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LAMParams:
-    """The blur path and objective of one LAM computation.
+    """What defines a LAM result: the path and the objective (keyword-only).
+
+    How a result is computed (path points per pass, crops, the device,
+    a progress bar) is not here: those are the run keywords of
+    :func:`lamfast.lam` and :func:`lamfast.lam_windows`, which never change
+    the numbers.
+
+    Example:
+        >>> from lamfast import LAMParams
+        >>> p = LAMParams(fold=20, mode="robust")
+        >>> p.fold, p.sigma, p.l
+        (20, 1.2, 9)
+        >>> p.defining()
+        {'fold': 20, 'sigma': 1.2, 'l': 9, 'mode': 'robust'}
 
     Attributes:
         fold: path steps (the official ``fold``), >= 1.
@@ -37,8 +51,6 @@ class LAMParams:
             OpenCV float32 path (bit-identical paths, so the NaN steps match
             exactly; needs OpenCV); ``"robust"`` gives sqrt a zero
             subgradient at 0.
-        batch_size: path points per forward/backward; None picks it from
-            free memory. It changes speed, never the result.
         path: ``"blur"`` (LAM's Gaussian-blur path, the official
             ``GaussianBlurPath``), ``"linear"`` (the straight line from a
             baseline, ``LinearPath``; with ``baseline`` other than
@@ -69,7 +81,6 @@ class LAMParams:
     sigma: float = 1.2
     l: int = 9
     mode: str = "compat"
-    batch_size: int | None = None
     path: str = "blur"
     objective: Union[str, Callable] = "grad"
     reduce: str = "sum"
@@ -78,7 +89,7 @@ class LAMParams:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise LAMError(f"mode must be one of {MODES}, got {self.mode!r}", param="mode")
-        _int_at_least("fold", self.fold, 1)
+        int_at_least("fold", self.fold, 1)
         if isinstance(self.l, bool) or not isinstance(self.l, int) or self.l < 1 or self.l % 2 == 0:
             raise LAMError(f"l must be an odd integer >= 1, got {self.l!r}", param="l")
         s = self.sigma
@@ -88,8 +99,6 @@ class LAMParams:
             raise LAMError("sigma must be > 0: with sigma 0 every point of the blur path is the image itself, so "
                            "every attribution is zero, whatever the window", param="sigma")
         object.__setattr__(self, "sigma", float(s))
-        if self.batch_size is not None:
-            _int_at_least("batch_size", self.batch_size, 1)
         for name, value, allowed in (("path", self.path, PATHS), ("reduce", self.reduce, REDUCES),
                                      ("baseline", self.baseline, BASELINES)):
             if value not in allowed:
@@ -122,11 +131,11 @@ class LAMParams:
         return self.objective
 
     def defining(self) -> dict[str, Any]:
-        """The fields that change the numbers (all but ``batch_size``).
+        """Every field as JSON-ready values, for records and store keys.
 
         The path and objective choices appear only where they differ from
-        LAM's own, so results and store keys made before they existed keep
-        their meaning.
+        LAM's own, so a record of plain LAM reads as the official
+        parameters (fold, sigma, l) and the mode.
         """
         out: dict[str, Any] = {"fold": self.fold, "sigma": self.sigma, "l": self.l, "mode": self.mode}
         for name, value, default in (("path", self.path, "blur"), ("baseline", self.baseline, "zero"),
@@ -134,3 +143,24 @@ class LAMParams:
             if value != default:
                 out[name] = value
         return out
+
+
+# The fields of LAMParams, which lam() and lam_windows() also take one by one.
+FIELDS = ("fold", "sigma", "l", "mode", "path", "objective", "reduce", "baseline")
+
+
+def resolve_params(params: LAMParams | None, **given: Any) -> LAMParams:
+    """The LAMParams of a call: ``params``, or the fields given one by one (None: not given).
+
+    Raises:
+        LAMError: ``params`` is not a LAMParams, or it and single fields are both given.
+    """
+    named = {k: v for k, v in given.items() if v is not None}
+    if params is None:
+        return LAMParams(**named)
+    if not isinstance(params, LAMParams):
+        raise LAMError(f"params must be a LAMParams, got {type(params).__name__}", param="params")
+    if named:
+        raise LAMError(f"give the path parameters either as params or one by one ({', '.join(sorted(named))}), "
+                       "not both", param="params")
+    return params

@@ -24,26 +24,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from lamfast.lam.official_path import (chw_tensor, hwc_float32, official_blur_path, official_kernel, per_plane,
                                        require_opencv)
 from lamfast.lam.params import LAMParams
+from lamfast.gaussian import gaussian_blur
 from lamfast.ops import blur_path
-from lamfast.ops.blur_path import gaussian_taps, reflect101_index
-
-
-def gaussian_blur(image: torch.Tensor, sigma: float, l: int) -> torch.Tensor:
-    """The image [C,H,W] blurred once with the official l x l kernel (reflect-101 borders), in float64
-    and back to its dtype: the blur path's point at ``sigma`` by the same formula."""
-    C, H, W = image.shape
-    pad = l // 2
-    taps = torch.tensor(gaussian_taps(float(sigma), l), dtype=torch.float64, device=image.device)
-    planes = image.to(torch.float64).reshape(C, 1, H, W)
-    planes = planes.index_select(3, reflect101_index(W, pad, image.device))
-    planes = planes.index_select(2, reflect101_index(H, pad, image.device))
-    out = F.conv2d(F.conv2d(planes, taps.view(1, 1, 1, l)), taps.view(1, 1, l, 1))
-    return out.reshape(C, H, W).to(image.dtype)
 
 
 def ig_baseline(image: torch.Tensor, kind: str) -> torch.Tensor:
@@ -53,7 +39,7 @@ def ig_baseline(image: torch.Tensor, kind: str) -> torch.Tensor:
     (over the three colours jointly for an RGB image, else band by band);
     ``mean``: ``medianBlur(5)`` (the official name for it).
     """
-    cv2 = require_opencv(f"baseline={kind!r} (the official IG baseline) is computed", param="baseline")
+    cv2 = require_opencv(f"baseline={kind!r} (the official IG baseline)", param="baseline")
     filters = {"gaus": lambda a: cv2.GaussianBlur(a, (7, 7), 0),
                "bif": lambda a: cv2.bilateralFilter(a, 15, 90, 90),
                "mean": lambda a: cv2.medianBlur(a, 5)}
@@ -93,4 +79,4 @@ def lam_path(image: torch.Tensor, params: LAMParams) -> tuple[torch.Tensor, torc
     return straight_line(image, baseline_of(image, params), params.fold)
 
 
-__all__ = ["baseline_of", "gaussian_blur", "ig_baseline", "lam_path", "straight_line"]
+__all__ = ["baseline_of", "ig_baseline", "lam_path", "straight_line"]

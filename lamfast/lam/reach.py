@@ -15,7 +15,7 @@ A global operator behind a data-dependent gate that is shut for both probe
 images (and for the image, which the crop check covers) is not seen; the
 model is then local for those inputs.
 
-Results are cached per (model, input size, device, dtype) and forgotten
+Results are cached per (model, how it is called, input size, device, dtype) and forgotten
 when the model's parameters change in place (``load_state_dict``) or the
 model is garbage-collected; buffers a model updates in its own forward
 (attention masks, index tables) do not count as a change. That a model is
@@ -54,6 +54,13 @@ def architecture_key(model: nn.Module) -> tuple:
             tuple((name, tuple(p.shape)) for name, p in model.named_parameters()))
 
 
+def _module_and_view(model) -> tuple[nn.Module, tuple]:
+    # The engine's SRForward (a clip through a video model, a padded input) is
+    # cached under the user's module with its view, so nothing holds the module.
+    module = getattr(model, "model", model)
+    return module, tuple(getattr(model, "view", ()))
+
+
 @dataclass(frozen=True)
 class Reach:
     """What the probe found.
@@ -78,7 +85,7 @@ def _param_versions(model: nn.Module) -> tuple:
     return tuple((id(t), t._version) for t in model.parameters())
 
 
-def _probe(model: nn.Module, canvas: tuple[int, int], device: torch.device,
+def _probe(model, canvas: tuple[int, int], device: torch.device,
            dtype: torch.dtype, channels: int = 3) -> tuple[int | None, bool, str]:
     """(measured reach, reaches the canvas border, note) on one canvas size."""
     ph, pw = canvas
@@ -115,7 +122,7 @@ def _probe(model: nn.Module, canvas: tuple[int, int], device: torch.device,
     return measured, border, f"measured on {ph}x{pw} random images"
 
 
-def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.device | str,
+def influence_radius(model, lr_shape: tuple[int, int], device: torch.device | str,
                      dtype: torch.dtype = torch.float32, channels: int = 3) -> Reach:
     """The context radius a crop needs for ``model`` on LR inputs of ``lr_shape``.
 
@@ -123,7 +130,8 @@ def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.
     the probe runs without gradients. Cached (see the module docstring).
 
     Args:
-        model: maps [B,3,H,W] to [B,3,sH,sW].
+        model: an nn.Module, or the engine's :class:`lamfast.lam.srmodel.SRForward`: maps
+            [B,C,H,W] to [B,C',sH,sW].
         lr_shape: (H, W) of the images the crops come from.
         device, dtype: where and in what the model runs.
         channels: the input channels the model takes (the image's).
@@ -132,13 +140,14 @@ def influence_radius(model: nn.Module, lr_shape: tuple[int, int], device: torch.
     """
     device = torch.device(device)
     H, W = lr_shape
-    key = (H, W, str(device), dtype, channels)
-    versions = _param_versions(model)
-    per_model = _CACHE.setdefault(model, {})
+    module, view = _module_and_view(model)
+    key = (view, H, W, str(device), dtype, channels)
+    versions = _param_versions(module)
+    per_model = _CACHE.setdefault(module, {})
     hit = per_model.get(key)
     if hit is not None and hit[0] == versions:
         return hit[1]
-    arch = (architecture_key(model), str(device), dtype, channels)
+    arch = (architecture_key(module), view, str(device), dtype, channels)
     known = _GLOBAL_AT.get(arch, [])
     if any(H <= h and W <= w for h, w in known):
         reach = Reach(None, None, "a change of one input pixel reaches the image border (found for this "

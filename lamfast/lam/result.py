@@ -1,37 +1,48 @@
-"""One LAM result, and how a path integral becomes one."""
+"""LAM results: :class:`LAMResult` for an image, :class:`VideoLAMResult` for a clip, and how a path
+integral becomes one."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from lamfast.errors import LAMError
 from lamfast.lam.crop import CropInfo
-from lamfast.lam.errors import LAMError, LAMNaNWarning
 from lamfast.lam.objective import Window
 from lamfast.lam.params import LAMParams
-from lamfast.metrics import gini as gini_index
+from lamfast.metrics import di_from_gini, diffusion_index, gini, saliency
 from lamfast.ops import kde_map
 
 
 @dataclass
 class LAMResult:
-    """One LAM computation.
+    """One LAM computation of one window.
 
     Attributes:
-        attribution: [3,H,W] signed, in the model's float dtype; the official ``saliency_map_PG``.
-        saliency: [H,W], ``|Σ_c attribution| / max`` (``grad_abs_norm``).
-        gini: Gini coefficient of ``saliency``.
+        attribution: [C,H,W] signed, in the model's float dtype: the official ``saliency_map_PG``
+            (for a clip [T,C,H,W]).
+        saliency: [H,W], ``|Σ_c attribution| / max`` (``grad_abs_norm``; a clip's [T,H,W] share one peak).
+        gini: Gini coefficient of ``saliency`` (a clip's: of all its frames as one map).
         di: Diffusion Index, ``(1 - gini) * 100``.
-        sr: [3,sH,sW] the model's output for the whole input image.
+        sr: [C',sH,sW] the model's output for the whole input (a clip's: the attributed frame).
         scale: SR factor s found from the model's output.
         window: (h, w, window_size) in SR pixels.
-        params: the path parameters (``params.batch_size`` as asked).
+        params: what defines the result (:class:`LAMParams`).
         batch_size: path points per forward that ran.
         nan_steps: path steps whose gradient held NaN (zeroed, as officially).
         crop: which path ran: the LR crop box and radius, or None and why.
         timings: seconds spent per phase.
+
+    Example:
+        >>> import lamfast
+        >>> from lamfast.request import prepare_input
+        >>> model = lamfast.load_model()  # the bundled x4 TinySR
+        >>> r = lamfast.lam(model, prepare_input(model, "bundled").tensor(), 150, 110, fold=4)
+        >>> r.attribution.shape, r.saliency.shape, r.sr.shape
+        (torch.Size([3, 64, 64]), torch.Size([64, 64]), torch.Size([3, 256, 256]))
+        >>> r.di == (1 - r.gini) * 100
+        True
     """
 
     attribution: torch.Tensor
@@ -47,84 +58,90 @@ class LAMResult:
     crop: CropInfo
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def fold(self) -> int:
-        return self.params.fold
-
-    @property
-    def sigma(self) -> float:
-        return self.params.sigma
-
-    @property
-    def l(self) -> int:  # noqa: E743 - the official name
-        return self.params.l
-
-    @property
-    def mode(self) -> str:
-        return self.params.mode
-
     def kde(self) -> torch.Tensor:
-        """The official KDE visual of ``saliency``: [H,W], max 1."""
-        return kde_map(self.saliency)
+        """The official KDE visual of ``saliency``: [H,W] float64, max 1."""
+        return kde_map(self.saliency.double())
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures and parameters (no tensors)."""
         h, w, size = self.window
-        return {
-            "di": self.di,
-            "gini": self.gini,
-            "scale": self.scale,
-            "h": h,
-            "w": w,
-            "window_size": size,
-            **self.params.defining(),
-            "batch_size": self.batch_size,
-            "nan_steps": self.nan_steps,
-            "crop": self.crop.summary(),
-            "lr_size": list(self.saliency.shape),
-            "sr_size": list(self.sr.shape[-2:]),
-            "timings_s": dict(self.timings),
-        }
+        return {"di": self.di, "gini": self.gini, "scale": self.scale, "h": h, "w": w, "window_size": size,
+                **self.params.defining(), "batch_size": self.batch_size, "nan_steps": self.nan_steps,
+                "crop": self.crop.summary(), "lr_size": list(self.saliency.shape[-2:]),
+                "sr_size": list(self.sr.shape[-2:]), "timings_s": dict(self.timings)}
 
 
-def make_result(attribution: torch.Tensor, nan_steps: int, *, sr: torch.Tensor, scale: int, window: Window,
-                params: LAMParams, batch_size: int, crop: CropInfo, timings: dict[str, float],
-                stacklevel: int = 2) -> LAMResult:
-    """Checks, saliency, Gini and DI of a mean attribution [3,H,W].
+@dataclass
+class VideoLAMResult(LAMResult):
+    """LAM of one window of one output frame of a clip: :class:`LAMResult` over its T frames.
+
+    Attributes:
+        frame_share: [T], each frame's part of the clip's total saliency (sums to 1).
+        di_per_frame: [T], each frame's own map normalised on its own (the public VSR fork's figure).
+        frame: the output frame whose window was attributed (None for a centre-frame model).
+    """
+
+    frame_share: torch.Tensor = None  # type: ignore[assignment]
+    di_per_frame: torch.Tensor = None  # type: ignore[assignment]
+    frame: int | None = None
+
+    def kde(self) -> torch.Tensor:
+        """[T,H,W] float64: each frame's official KDE (peak 1) times its share over the largest share, so
+        frames compare (an all-zero frame gives zeros)."""
+        shares = self.frame_share.double()
+        shares = (shares / shares.max()).tolist()
+        maps = self.saliency.double()
+        return torch.stack([kde_map(m) * w if float(m.max()) > 0 else torch.zeros_like(m) for m, w in zip(maps, shares)])
+
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "di_per_frame": [float(v) for v in self.di_per_frame],
+                "frame_share": [float(v) for v in self.frame_share], "frame": self.frame,
+                "frames": int(self.attribution.shape[0])}
+
+
+def make_result(attribution: torch.Tensor, nan_steps: int, *, frames: int | None, frame: int | None,
+                **fields: Any) -> LAMResult:
+    """The result of a mean attribution [C,H,W] (a clip's [T·C,H,W], with ``frames`` T).
+
+    ``fields``: sr, scale, window, params, batch_size, crop, timings (as :class:`LAMResult`).
 
     Raises:
         LAMError: an all-zero or non-finite attribution.
-    Warns:
-        LAMNaNWarning: in compat mode, when steps had NaN gradients.
     """
-    fold = params.fold
-    grad_sum = attribution.sum(0).abs()
-    peak = grad_sum.max()
+    params: LAMParams = fields["params"]
+    if frames is not None:
+        attribution = attribution.reshape(frames, -1, *attribution.shape[-2:])
+    peak = attribution.sum(dim=-3).abs().max()
     if not bool(torch.isfinite(peak)):
         raise LAMError("attribution is not finite (inf input gradients): the model's gradient overflows")
     if peak <= 0:
-        if nan_steps == fold:
+        if nan_steps == params.fold:
             raise LAMError(
-                f"attribution is all zero: all {fold} path steps had NaN gradients (sqrt(0) in the objective, "
+                f"attribution is all zero: all {params.fold} path steps had NaN gradients (sqrt(0) in the objective, "
                 "typical of nearest-neighbour upsampling or clamped outputs); rerun with mode='robust'", param="mode"
             )
         raise LAMError(
             "attribution is all zero: the window's output does not depend on the input "
             "(a flat window, or a model that ignores its input there); move the window", param="window"
         )
-    if nan_steps and params.mode != "robust":
-        warnings.warn(
-            f"LAM ({params.mode} mode): {nan_steps} of {fold} path steps had some NaN input gradients. They come "
-            "from sqrt(0) in the objective where neighbouring output pixels are exactly equal (flat, clipped or "
-            "quantised outputs, common for denoisers); as in the official code those entries were set to 0 and "
-            "the rest of each step kept, so these are the official numbers. Where it matters, compare with "
-            "mode='robust', which differs only at exact ties and has no NaN: when both give the same DI, "
-            "the zeroing lost nothing.",
-            LAMNaNWarning,
-            stacklevel=stacklevel + 1,
-        )
-    saliency = grad_sum / peak
-    g = float(gini_index(saliency))
-    return LAMResult(attribution=attribution, saliency=saliency, gini=g, di=(1.0 - g) * 100.0, sr=sr, scale=scale,
-                     window=window, params=params, batch_size=batch_size, nan_steps=nan_steps, crop=crop,
-                     timings=timings)
+    sal = saliency(attribution)
+    g = float(gini(sal.reshape(-1, sal.shape[-1])))
+    common = dict(attribution=attribution, saliency=sal, gini=g, di=di_from_gini(g), nan_steps=nan_steps, **fields)
+    if frames is None:
+        return LAMResult(**common)
+    share = sal.flatten(1).sum(dim=1)
+    own = torch.stack([saliency(a[None])[0] for a in attribution])  # each frame on its own peak
+    return VideoLAMResult(**common, frame_share=share / share.sum(), di_per_frame=diffusion_index(own), frame=frame)
+
+
+def nan_warning(params: LAMParams, where: str) -> str:
+    """The text of a :class:`lamfast.LAMNaNWarning`; ``where`` says what had NaN steps, e.g. ``"3 of 50 path
+    steps had"``."""
+    return (f"LAM ({params.mode} mode): {where} some NaN input gradients. They come from sqrt(0) in the "
+            "objective where neighbouring output pixels are exactly equal (flat, clipped or quantised outputs, "
+            "common for denoisers); as in the official code those entries were set to 0 and the rest of each step "
+            "kept, so these are the official numbers. Where it matters, compare with mode='robust', which differs "
+            "only at exact ties and has no NaN: when both give the same DI, the zeroing lost nothing.")
+
+
+__all__ = ["LAMResult", "VideoLAMResult", "make_result", "nan_warning"]

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamfast.models.registry import register_model
-from lamfast.models.zoo_blocks import DIV2K_MEAN, Upsampler, require, upsampler_scale
+from lamfast.models.zoo_blocks import DIV2K_MEAN, Upsampler, upsampler_scale
 
 
 class _Shift(nn.Module):
@@ -85,11 +85,14 @@ class _Up(nn.Module):
         return self.up.body(x)
 
 
-@register_model("carn", "CARN (LAM_Demo zoo's CARNet, CARN_7400.pth), scale read from the checkpoint")
+@register_model("carn", "CARN (LAM_Demo zoo's CARNet, CARN_7400.pth), scale read from the checkpoint",
+                detect=("entry.weight", "b1.b1.body.0.weight", "b3.c3.body.0.weight", "upsample.up.body.0.weight",
+                        "exit.weight", "sub_mean.shifter.bias"))
 class CARN(nn.Module):
     def __init__(self, scale: int = 4, n_feats: int = 64):
         super().__init__()
         self.scale = scale
+        self.in_channels = self.out_channels = 3  # what lamfast's descriptor reads
         self.sub_mean = _Shift(-1)
         self.add_mean = _Shift(+1)
         self.entry = nn.Conv2d(3, n_feats, 3, 1, 1)
@@ -105,8 +108,6 @@ class CARN(nn.Module):
     @classmethod
     def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
         """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``."""
-        require(sd, "entry.weight", "b1.b1.body.0.weight", "b3.c3.body.0.weight", "upsample.up.body.0.weight",
-                "exit.weight", "sub_mean.shifter.bias")
         n = sd["entry.weight"].shape[0]
         return {"scale": upsampler_scale(sd, "upsample.up.body.", n), "n_feats": n}, {}
 

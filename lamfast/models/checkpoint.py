@@ -45,10 +45,12 @@ def read_checkpoint(path: str | Path, unsafe_pickle: bool = False) -> tuple[dict
         raise CheckpointError(f"checkpoint not found: {path}")
     notes: list[str] = []
     if path.suffix == ".safetensors":
+        from lamfast.optional import MissingDependency, import_optional
+
         try:
-            from safetensors.torch import load_file
-        except ImportError as exc:
-            raise CheckpointError(f"{path.name}: reading .safetensors needs the safetensors package ({exc})") from None
+            load_file = import_optional("safetensors.torch", f"reading {path.name}").load_file
+        except MissingDependency as exc:
+            raise CheckpointError(str(exc)) from None
         try:
             obj: Any = load_file(str(path))
         except Exception as exc:  # safetensors raises its own error types

@@ -31,20 +31,6 @@ def is_arch_spec(text: str) -> bool:
     return bool(sep and target and cls.isidentifier())
 
 
-def parse_arch_kwargs(text: str | None) -> dict[str, Any]:
-    """A JSON object of keyword arguments; ``{}`` for None or empty."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ArchSpecError(f"architecture keyword arguments are not valid JSON ({exc.msg} at column {exc.colno}): "
-                            f"{text!r}") from None
-    if not isinstance(value, dict):
-        raise ArchSpecError(f"architecture keyword arguments must be a JSON object like {{\"width\": 64}}, got {text!r}")
-    return value
-
-
 def load_class(spec: str) -> type:
     """The class named by ``FILE.py:Class`` or ``module:Class``."""
     target, _, name = spec.rpartition(":")

@@ -56,7 +56,8 @@ class Upsampler(nn.Sequential):
         super().__init__(*layers)
 
 
-@register_model("edsr", "EDSR (official EDSR-PyTorch layout), sized from the checkpoint")
+@register_model("edsr", "EDSR (official EDSR-PyTorch layout), sized from the checkpoint",
+                detect=("head.0.weight", "body.0.body.0.weight", "tail.1.weight"))
 class EDSR(nn.Module):
     """EDSR: mean shift, conv head, residual blocks, upsampler, conv tail.
 
@@ -70,6 +71,7 @@ class EDSR(nn.Module):
                  rgb_range: float = 255.0):
         super().__init__()
         self.scale = scale
+        self.in_channels = self.out_channels = 3  # what lamfast's descriptor reads
         self.input_range = rgb_range  # lamfast's loader scales [0,1] inputs to this
         self.sub_mean = MeanShift(rgb_range, -1)
         self.head = nn.Sequential(nn.Conv2d(3, n_feats, 3, padding=1))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping, Sequence, Union
 
 from torch import nn
 
@@ -28,23 +28,53 @@ class Architecture:
     name: str
     build: Callable[..., tuple[nn.Module, list[str]]]
     description: str = ""
+    # detect(state_dict) -> bool: whether a checkpoint has this layout, decided from its keys
+    # (and shapes) before anything is built. None: never detected, only named.
+    detect: Callable[[Mapping], bool] | None = None
 
 
 _REGISTRY: dict[str, Architecture] = {}
 
+Detect = Union[Callable[[Mapping], bool], Sequence[str], None]
 
-def register_model(name: str, description: str = ""):
-    """Decorator: make an nn.Module class (or factory) loadable by ``--arch name``.
 
-    A class with an ``infer(state_dict, given)`` classmethod returning ``(kwargs,
-    why)`` (``given``: the user's keyword arguments, which win) is sized from the checkpoint (``why`` maps a keyword to a note on
-    a guess the weights cannot settle); otherwise it is called with the
-    user's keyword arguments alone.
+def _detector(detect: Detect, factory) -> Callable[[Mapping], bool] | None:
+    if detect is None:
+        detect = getattr(factory, "detect", None)
+    if detect is None or callable(detect):
+        return detect
+    keys = tuple(detect)
+    return lambda sd: all(k in sd for k in keys)
 
-    Example::
 
-        @lamfast.register_model("mynet")
-        class MyNet(nn.Module): ...
+def register_model(name: str, description: str = "", *, detect: Detect = None):
+    """Decorator: make an nn.Module class (or factory) loadable by name, and detectable.
+
+    ``detect`` says whether a checkpoint has this architecture's layout,
+    before anything is built: a function ``detect(state_dict) -> bool``, or
+    the state-dict keys whose presence marks it (a ``detect`` classmethod of
+    the class serves when none is given). Without one, the architecture is
+    only loaded when named (``ARCH:PATH``).
+
+    A class with an ``infer(state_dict, given)`` classmethod returning
+    ``(kwargs, why)`` (``given``: the user's keyword arguments, which win) is
+    sized from the checkpoint (``why`` maps a keyword to a note on a guess
+    the weights cannot settle); otherwise it is called with the user's
+    keyword arguments alone. Its ``scale``, ``in_channels`` and
+    ``out_channels`` attributes, where it has them, describe it; otherwise
+    one forward measures them.
+
+    Example:
+        >>> import torch, lamfast
+        >>> @lamfast.register_model("doubler", detect=("double.weight",))
+        ... class Doubler(torch.nn.Module):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.double = torch.nn.Conv2d(3, 12, 3, padding=1)
+        ...     def forward(self, x):
+        ...         return torch.nn.functional.pixel_shuffle(self.double(x), 2)
+        >>> "doubler" in lamfast.models.list_architectures()
+        True
     """
     key = name.lower()
 
@@ -69,7 +99,8 @@ def register_model(name: str, description: str = ""):
             return model, lines
 
         doc = description or (factory.__doc__ or "").strip().splitlines()[0:1]
-        _REGISTRY[key] = Architecture(key, build, doc if isinstance(doc, str) else "".join(doc))
+        _REGISTRY[key] = Architecture(key, build, doc if isinstance(doc, str) else "".join(doc),
+                                      _detector(detect, factory))
         return factory
 
     return wrap
@@ -84,4 +115,10 @@ def get_architecture(name: str) -> Architecture:
 
 
 def list_architectures() -> list[str]:
+    """The registered architectures' names, sorted."""
     return sorted(_REGISTRY)
+
+
+def detected_architectures(state_dict: Mapping) -> list[str]:
+    """The registered architectures whose ``detect`` accepts ``state_dict``."""
+    return [name for name in list_architectures() if _REGISTRY[name].detect and _REGISTRY[name].detect(state_dict)]

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamfast.models.registry import register_model
-from lamfast.models.zoo_blocks import MeanShift, ResBlock, Upsampler, conv3, count, require, upsampler_scale
+from lamfast.models.zoo_blocks import MeanShift, ResBlock, Upsampler, conv3, count, upsampler_scale
 
 
 class NonLocal(nn.Module):
@@ -98,11 +98,14 @@ class _Group(nn.Module):
         return self.body(x)
 
 
-@register_model("rnan", "RNAN (LAM_Demo zoo's RNAN, RNAN_SR_F64G10P48BIX4.pt), sized from the checkpoint")
+@register_model("rnan", "RNAN (LAM_Demo zoo's RNAN, RNAN_SR_F64G10P48BIX4.pt), sized from the checkpoint",
+                detect=("body_nl_low.0.body.0.RA_MB.0.MB_RB1.0.g.weight", "body.0.body.0.RA_TB.0.body.0.body.0.weight",
+                        "head.0.weight", "tail.1.weight"))
 class RNAN(nn.Module):
     def __init__(self, scale: int = 4, n_feats: int = 64, n_resgroups: int = 10):
         super().__init__()
         self.scale = scale
+        self.in_channels = self.out_channels = 3  # what lamfast's descriptor reads
         self.sub_mean = MeanShift(1.0, -1)
         self.head = nn.Sequential(conv3(3, n_feats))
         self.body_nl_low = nn.Sequential(_Group(n_feats, True))
@@ -118,8 +121,6 @@ class RNAN(nn.Module):
     @classmethod
     def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
         """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``."""
-        require(sd, "body_nl_low.0.body.0.RA_MB.0.MB_RB1.0.g.weight", "body.0.body.0.RA_TB.0.body.0.body.0.weight",
-                "head.0.weight", "tail.1.weight")
         n = sd["head.0.weight"].shape[0]
         return {"scale": upsampler_scale(sd, "tail.0.", n), "n_feats": n, "n_resgroups": count(sd, "body.") + 1}, {}
 

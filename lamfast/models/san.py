@@ -34,7 +34,7 @@ from torch import nn
 from lamfast.errors import LamfastError
 
 from lamfast.models.registry import register_model
-from lamfast.models.zoo_blocks import MeanShift, Upsampler, conv3, count, require, upsampler_scale
+from lamfast.models.zoo_blocks import MeanShift, Upsampler, conv3, count, upsampler_scale
 
 SOCA_REGION = 1000
 
@@ -108,7 +108,7 @@ class SqrtmNS(torch.autograd.Function):
         post_aux = (grad * zy).sum(dim=1).sum(dim=1).div(2 * root)
         i3 = (3.0 * torch.eye(C, C, device=x.device)).view(1, C, C).expand(B, C, C).to(x.dtype)
         if steps < 2:
-            raise LamfastError("SqrtmNS backward needs steps >= 2 (the zoo's SAN uses 5)", param="arch_kwargs")
+            raise LamfastError("SqrtmNS backward needs steps >= 2 (the zoo's SAN uses 5)", param="model_kwargs")
         y_last, z_last = ys[steps - 2], zs[steps - 2]
         dy = 0.5 * (post.bmm(i3 - y_last.bmm(z_last)) - z_last.bmm(y_last).bmm(post))
         dz = -0.5 * y_last.bmm(post).bmm(y_last)
@@ -212,12 +212,15 @@ class RegionNonLocal(nn.Module):
         return torch.cat([top, bottom], dim=2)
 
 
-@register_model("san", "SAN (LAM_Demo zoo's SAN, SAN_BI4X.pt), sized from the checkpoint")
+@register_model("san", "SAN (LAM_Demo zoo's SAN, SAN_BI4X.pt), sized from the checkpoint",
+                detect=("RG.0.rcab.0.conv_first.0.weight", "RG.0.soca.conv_du.0.weight", "non_local.non_local.g.0.weight",
+                        "head.0.weight", "tail.1.weight", "gamma"))
 class SAN(nn.Module):
     def __init__(self, scale: int = 4, n_feats: int = 64, n_resgroups: int = 20, n_resblocks: int = 10,
                  reduction: int = 16):
         super().__init__()
         self.scale = scale
+        self.in_channels = self.out_channels = 3  # what lamfast's descriptor reads
         self.sub_mean = MeanShift(1.0, -1)
         self.add_mean = MeanShift(1.0, +1)
         self.head = nn.Sequential(conv3(3, n_feats))
@@ -234,8 +237,6 @@ class SAN(nn.Module):
     @classmethod
     def infer(cls, sd: Mapping[str, torch.Tensor], given: Mapping | None = None) -> tuple[dict, dict]:
         """(constructor arguments read from ``sd``, notes on guesses): see ``register_model``."""
-        require(sd, "RG.0.rcab.0.conv_first.0.weight", "RG.0.soca.conv_du.0.weight", "non_local.non_local.g.0.weight",
-                "head.0.weight", "tail.1.weight", "gamma")
         n = sd["head.0.weight"].shape[0]
         return {"scale": upsampler_scale(sd, "tail.0.", n), "n_feats": n, "n_resgroups": count(sd, "RG."),
                 "n_resblocks": count(sd, "RG.0.rcab."),

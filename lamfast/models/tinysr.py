@@ -10,7 +10,9 @@ from torch import nn
 from lamfast.models.registry import register_model
 
 
-@register_model("tinysr", "small conv SR net: head, ReLU conv body, pixel-shuffle tail (optional bicubic skip)")
+@register_model("tinysr", "small conv SR net: head, ReLU conv body, pixel-shuffle tail (optional bicubic skip)",
+                detect=lambda sd: {"head.weight", "tail.weight"} <= set(sd)
+                and {k.split(".")[0] for k in sd} <= {"head", "body", "tail", "bicubic_skip"})
 class TinySR(nn.Module):
     """Conv head, ``depth`` ReLU convs, conv tail and pixel shuffle.
 
@@ -24,6 +26,7 @@ class TinySR(nn.Module):
     def __init__(self, scale: int = 4, width: int = 16, depth: int = 3, bicubic_skip: bool = False):
         super().__init__()
         self.scale = scale
+        self.in_channels = self.out_channels = 3  # what lamfast's descriptor reads
         self.head = nn.Conv2d(3, width, 3, padding=1)
         self.body = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(depth)])
         self.tail = nn.Conv2d(width, 3 * scale * scale, 3, padding=1)

@@ -12,7 +12,8 @@ from lamfast.models.registry import register_model
 
 
 @register_model("tinyvsr", "small sliding-window video SR net: per-frame conv, early fusion of the frames, "
-                           "pixel-shuffle tail over bicubic of the centre frame")
+                           "pixel-shuffle tail over bicubic of the centre frame",
+                detect=("feat.weight", "fuse.weight", "tail.weight"))
 class TinyVSR(nn.Module):
     """A centre-frame video SR model with early fusion.
 
@@ -30,6 +31,7 @@ class TinyVSR(nn.Module):
                  depth: int = 1):
         super().__init__()
         self.frames, self.channels, self.scale = frames, channels, scale
+        self.in_channels = self.out_channels = channels  # per frame, what lamfast's descriptor reads
         self.feat = nn.Conv2d(channels, feat, 3, padding=1)
         self.fuse = nn.Conv2d(frames * feat, width, 3, padding=1)
         self.body = nn.ModuleList([nn.Conv2d(width, width, 3, padding=1) for _ in range(depth)])

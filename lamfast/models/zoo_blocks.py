@@ -69,13 +69,6 @@ def upsampler_scale(sd: Mapping[str, torch.Tensor], prefix: str, n_feats: int) -
     return 2 ** len(weights)
 
 
-def require(sd: Mapping[str, torch.Tensor], *keys: str) -> None:
-    """KeyError unless every key is in ``sd`` (an architecture's fingerprint)."""
-    for k in keys:
-        if k not in sd:
-            raise KeyError(k)
-
-
 def count(sd: Mapping[str, torch.Tensor], prefix: str, at: int = 0) -> int:
     """How many consecutive integer children ``prefix.N.`` the checkpoint holds."""
     depth = prefix.count(".")

@@ -1,11 +1,15 @@
-"""Registration plumbing shared by the op modules.
+"""Registration plumbing shared by the op modules, and the one place lamfast's op schemas live.
 
-With the extension loaded, csrc/lamfast.cpp has already declared the
-schemas below; without it, they are declared here so that
-``torch.ops.lamfast.*`` exists either way (TorchScript and torch.compile
-see the same ops). Each op's pure-torch twin is registered as the
-``CompositeExplicitAutograd`` kernel: it serves every device that has no
-compiled kernel of its own.
+The schemas are defined here, from Python, whether the extension is loaded
+or not, so ``torch.ops.lamfast.*`` exists either way (TorchScript and
+torch.compile see the same ops). The compiled library ``lamfast._C`` only
+registers device kernels (``TORCH_LIBRARY_IMPL`` in ``csrc/cpu`` and
+``csrc/cuda``); the dispatcher accepts a kernel before its schema.
+
+One rule picks what runs, for every op: the dispatcher. A compiled kernel
+serves its device; each op's pure-torch twin is registered as the
+``CompositeExplicitAutograd`` kernel and serves every device (and dtype a
+kernel refuses) without one.
 """
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from lamfast._ext import EXT_LOADED
 
 NAMESPACE = "lamfast"
 
-# Must stay identical to the m.def lines of csrc/lamfast.cpp (a test checks).
 SCHEMAS: dict[str, str] = {
     "blur_path": "blur_path(Tensor image, int fold=50, float sigma=1.2, int l=9) -> (Tensor, Tensor)",
     "path_accumulate": "path_accumulate(Tensor(a!) acc, Tensor grads, Tensor deriv) -> ()",
@@ -26,16 +29,10 @@ SCHEMAS: dict[str, str] = {
     "lam_objective_backward": "lam_objective_backward(Tensor grad, Tensor y, int[] windows, bool robust=False) -> Tensor",
 }
 
-_LIBS: list[torch.library.Library] = []
-
-if not EXT_LOADED:
-    _def_lib = torch.library.Library(NAMESPACE, "DEF")
-    for _schema in SCHEMAS.values():
-        _def_lib.define(_schema)
-    _LIBS.append(_def_lib)
-
+_def_lib = torch.library.Library(NAMESPACE, "DEF")
+for _schema in SCHEMAS.values():
+    _def_lib.define(_schema)
 _impl_lib = torch.library.Library(NAMESPACE, "IMPL")
-_LIBS.append(_impl_lib)
 
 
 def qualname(name: str) -> str:

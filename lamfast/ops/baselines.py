@@ -13,7 +13,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from lamfast.ops.blur_path import _step_taps, blur_path_torch, reflect101_index
+from lamfast.gaussian import reflect101_index
+from lamfast.ops.blur_path import blur_path_torch, step_taps
 from lamfast.ops.kde_map import kde_map_torch
 from lamfast.ops.lam_objective import lam_objective_torch
 from lamfast.ops.path_accumulate import path_accumulate_torch
@@ -32,7 +33,7 @@ def blur_path_conv2d(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l:
     """
     C, H, W = image.shape
     pad = l // 2
-    taps = _step_taps(fold, sigma, l, image.device)
+    taps = step_taps(fold, sigma, l, image.device)
     k2 = taps[:, :, None] * taps[:, None, :]  # [fold+1, l, l]
     kernels = torch.cat([k2[1:], (k2[1:] - k2[:-1]) * fold]).to(image.dtype)[:, None]
     planes = image.reshape(C, 1, H, W)

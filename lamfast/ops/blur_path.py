@@ -12,9 +12,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from lamfast.ops import _library
-
 from lamfast.errors import LamfastError
+from lamfast.gaussian import gaussian_taps, reflect101_index
+from lamfast.ops import _library
 
 NAME = "blur_path"
 
@@ -25,75 +25,59 @@ def path_sigmas(sigma: float, fold: int) -> list[float]:
     return [sigma + j * step for j in range(fold)] + [0.0]
 
 
-def gaussian_taps(s: float, l: int) -> list[float]:
-    """Normalised 1-D taps whose outer product is the official l x l kernel.
-
-    The official kernel is ``exp(-(u²+v²)/(2(s+1e-5)²))`` over
-    ``u, v in arange(-l//2+1, l//2+1)``, normalised to sum 1; it factorises
-    into these taps, which is why the blur runs as two 1-D passes.
-    """
-    first = (-l) // 2 + 1
-    denom = 2.0 * (s + 1e-5) ** 2
-    taps = [math.exp(-((first + i) ** 2) / denom) for i in range(l)]
-    total = math.fsum(taps)
-    return [t / total for t in taps]
-
-
-def reflect101_index(n: int, pad: int, device: torch.device) -> torch.Tensor:
-    """Source index of each of the ``n + 2*pad`` padded positions: [n+2*pad].
-
-    OpenCV's BORDER_REFLECT_101 (torch's ``reflect``), kept defined for
-    sizes torch's padding refuses (pad >= n, single pixels).
-    """
-    idx = []
-    for p in range(-pad, n + pad):
-        if n == 1:
-            idx.append(0)
-            continue
-        while p < 0 or p >= n:
-            p = -p if p < 0 else 2 * n - p - 2
-        idx.append(p)
-    return torch.tensor(idx, dtype=torch.long, device=device)
-
-
 def check_args(image: torch.Tensor, fold, sigma, l) -> None:
-    """Raise ValueError, naming the argument, for anything the op refuses."""
+    """Raise LamfastError, naming the argument, for anything the op refuses."""
     if not isinstance(image, torch.Tensor):
-        raise LamfastError(f"blur_path: image must be a torch.Tensor, got {type(image).__name__}")
+        raise LamfastError(f"blur_path: image must be a torch.Tensor, got {type(image).__name__}", param="image")
     if image.dim() not in (3, 4):
-        raise LamfastError(f"blur_path: image must be [C,H,W] or [B,C,H,W], got shape {tuple(image.shape)}")
+        raise LamfastError(f"blur_path: image must be [C,H,W] or [B,C,H,W], got shape {tuple(image.shape)}",
+                           param="image")
     if not image.is_floating_point():
-        raise LamfastError(f"blur_path: image must be a floating tensor, got {image.dtype}")
+        raise LamfastError(f"blur_path: image must be a floating tensor, got {image.dtype}", param="image")
     if image.shape[-1] < 1 or image.shape[-2] < 1:
-        raise LamfastError(f"blur_path: image must have H, W >= 1, got shape {tuple(image.shape)}")
+        raise LamfastError(f"blur_path: image must have H, W >= 1, got shape {tuple(image.shape)}", param="image")
     if isinstance(fold, bool) or not isinstance(fold, int) or fold < 1:
-        raise LamfastError(f"blur_path: fold must be an integer >= 1, got {fold!r}")
+        raise LamfastError(f"blur_path: fold must be an integer >= 1, got {fold!r}", param="fold")
     if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma >= 0 or math.isinf(sigma):
-        raise LamfastError(f"blur_path: sigma must be a finite number >= 0, got {sigma!r}")
+        raise LamfastError(f"blur_path: sigma must be a finite number >= 0, got {sigma!r}", param="sigma")
     if isinstance(l, bool) or not isinstance(l, int) or l < 1 or l % 2 == 0:
-        raise LamfastError(f"blur_path: l must be an odd integer >= 1, got {l!r}")
+        raise LamfastError(f"blur_path: l must be an odd integer >= 1, got {l!r}", param="l")
 
 
-def _step_taps(fold: int, sigma: float, l: int, device: torch.device) -> torch.Tensor:
-    """Taps of every path step j = 0..fold, float64: [fold+1, l]."""
+def _kernel_checks(image: torch.Tensor, fold: int, sigma: float, l: int) -> None:
+    # What the kernels (the C++ op_checks.h, this twin) and the fake refuse, for direct torch.ops calls.
+    torch._check_value(image.dim() in (3, 4), lambda: f"blur_path: image must be [C,H,W] or [B,C,H,W], got "
+                                                       f"{image.dim()} dims")
+    torch._check_value(image.is_floating_point(), lambda: f"blur_path: image must be a floating tensor, got {image.dtype}")
+    torch._check_value(fold >= 1, lambda: f"blur_path: fold must be >= 1, got {fold}")
+    torch._check_value(math.isfinite(sigma) and sigma >= 0, lambda: f"blur_path: sigma must be a finite number >= 0, "
+                                                                    f"got {sigma}")
+    torch._check_value(l >= 1 and l % 2 == 1, lambda: f"blur_path: l must be an odd integer >= 1, got {l}")
+    torch._check_value(image.shape[-1] >= 1 and image.shape[-2] >= 1, lambda: "blur_path: image must have H, W >= 1")
+
+
+def step_taps(fold: int, sigma: float, l: int, device: torch.device) -> torch.Tensor:
+    """Taps of every path step j = 0..fold, float64: [fold+1, l] (the op's definition, shared by its
+    kernels, its twin, its backward and :mod:`lamfast.ops.baselines`)."""
     taps = [gaussian_taps(s, l) for s in path_sigmas(float(sigma), fold)]
     return torch.tensor(taps, dtype=torch.float64, device=device)
 
 
 def blur_path_torch(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l: int = 9):
-    """Pure-torch twin of the compiled kernel, same algorithm (double accumulation).
+    """Pure-torch twin of the compiled kernel, same algorithm (double accumulation); it runs
+    wherever no kernel does, and is the tests' oracle. Arguments as :func:`blur_path`.
 
     Args:
         image: [C,H,W] or [B,C,H,W] floating tensor.
     Returns:
         (path, deriv), each [fold,C,H,W] or [B,fold,C,H,W] in image's dtype.
     """
-    check_args(image, fold, sigma, l)
+    _kernel_checks(image, fold, sigma, l)
     batched = image.dim() == 4
     x = image if batched else image.unsqueeze(0)
     B, C, H, W = x.shape
     pad, steps = l // 2, fold + 1
-    taps = _step_taps(fold, sigma, l, x.device)
+    taps = step_taps(fold, sigma, l, x.device)
     planes = x.to(torch.float64).reshape(B * C, 1, H, W)
     planes = planes.index_select(3, reflect101_index(W, pad, x.device))
     planes = planes.index_select(2, reflect101_index(H, pad, x.device))
@@ -110,7 +94,7 @@ def blur_path_torch(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l: 
 
 
 def _fake(image, fold=50, sigma=1.2, l=9):
-    check_args(image, fold, sigma, l)
+    _kernel_checks(image, fold, sigma, l)
     shape = list(image.shape)
     shape.insert(image.dim() - 3, fold)
     return image.new_empty(shape), image.new_empty(shape)
@@ -141,7 +125,7 @@ def _backward(ctx, grad_path, grad_deriv):
         gd = planes(grad_deriv) * fold
         g_gamma[:, 1:] += gd
         g_gamma[:, :-1] -= gd
-    taps = _step_taps(fold, sigma, l, device)
+    taps = step_taps(fold, sigma, l, device)
     g_rows = F.conv_transpose2d(g_gamma, taps.view(steps, 1, l, 1), groups=steps)
     g_pad = F.conv_transpose2d(g_rows, taps.view(steps, 1, 1, l))  # [BC, 1, H+2p, W+2p]
     g_cols = torch.zeros(B * C, 1, H, W + 2 * pad, dtype=torch.float64, device=device)
@@ -175,7 +159,13 @@ def blur_path(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l: int = 
     Returns:
         (path, deriv): each [fold,C,H,W] (or [B,fold,C,H,W]), image's dtype.
     Raises:
-        ValueError: wrong rank, non-float dtype, fold < 1, sigma < 0, even l.
+        LamfastError: wrong rank, non-float dtype, fold < 1, sigma < 0, even l.
+
+    Example:
+        >>> import torch, lamfast
+        >>> path, deriv = lamfast.blur_path(torch.rand(3, 16, 16), fold=10)
+        >>> path.shape, deriv.shape
+        (torch.Size([10, 3, 16, 16]), torch.Size([10, 3, 16, 16]))
     """
     check_args(image, fold, sigma, l)
     return torch.ops.lamfast.blur_path(image, fold, float(sigma), l)

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import torch
 
-from lamfast.ops import _library
-
 from lamfast.errors import LamfastError
+from lamfast.ops import _library
 
 NAME = "kde_map"
 
 
 def check_args(saliency: torch.Tensor) -> None:
-    """Raise ValueError, naming the argument, for shapes/dtypes the op refuses."""
+    """Raise LamfastError for the shapes and dtypes the op refuses (its kernels refuse negative or
+    non-finite weights, which only the data can show)."""
     if not isinstance(saliency, torch.Tensor):
         raise LamfastError(f"kde_map: saliency must be a torch.Tensor, got {type(saliency).__name__}")
     if saliency.dim() not in (2, 3):
@@ -28,7 +28,7 @@ def check_args(saliency: torch.Tensor) -> None:
         raise LamfastError(f"kde_map: saliency must have H, W >= 1, got shape {tuple(saliency.shape)}")
 
 
-def fft_size(target: int) -> int:
+def _fft_size(target: int) -> int:
     """Smallest n >= target with prime factors 2, 3, 5 only: scipy's ``next_fast_len`` for real
     transforms (the sizes the compiled kernel uses too)."""
     from scipy.fft import next_fast_len  # here, so that import lamfast does not import scipy.fft
@@ -36,7 +36,7 @@ def fft_size(target: int) -> int:
     return next_fast_len(max(target, 1), real=True)
 
 
-def kde_covariance(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _kde_covariance(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Bandwidth-scaled covariance of scipy's weighted ``gaussian_kde``.
 
     Points are the pixel centres (x=column, y=row) weighted by ``w``; the
@@ -69,7 +69,7 @@ def kde_covariance(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([sxx * scale, sxy * scale, syy * scale], dim=1), has_mass
 
 
-def kde_kernel(cov: torch.Tensor, H: int, W: int, Ph: int, Pw: int) -> torch.Tensor:
+def _kde_kernel(cov: torch.Tensor, H: int, W: int, Ph: int, Pw: int) -> torch.Tensor:
     """``exp(-½ dᵀ S⁻¹ d)`` for every offset d, laid out for a circular FFT.
 
     A singular S (mass on one line or one pixel, where scipy raises) gives
@@ -118,6 +118,16 @@ def kde_kernel(cov: torch.Tensor, H: int, W: int, Ph: int, Pw: int) -> torch.Ten
     return torch.where(valid, k, torch.zeros_like(k))
 
 
+def _kernel_checks(saliency: torch.Tensor) -> None:
+    # What the kernels (the C++ op_checks.h, this twin) and the fake refuse, for direct torch.ops calls.
+    torch._check_value(saliency.dim() in (2, 3), lambda: f"kde_map: saliency must be [H,W] or [B,H,W], got "
+                                                         f"{saliency.dim()} dims")
+    torch._check_value(saliency.is_floating_point(), lambda: f"kde_map: saliency must be a floating tensor, got "
+                                                             f"{saliency.dtype}")
+    torch._check_value(saliency.shape[-1] >= 1 and saliency.shape[-2] >= 1,
+                       lambda: "kde_map: saliency must have H, W >= 1")
+
+
 def kde_map_torch(saliency: torch.Tensor) -> torch.Tensor:
     """Pure-torch twin of the compiled kernel (same algorithm, float64 FFT).
 
@@ -127,15 +137,15 @@ def kde_map_torch(saliency: torch.Tensor) -> torch.Tensor:
         Density at every pixel centre, each map divided by its max: same
         shape and dtype as ``saliency``; all zeros for a map without mass.
     """
-    check_args(saliency)
+    _kernel_checks(saliency)
     batched = saliency.dim() == 3
     w = (saliency if batched else saliency.unsqueeze(0)).to(torch.float64)
     if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
         raise LamfastError("kde_map: saliency must be finite and non-negative (it weights the KDE points)")
     B, H, W = w.shape
-    Ph, Pw = fft_size(2 * H - 1), fft_size(2 * W - 1)
-    cov, has_mass = kde_covariance(w)
-    kernel = kde_kernel(cov, H, W, Ph, Pw)
+    Ph, Pw = _fft_size(2 * H - 1), _fft_size(2 * W - 1)
+    cov, has_mass = _kde_covariance(w)
+    kernel = _kde_kernel(cov, H, W, Ph, Pw)
     padded = torch.zeros(B, Ph, Pw, dtype=torch.float64, device=w.device)
     padded[:, :H, :W] = w
     density = torch.fft.irfft2(torch.fft.rfft2(padded) * torch.fft.rfft2(kernel), s=(Ph, Pw))
@@ -148,7 +158,7 @@ def kde_map_torch(saliency: torch.Tensor) -> torch.Tensor:
 
 
 def _fake(saliency):
-    check_args(saliency)
+    _kernel_checks(saliency)
     return torch.empty_like(saliency, memory_format=torch.contiguous_format)
 
 
@@ -171,7 +181,14 @@ def kde_map(saliency: torch.Tensor) -> torch.Tensor:
     Returns:
         Same shape and dtype, each map's max 1 (all zeros for an all-zero map).
     Raises:
-        ValueError: wrong rank or dtype, negative or non-finite values.
+        LamfastError: wrong rank or dtype, negative or non-finite values.
+
+    Example:
+        >>> import torch, lamfast
+        >>> m = torch.zeros(16, 16); m[8, 8] = 1.0; m[4, 10] = 0.5
+        >>> z = lamfast.kde_map(m)
+        >>> z.shape, float(z.max())
+        (torch.Size([16, 16]), 1.0)
     """
     check_args(saliency)
     return torch.ops.lamfast.kde_map(saliency.detach())

@@ -9,14 +9,19 @@ a zero subgradient there; compat keeps the official NaN gradients (0 · inf
 in sqrt's backward where ``sq`` is exactly 0). ``ties[n]`` says whether ``sq``
 of output n is exactly 0 anywhere: the outputs whose compat gradient has NaN.
 
-Kernels: CPU in ``csrc/cpu/lam_objective_cpu.cpp`` (float32/float64), one
-pass per plane forward and backward instead of torch's dozen whole-tensor
-passes. There is no CUDA kernel: on the GPU the objective is a small share
-of a path's time and :func:`lam_objective` runs the torch formulation
-(:func:`lam_objective_torch`, also the test oracle), as it does for other
-dtypes and without the extension. The kernel rounds ``sq`` as torch does, so
-``ties`` and the NaN pattern of the gradient are torch's exactly; sums agree
-to rounding.
+Kernels: CPU in ``csrc/cpu/lam_objective_cpu.cpp``, one pass per plane
+forward and backward instead of torch's dozen whole-tensor passes. There is
+no CUDA kernel: on the GPU the objective is a small share of a path's time,
+and the dispatcher runs the torch formulation (:func:`lam_objective_torch`,
+also the test oracle) there, as it does without the extension. The kernel
+rounds ``sq`` as torch does, so ``ties`` and the NaN pattern of the
+gradient are torch's exactly; sums agree to rounding. The op takes float32
+and float64 (the dtypes LAM runs in).
+
+:func:`squared_gradient`, :func:`sqrt_zero_subgradient`, :func:`window_source`,
+:func:`window_value` and :func:`exact_ties` are the formulation itself, in
+torch: the twin is built from them, and LAM's official mode uses them
+directly, summing as the official code does.
 """
 from __future__ import annotations
 
@@ -24,22 +29,22 @@ from typing import Sequence
 
 import torch
 
-from lamfast.ops import _library
-
 from lamfast.errors import LamfastError
+from lamfast.ops import _library
 
 NAME = "lam_objective"
 BACKWARD = "lam_objective_backward"
 Window = tuple[int, int, int]
-KERNEL_DTYPES = (torch.float32, torch.float64)
+DTYPES = (torch.float32, torch.float64)
 
 
 def check_args(y: torch.Tensor, windows: Sequence[int]) -> int:
-    """Raise ValueError for what the op refuses; return K, the windows per output."""
+    """Raise LamfastError for what the op refuses; return K, the windows per output."""
     if not isinstance(y, torch.Tensor):
         raise LamfastError(f"lam_objective: y must be a torch.Tensor, got {type(y).__name__}")
-    if y.dim() != 4 or not y.is_floating_point():
-        raise LamfastError(f"lam_objective: y must be a floating [N, C, sH, sW] tensor, got {y.dtype} {tuple(y.shape)}")
+    if y.dim() != 4 or y.dtype not in DTYPES:
+        raise LamfastError(f"lam_objective: y must be a float32 or float64 [N, C, sH, sW] tensor, got {y.dtype} "
+                           f"{tuple(y.shape)}")
     N = y.shape[0]
     if N < 1 or y.shape[2] < 1 or y.shape[3] < 1:
         raise LamfastError(f"lam_objective: y must have N, sH, sW >= 1, got {tuple(y.shape)}")
@@ -52,6 +57,23 @@ def check_args(y: torch.Tensor, windows: Sequence[int]) -> int:
         if h < 0 or w < 0 or s < 1:
             raise LamfastError(f"lam_objective: a window needs h, w >= 0 and size >= 1, got ({h}, {w}, {s})")
     return n // (3 * N)
+
+
+def _kernel_checks(y: torch.Tensor, windows: Sequence[int]) -> int:
+    # What the kernels (the C++ op_checks.h, the twins) and the fakes refuse, for direct torch.ops calls;
+    # returns K, the windows per output.
+    torch._check_value(y.dim() == 4 and y.dtype in DTYPES,
+                       lambda: f"lam_objective: y must be a float32 or float64 [N, C, sH, sW] tensor, got {y.dtype} "
+                               f"{tuple(y.shape)}")
+    N = y.shape[0]
+    torch._check_value(N >= 1 and len(windows) >= 3 * N and len(windows) % (3 * N) == 0,
+                       lambda: f"lam_objective: windows must hold (h, w, size) for K >= 1 windows of each of the {N} "
+                               f"outputs, got {len(windows)} numbers")
+    for i in range(0, len(windows), 3):
+        h, w, s = windows[i:i + 3]
+        torch._check_value(h >= 0 and w >= 0 and s >= 1, lambda: f"lam_objective: a window needs h, w >= 0 and size "
+                                                                  f">= 1, got ({h}, {w}, {s})")
+    return len(windows) // (3 * N)
 
 
 def squared_gradient(y: torch.Tensor) -> torch.Tensor:
@@ -93,12 +115,13 @@ def _per_output(windows: Sequence[int], K: int, N: int) -> list[list[Window]]:
 
 
 def lam_objective_torch(y: torch.Tensor, windows: Sequence[int], robust: bool = False):
-    """Pure-torch twin of the op: the official formulation, windows cut from one source.
+    """Pure-torch twin of the op: the official formulation, windows cut from one source (arguments
+    as the op's, checked by :func:`lam_objective`).
 
     Outputs that share a window are cut together, so K windows common to all
     N outputs cost K slices, as in the official code.
     """
-    K = check_args(y, windows)
+    K = _kernel_checks(y, windows)
     N = y.shape[0]
     source = window_source(y, robust)
     rows = []
@@ -131,10 +154,10 @@ def lam_objective_backward_torch(grad: torch.Tensor, y: torch.Tensor, windows: S
     then ``g * (2 d)`` for each square), so its NaN pattern is torch's. It
     runs below autograd (as a kernel), hence no autograd inside.
     """
-    K = check_args(y, windows)
+    K = _kernel_checks(y, windows)
     N, _, sH, sW = y.shape
-    if grad.shape != (K, N):
-        raise LamfastError(f"lam_objective_backward: grad must be [K, N] = [{K}, {N}], got {tuple(grad.shape)}")
+    torch._check_value(tuple(grad.shape) == (K, N), lambda: f"lam_objective_backward: grad must be [K, N] = [{K}, {N}], "
+                                                            f"got {tuple(grad.shape)}")
     grad = grad.to(y.dtype)
     dh = y[:, :, :-1, :] - y[:, :, 1:, :]  # [N,C,sH-1,sW]
     dw = y[:, :, :, :-1] - y[:, :, :, 1:]  # [N,C,sH,sW-1]
@@ -155,13 +178,12 @@ def lam_objective_backward_torch(grad: torch.Tensor, y: torch.Tensor, windows: S
 
 
 def _fake(y, windows, robust=False):
-    K = check_args(y, windows)
-    N = y.shape[0]
-    return y.new_empty(K, N), y.new_empty(N, dtype=torch.bool)
+    K = _kernel_checks(y, windows)
+    return y.new_empty(K, y.shape[0]), y.new_empty(y.shape[0], dtype=torch.bool)
 
 
 def _fake_backward(grad, y, windows, robust=False):
-    check_args(y, windows)
+    _kernel_checks(y, windows)
     return torch.empty_like(y)
 
 
@@ -176,33 +198,16 @@ def _backward(ctx, grad_value, grad_ties):
     return torch.ops.lamfast.lam_objective_backward(grad_value, y, ctx.windows, ctx.robust), None, None
 
 
-def _backward_vmap(info, in_dims, grad, y, windows, robust=False):
-    """Batched backward (``is_grads_batched``): one call per batch entry; the op is linear in grad."""
-    grad_dim, y_dim = in_dims[0], in_dims[1]
-    size = info.batch_size
-    outs = []
-    for b in range(size):
-        g = grad.select(grad_dim, b) if grad_dim is not None else grad
-        yy = y.select(y_dim, b) if y_dim is not None else y
-        outs.append(torch.ops.lamfast.lam_objective_backward(g, yy, windows, robust))
-    return torch.stack(outs), 0
-
-
 torch.library.register_fake(_library.qualname(NAME), _fake)
 torch.library.register_fake(_library.qualname(BACKWARD), _fake_backward)
 _library.register_twin(NAME, lam_objective_torch)
 _library.register_twin(BACKWARD, lam_objective_backward_torch)
 torch.library.register_autograd(_library.qualname(NAME), _backward, setup_context=_setup_context)
-torch.library.register_vmap(_library.qualname(BACKWARD), _backward_vmap)
 
 
-def uses_kernel(y: torch.Tensor) -> bool:
-    """Whether :func:`lam_objective` runs the compiled kernel for ``y``."""
-    return y.dtype in KERNEL_DTYPES and _library.has_compiled_kernel(NAME, y.device.type)
-
-
-def flatten_windows(windows: Sequence, N: int) -> list[int]:
-    """K windows, each one ``(h, w, size)`` for all N outputs or N of them, as the op's flat list."""
+def flat_windows(windows: Sequence, N: int) -> list[int]:
+    """K windows, each one ``(h, w, size)`` for all N outputs or N of them, as the op's flat list
+    (what ``torch.ops.lamfast.lam_objective`` takes)."""
     flat: list[int] = []
     for win in windows:
         if len(win) == 3 and not isinstance(win[0], (tuple, list)):
@@ -228,9 +233,15 @@ def lam_objective(y: torch.Tensor, windows: Sequence, robust: bool = False) -> t
     Returns:
         (value [K,N] in y's dtype, ties [N] bool).
     Raises:
-        ValueError: shapes or windows that do not fit.
+        LamfastError: shapes, dtypes or windows that do not fit.
+
+    Example:
+        >>> import torch, lamfast
+        >>> y = torch.zeros(2, 3, 8, 8); y[1, :, 4:, :] = 1.0  # the second output has an edge
+        >>> value, ties = lamfast.lam_objective(y, [(0, 0, 8)])
+        >>> value.tolist(), ties.tolist()
+        [[0.0, 21.0]], [True, True]]
     """
-    flat = flatten_windows(windows, y.shape[0] if isinstance(y, torch.Tensor) and y.dim() == 4 else 0)
-    if uses_kernel(y):  # the kernel checks its arguments as check_args does
-        return torch.ops.lamfast.lam_objective(y, flat, robust)
-    return lam_objective_torch(y, flat, robust)
+    flat = flat_windows(windows, y.shape[0] if isinstance(y, torch.Tensor) and y.dim() == 4 else 0)
+    check_args(y, flat)
+    return torch.ops.lamfast.lam_objective(y, flat, robust)

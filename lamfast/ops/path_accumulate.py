@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import torch
 
-from lamfast.ops import _library
-
 from lamfast.errors import LamfastError
+from lamfast.ops import _library
 
 NAME = "path_accumulate"
 
 
 def check_args(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> None:
-    """Raise ValueError, naming the argument, for anything the op refuses."""
+    """Raise LamfastError for anything the op refuses."""
     for name, t in (("acc", acc), ("grads", grads), ("deriv", deriv)):
         if not isinstance(t, torch.Tensor):
             raise LamfastError(f"path_accumulate: {name} must be a torch.Tensor, got {type(t).__name__}")
@@ -44,15 +43,31 @@ def check_args(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> N
         )
 
 
+def _kernel_checks(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> None:
+    # What the kernels (the C++ op_checks.h, this twin) and the fake refuse, for direct torch.ops calls.
+    torch._check_value(acc.dtype in (torch.float32, torch.float64),
+                       lambda: f"path_accumulate: acc must be float32 or float64, got {acc.dtype}")
+    torch._check_value(grads.is_floating_point() and deriv.is_floating_point(),
+                       lambda: "path_accumulate: grads and deriv must be floating tensors")
+    torch._check_value(acc.dim() >= 3, lambda: f"path_accumulate: acc must be [*lead, C, H, W], got {acc.dim()} dims")
+    torch._check_value(grads.shape == deriv.shape, lambda: f"path_accumulate: grads {tuple(grads.shape)} and deriv "
+                                                           f"{tuple(deriv.shape)} must have the same shape")
+    step = grads.dim() - 4
+    torch._check_value(grads.dim() == acc.dim() + 1
+                       and tuple(grads.shape[:step]) + tuple(grads.shape[step + 1:]) == tuple(acc.shape),
+                       lambda: f"path_accumulate: grads must be [*lead, S, C, H, W] for acc [*lead, C, H, W] = "
+                               f"{tuple(acc.shape)}, got {tuple(grads.shape)}")
+
+
 def path_accumulate_torch(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> None:
     """Pure-torch twin: ``acc += (grads * deriv).sum(step dim)`` in acc's dtype."""
-    check_args(acc, grads, deriv)
+    _kernel_checks(acc, grads, deriv)
     step_dim = grads.dim() - 4
     acc.add_((grads.to(acc.dtype) * deriv.to(acc.dtype)).sum(dim=step_dim))
 
 
 def _fake(acc, grads, deriv):
-    check_args(acc, grads, deriv)
+    _kernel_checks(acc, grads, deriv)
 
 
 torch.library.register_fake(_library.qualname(NAME), _fake)
@@ -72,7 +87,13 @@ def path_accumulate(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor)
     Returns:
         acc.
     Raises:
-        ValueError: dtypes or shapes that do not fit (nothing is broadcast).
+        LamfastError: dtypes or shapes that do not fit (nothing is broadcast).
+
+    Example:
+        >>> import torch, lamfast
+        >>> acc = torch.zeros(3, 4, 4)
+        >>> lamfast.path_accumulate(acc, torch.ones(5, 3, 4, 4), torch.full((5, 3, 4, 4), 0.5)).max()
+        tensor(2.5000)
     """
     check_args(acc, grads, deriv)
     with torch.no_grad():

@@ -10,12 +10,13 @@ import torch
 from PIL import Image
 from torch import nn
 
+from lamfast.bundled import resolve
+from lamfast.descriptor import ModelDescriptor
 from lamfast.errors import LamfastError
 from lamfast.request.sr_input import SCALE_PROBE, choose_color
 
 # What counts as a frame file in a folder.
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-BUNDLED_CLIP = "clip_coffee"
 
 
 def _natural(path: Path) -> list:
@@ -30,10 +31,7 @@ def frame_files(source: str | Path) -> list[Path]:
     Raises:
         LamfastError (``param="video"``): nothing to read.
     """
-    if str(source) == "bundled" and not Path(str(source)).exists():
-        from lamfast.models import data_path
-
-        source = data_path(BUNDLED_CLIP)
+    source = resolve(source, "clip")
     path = Path(source)
     if path.is_dir():
         files = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in FRAME_SUFFIXES]
@@ -82,34 +80,30 @@ class SRClip:
         return [display(img, self.color) for img in self.hr], [display(img, self.color) for img in self.lr]
 
 
-def find_clip_scale(model: nn.Module, frames: list[Image.Image], name: str, device=None, color: str = "rgb") -> int:
-    """The video model's SR factor: one forward of every frame's top-left :data:`SCALE_PROBE` corner as one clip."""
-    from lamfast.errors import first_line
+def find_clip_scale(model: "nn.Module | ModelDescriptor", frames: list[Image.Image], name: str, device=None,
+                    color: str = "rgb") -> int:
+    """The video model's SR factor: its descriptor's, else one forward of every frame's top-left
+    :data:`SCALE_PROBE` corner as one clip."""
+    from lamfast.descriptor import output_scale
     from lamfast.imageio import corner, model_input
-    from lamfast.lam.srmodel import check_output, model_dtype
-    from lamfast.modelstate import attribution_state, model_device
+    from lamfast.modelstate import attribution_state, call_model, check_device, model_dtype
 
+    if isinstance(model, ModelDescriptor):
+        if model.scale is not None:
+            return model.scale
+        model = model.model
     clip = torch.stack([model_input(corner(f, SCALE_PROBE), color) for f in frames])
-    dev = torch.device(device) if device is not None else model_device(model)
-    x = clip[None].to(dev, model_dtype(model))
+    x = clip[None].to(check_device(model, device), model_dtype(model))
     h, w = x.shape[-2:]
-    with attribution_state(model), torch.no_grad():
-        try:
-            y = model(x)
-        except Exception as exc:  # noqa: BLE001 - the user's model, said in one line
-            raise LamfastError(f"{name}: the model failed on the clip's {len(frames)} frames' top-left {h}x{w} "
-                               f"corners, to find the scale ({type(exc).__name__}: {first_line(exc)})",
-                               param="model") from None
-        if isinstance(y, torch.Tensor) and y.dim() == 5:
-            y = y[:, 0]
-        try:
-            return check_output(y, (h, w))
-        except LamfastError as exc:
-            raise LamfastError(f"{name} (the frames' top-left corners, to find the scale): {exc}",
-                               param="model") from None
+    try:
+        with attribution_state(model), torch.no_grad():
+            y = call_model(model, x, f"the clip's {len(frames)} frames' top-left {h}x{w} corners")
+        return output_scale(y[:, 0] if isinstance(y, torch.Tensor) and y.dim() == 5 else y, (h, w))
+    except LamfastError as exc:
+        raise LamfastError(f"{name} (to find the scale): {exc}", param="model") from None
 
 
-def prepare_clip(model: nn.Module | None, source: str | Path, lr_input: bool = False, *, device=None,
+def prepare_clip(model: "nn.Module | ModelDescriptor | None", source: str | Path, lr_input: bool = False, *, device=None,
                  scale: int | None = None, color: str | None = None) -> SRClip:
     """Read a clip's frames and make the video model's input from them.
 
@@ -161,4 +155,4 @@ def prepare_clip(model: nn.Module | None, source: str | Path, lr_input: bool = F
     return SRClip(name, files, hr, lr, scale, notes, color)
 
 
-__all__ = ["BUNDLED_CLIP", "FRAME_SUFFIXES", "SRClip", "find_clip_scale", "frame_files", "prepare_clip"]
+__all__ = ["FRAME_SUFFIXES", "SRClip", "find_clip_scale", "frame_files", "prepare_clip"]

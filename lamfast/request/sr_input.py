@@ -8,6 +8,8 @@ import torch
 from PIL import Image
 from torch import nn
 
+from lamfast.bundled import resolve
+from lamfast.descriptor import ModelDescriptor
 from lamfast.errors import LamfastError
 
 # The scale is read off the model's output on this corner of the image (LR pixels).
@@ -56,28 +58,38 @@ class SRInput:
         return display(self.hr, self.color, bands), display(self.lr, self.color, bands)
 
 
-def choose_color(model: nn.Module | None, color: str | None) -> tuple[str, list[str]]:
-    """The ``color`` to feed ``model``: as given, or from its first convolution's input channels (1: gray,
-    3 or none found: rgb). Returns (color, notes)."""
+def input_channels(model: "nn.Module | ModelDescriptor | None") -> tuple[int | None, str]:
+    """The input channels ``model`` takes, and what says so: its descriptor, else the first convolution it runs."""
+    from lamfast.descriptor import first_convolution
+
+    if model is None:
+        return None, ""
+    if isinstance(model, ModelDescriptor) and model.in_channels is not None:
+        return model.in_channels, "the model takes"
+    return first_convolution(getattr(model, "model", model)), "the model's first convolution takes"
+
+
+def choose_color(model: "nn.Module | ModelDescriptor | None", color: str | None) -> tuple[str, list[str]]:
+    """The ``color`` to feed ``model``: as given, or from the input channels it takes (1: gray, 3 or
+    unknown: rgb). Returns (color, notes)."""
     from lamfast.imageio import COLORS
-    from lamfast.lam.srmodel import input_channels
 
     if color is not None:
         if color not in COLORS:
             raise LamfastError(f"color must be one of {COLORS} or None, got {color!r}", param="color")
         return color, []
-    takes = input_channels(model) if model is not None else None
+    takes, who = input_channels(model)
     if takes in (None, 3):
         return "rgb", []
     if takes == 1:
-        return "gray", ["the model's first convolution takes 1 channel: the image is read as grayscale "
-                        "(color='y' feeds the Y of YCbCr instead)"]
-    return "bands", [f"the model's first convolution takes {takes} channels: the input is read as bands "
-                     "(a .npy array [C,H,W])"]
+        return "gray", [f"{who} 1 channel: the image is read as grayscale (color='y' feeds the Y of YCbCr "
+                        "instead)"]
+    return "bands", [f"{who} {takes} channels: the input is read as bands (a .npy array [C,H,W])"]
 
 
-def find_scale(model: nn.Module, image: Image.Image, name: str, device=None, color: str = "rgb") -> int:
-    """The model's SR factor, by the one rule: one forward of the image's top-left corner.
+def find_scale(model: "nn.Module | ModelDescriptor", image: Image.Image, name: str, device=None,
+               color: str = "rgb") -> int:
+    """The model's SR factor: its descriptor's, else by the one rule, one forward of the image's top-left corner.
 
     The corner is :data:`SCALE_PROBE` pixels square (all of the image when
     smaller), taken from the image as read, HR or LR, in the channels the
@@ -95,12 +107,13 @@ def find_scale(model: nn.Module, image: Image.Image, name: str, device=None, col
                            param=exc.param) from None
 
 
-def prepare_input(model: nn.Module | None, path: str | Path, lr_input: bool = False, *, device=None,
-                  scale: int | None = None, color: str | None = None) -> SRInput:
+def prepare_input(model: "nn.Module | ModelDescriptor | None", path: str | Path, lr_input: bool = False, *,
+                  device=None, scale: int | None = None, color: str | None = None) -> SRInput:
     """Read an image file and make the model's input from it.
 
-    The scale: ``scale`` when given (then ``model`` may be None), else
-    :func:`find_scale` on the image. An HR image is cropped to a multiple of
+    ``path`` ``"bundled"`` is the bundled astronaut photo. The scale:
+    ``scale`` when given (then ``model`` may be None), else the
+    descriptor's, else :func:`find_scale` on the image. An HR image is cropped to a multiple of
     the scale and made LR with PIL bicubic (the official LAM
     preprocessing); an LR input (``lr_input``) is used as it is, with its
     bicubic upscale as the HR image.
@@ -115,7 +128,15 @@ def prepare_input(model: nn.Module | None, path: str | Path, lr_input: bool = Fa
     Raises:
         LamfastError: the file is not a usable image (``param="image"``), or
             the model fails on it or is not an SR model (``param="model"``).
+
+    Example:
+        >>> import lamfast
+        >>> from lamfast.request import prepare_input
+        >>> x = prepare_input(lamfast.load_model(), "bundled")
+        >>> x.scale, x.hr.size, tuple(x.tensor().shape)
+        (4, (256, 256), (3, 64, 64))
     """
+    path = resolve(path, "image")
     from lamfast.imageio import ImageError, prepare_images, read_gray, read_rgb
 
     from lamfast.imageio import read_bands
