@@ -29,6 +29,10 @@ def _extension():
     # sqrt never needs errno here (its arguments are sums of squares), and
     # with errno GCC cannot vectorise a loop that calls it.
     cxx.append("-fno-math-errno")
+    targets = os.environ.get("LAMFAST_SIMD_TARGETS")
+    if targets:
+        # which clones of the SIMD loops to build (csrc/cpu/simd.h), for measuring one ISA's clone
+        cxx.append("-DLAMFAST_SIMD_TARGETS=" + ",".join(f'"{t.strip()}"' for t in targets.split(",")))
     if sys.platform.startswith("linux"):
         # at::parallel_for is inlined into our kernels: without OpenMP it runs serially.
         cxx.append("-fopenmp")

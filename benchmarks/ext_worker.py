@@ -1,7 +1,8 @@
 """One measuring process of ``test_bench_ext.py``; prints one JSON object.
 
-    python benchmarks/ext_worker.py ops THREADS          # every op vs its plain-torch baselines
+    python benchmarks/ext_worker.py ops THREADS [OP]     # every op (or OP) vs its plain-torch baselines
     python benchmarks/ext_worker.py lam CASE RUNS        # one whole-LAM case, RUNS timed runs after a warm-up
+    python benchmarks/ext_worker.py share CASE           # the part of one LAM call's CPU time in lamfast's ops
 
 The extension is on or off for the whole process (``LAMFAST_DISABLE_EXT``),
 so compiled and twin LAM runs are separate processes, interleaved by the
@@ -78,12 +79,21 @@ def op_cases(size: int, dtype: torch.dtype):
            *op_contenders("lam_objective", y=rand(OBJ_OUTPUTS, 3, size, size), windows=windows))
 
 
-def run_ops(threads: int) -> dict:
+def machine() -> str:
+    """The CPU the figures come from: the kernels' clones (csrc/cpu/simd.h) and torch's own kernels differ by ISA."""
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+                 "unknown CPU") if sys.platform.startswith("linux") else "unknown CPU"
+    return f"{model}, torch CPU capability {torch.backends.cpu.get_cpu_capability()}"
+
+
+def run_ops(threads: int, only: str | None = None) -> dict:
     torch.set_num_threads(threads)
     rows = []
     for size in SIZES:
         for dtype in DTYPES:
             for op, shape, compiled, baselines in op_cases(size, dtype):
+                if only is not None and op != only:
+                    continue
                 reference = compiled()
                 errors = {name: _err(fn(), reference) for name, fn in baselines.items()}
                 times = interleaved({"compiled": compiled, **baselines})
@@ -95,7 +105,7 @@ def run_ops(threads: int) -> dict:
                 })
                 print(f"{op:16s} {shape:28s} {rows[-1]['dtype']:8s} t{threads} "
                       f"x{rows[-1]['speedup_vs_best']:.2f} vs {best}", file=sys.stderr, flush=True)
-    return {"threads": threads, "extension": lamfast.ext_available(), "rows": rows}
+    return {"threads": threads, "extension": lamfast.ext_available(), "cpu": machine(), "rows": rows}
 
 
 # ---- whole LAM -------------------------------------------------------------
@@ -130,21 +140,59 @@ def lam_case(name: str):
     raise SystemExit(f"unknown case {name!r}")
 
 
+def _minor_faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def run_lam(name: str, runs: int) -> dict:
     call, description = lam_case(name)
     result = call()  # warm-up: allocator, thread pool, reach cache
-    times = []
+    times, faults = [], []
     for _ in range(runs):
+        before = _minor_faults()
         start = time.perf_counter()
         result = call()
         times.append(time.perf_counter() - start)
+        # pages the allocator gave back and took again: the model's large activations are freed to the OS and
+        # faulted in anew each run, in a count that varies from run to run (the noise in whole-LAM timings)
+        faults.append(_minor_faults() - before)
     return {"case": name, "description": description, "extension": lamfast.ext_available(), "times_s": times,
+            "minor_faults": faults,
             "di": result.di, "batch_size": result.batch_size, "crop": None if result.crop.box is None else list(result.crop.box)}
+
+
+def op_share(name: str) -> dict:
+    """Of one LAM call's CPU time (torch.profiler, self time), the part spent in lamfast's ops: a bound on what
+    the extension can change in that case."""
+    from torch.profiler import ProfilerActivity, profile
+
+    call, _ = lam_case(name)
+    call()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        call()
+    events = prof.events()
+    total = sum(e.self_cpu_time_total for e in events)
+
+    def outermost(e) -> bool:  # a lamfast op not inside another (the twins' aten calls count with their op)
+        parent = e.cpu_parent
+        while parent is not None:
+            if "lamfast" in parent.name:
+                return False
+            parent = parent.cpu_parent
+        return "lamfast" in e.name
+
+    ours = sum(e.cpu_time_total for e in events if outermost(e))
+    return {"case": name, "extension": lamfast.ext_available(), "total_ms": total / 1e3, "lamfast_ops_ms": ours / 1e3,
+            "share": ours / total}
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "ops":
-        out = run_ops(int(sys.argv[2]))
+        out = run_ops(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
+    elif sys.argv[1] == "share":
+        out = op_share(sys.argv[2])
     elif sys.argv[1] == "lam":
         out = run_lam(sys.argv[2], int(sys.argv[3]))
     else:

@@ -27,10 +27,22 @@ EXT_LOADED, EXT_STATUS = _load()
 
 
 def ext_available() -> bool:
-    """True when the ops run the compiled C++ (and CUDA, if built) kernels."""
+    """True when the ops run the compiled C++ (and CUDA, if built) kernels.
+
+    Example:
+        >>> import lamfast
+        >>> isinstance(lamfast.ext_available(), bool)
+        True
+    """
     return EXT_LOADED
 
 
 def ext_status() -> str:
-    """One line saying why the extension is or is not in use."""
+    """One line saying why the extension is or is not in use.
+
+    Example:
+        >>> import lamfast
+        >>> lamfast.ext_status()  # doctest: +ELLIPSIS
+        '...'
+    """
     return EXT_STATUS

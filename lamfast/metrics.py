@@ -41,13 +41,14 @@ def gini(saliency: torch.Tensor) -> torch.Tensor:
     Returns:
         float64 tensor of shape [*lead] (a 0-d tensor for one map).
 
+    Raises:
+        LamfastError: fewer than 2 dims, an empty map, or non-finite values.
+
     Example:
         >>> import torch, lamfast
         >>> m = torch.zeros(4, 4); m[0, 0] = 1.0  # all mass on one pixel
         >>> round(float(lamfast.gini(m)), 4)
         0.9375
-    Raises:
-        ValueError: fewer than 2 dims, an empty map, or non-finite values.
     """
     if not isinstance(saliency, torch.Tensor) or saliency.dim() < 2:
         raise LamfastError(f"gini: saliency must be a tensor [*lead, H, W], got {getattr(saliency, 'shape', type(saliency))}")

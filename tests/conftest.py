@@ -186,6 +186,34 @@ def reference() -> dict:
         return {k: z[k] for k in z.files}
 
 
+# Models and an input shared by the DI-map and explore tests (a module's own fixture of the same name wins).
+@pytest.fixture(scope="module")
+def tinysr():
+    """The bundled x4 TinySR module."""
+    from lamfast.models import bundled_model
+
+    return bundled_model().model
+
+
+@pytest.fixture(scope="module")
+def lr32():
+    """A 32x32 LR crop of the bundled astronaut (the bundled TinySR's input)."""
+    from lamfast.models import data_path
+    from lamfast.request import prepare_input
+
+    sr_input = prepare_input(None, data_path("astronaut.png"), scale=4)
+    return sr_input.tensor()[:, 8:40, 16:48].contiguous()
+
+
+@pytest.fixture(scope="module")
+def edsr():
+    """A small random EDSR x4 (2 blocks of 8 features), seeded."""
+    from lamfast.models import EDSR
+
+    torch.manual_seed(0)
+    return EDSR(n_resblocks=2, n_feats=8, scale=4, rgb_range=1.0).eval()
+
+
 def compiled(name: str, device: str) -> bool:
     """True when ``lamfast::name`` runs a compiled kernel on ``device``."""
     from lamfast.ops._library import has_compiled_kernel

@@ -138,3 +138,13 @@ def test_the_facade_reaches_nothing_of_the_dataset_runner():
             "m == 'sqlite3'); print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_out_of_memory_is_caught_through_the_alias_older_torch_has():
+    """``torch.OutOfMemoryError`` exists from torch 2.5; pyproject allows 2.4, where only the CUDA one does. Every
+    catch goes through ``lamfast.path._OOM``, which picks the one this torch has."""
+    direct = [f"{path.relative_to(LIB)}:{node.lineno}" for path in LIB.rglob("*.py")
+              for node in ast.walk(ast.parse(path.read_text()))
+              if isinstance(node, ast.Attribute) and node.attr == "OutOfMemoryError"
+              and isinstance(node.value, ast.Name) and node.value.id == "torch"]
+    assert not direct, direct

@@ -34,13 +34,19 @@ namespace {
 // pass (the row pass reads one input row at l offsets, the column pass l
 // input rows). The taps are symmetric (l is odd and they depend on u^2
 // only, so taps[k] == taps[l-1-k] bit for bit), which halves the
-// multiplications. Blocks of kLanes outputs stay in registers across the
-// taps: GCC's vector type, lowered to whatever the clone's ISA has. Written
-// as plain loops, GCC re-loaded and stored every output once per tap, and
-// the pass ran 2.8x slower (measured at 64² and 256²).
-typedef double Lanes __attribute__((vector_size(64)));
-constexpr int64_t kLanes = 8;
-constexpr int64_t kVectors = 4;  // 32 outputs per block: fewer didn't hide the loads' latency
+// multiplications. Blocks of kVectors * kLanes outputs stay in registers
+// across the taps: GCC's vector type, lowered to whatever the clone's ISA
+// has. Written as plain loops, GCC re-loaded and stored every output once
+// per tap, and the pass ran 2.8x slower (measured at 64² and 256²).
+//
+// The vector is 32 bytes, one AVX2 register: the AVX2 clone lowered a
+// 64-byte type through the stack (spills on every tap), which made the
+// whole op 6x slower there than on AVX-512 and 0.3-0.8x a float32 conv2d.
+// At 32 bytes the AVX-512 clone is as fast as with 64 (ymm registers;
+// benchmarks/results/ext_cpu_2cores.json, both clones measured).
+typedef double Lanes __attribute__((vector_size(32)));
+constexpr int64_t kLanes = 4;
+constexpr int64_t kVectors = 8;  // 32 outputs per block: fewer didn't hide the loads' latency
 
 LAMFAST_SIMD void filter_row(const double* const* __restrict rows, const double* __restrict taps, int64_t l,
                              int64_t W, double* __restrict out) {

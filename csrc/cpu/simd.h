@@ -12,8 +12,14 @@
 // exactly as torch does, because an exact zero there decides the NaN steps.
 #pragma once
 
+// LAMFAST_SIMD_TARGETS (setup.py passes it from the environment variable of
+// that name) narrows the clones, e.g. to "arch=x86-64-v3","default": the
+// benchmarks measure the AVX2 clone on an AVX-512 machine that way.
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
-#define LAMFAST_SIMD __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#ifndef LAMFAST_SIMD_TARGETS
+#define LAMFAST_SIMD_TARGETS "arch=x86-64-v4", "arch=x86-64-v3", "default"
+#endif
+#define LAMFAST_SIMD __attribute__((target_clones(LAMFAST_SIMD_TARGETS)))
 #else
 #define LAMFAST_SIMD
 #endif

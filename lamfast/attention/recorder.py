@@ -16,7 +16,15 @@ from lamfast.errors import LamfastError
 
 
 def attention_modules(model: nn.Module) -> list[nn.Module]:
-    """timm-style attention modules (``fused_attn`` + ``attn_drop``), in forward order of definition."""
+    """timm-style attention modules (``fused_attn`` + ``attn_drop``), in forward order of definition.
+
+    Example:
+        >>> from lamfast.optional import import_optional
+        >>> from lamfast.attention import attention_modules
+        >>> vit = import_optional("timm", "this example").create_model("vit_tiny_patch16_224", depth=3)
+        >>> len(attention_modules(vit))  # one per block
+        3
+    """
     return [m for m in model.modules() if hasattr(m, "fused_attn") and isinstance(getattr(m, "attn_drop", None), nn.Module)]
 
 
@@ -24,6 +32,16 @@ class AttentionRecorder:
     """``with AttentionRecorder(model, grads=True) as rec: model(x)`` → ``rec.maps``, ``rec.grads``.
 
     ``maps[i]`` is [B, heads, N, N] for the i-th attention module that ran.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.optional import import_optional
+        >>> vit = import_optional("timm", "this example").create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, num_classes=3).eval()
+        >>> from lamfast.attention import AttentionRecorder
+        >>> with AttentionRecorder(vit, grads=True) as rec:  # 2 blocks, 3 heads, 1 + 4·4 tokens
+        ...     vit(torch.rand(1, 3, 32, 32))[0, 1].backward()
+        >>> [tuple(a.shape) for a in rec.maps], sorted(rec.grads), tuple(rec.grads[0].shape)
+        ([(1, 3, 17, 17), (1, 3, 17, 17)], [0, 1], (1, 3, 17, 17))
     """
 
     def __init__(self, model: nn.Module, grads: bool = False):

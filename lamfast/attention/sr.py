@@ -45,6 +45,14 @@ class WindowLayer:
         name: the attention module's path in the model.
         window_size, shift: the block's window side and shift (tokens).
         maps: [heads, H, W] attention of the query token over image positions (zeros outside its window).
+
+    Example:
+        >>> import torch
+        >>> from lamfast.attention import WindowLayer
+        >>> maps = torch.zeros(2, 4, 4)
+        >>> maps[0, 0, 0], maps[1, 0, 1] = 1.0, 1.0  # head 0 looks at (0, 0), head 1 at (0, 1)
+        >>> WindowLayer("attn", window_size=4, shift=0, maps=maps).fused[0, :2].tolist()
+        [0.5, 0.5]
     """
 
     name: str
@@ -60,6 +68,16 @@ class WindowLayer:
 
 @dataclass
 class SRAttention:
+    """What :func:`sr_attention` records at one LR location: window attention per layer, channel gates per block.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.attention import SRAttention, WindowLayer
+        >>> layer = WindowLayer("blocks.0.attn", window_size=8, shift=0, maps=torch.rand(2, 16, 16))  # 2 heads
+        >>> res = SRAttention(location=(5, 6), window=[layer])  # what sr_attention returns for a one-layer model
+        >>> res.window[0].fused.shape  # heads fused by their mean
+        torch.Size([16, 16])
+    """
     location: tuple[int, int]
     window: list[WindowLayer] = field(default_factory=list)
     channel: list[tuple[str, torch.Tensor]] = field(default_factory=list)  # (module path, gate [C])
@@ -95,6 +113,17 @@ def sr_attention(model: nn.Module, image: torch.Tensor, location: tuple[int, int
         SRAttention.
     Raises:
         SRAttentionError: no attention module of either kind, or a location outside the image.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.optional import import_optional
+        >>> SwinIR = import_optional("spandrel.architectures.SwinIR", "this example").SwinIR
+        >>> model = SwinIR(upscale=2, img_size=16, window_size=8, depths=[2], num_heads=[2], embed_dim=8, mlp_ratio=2,
+        ...                upsampler="pixelshuffle").eval()  # random weights: two blocks, the second shifted
+        >>> from lamfast.attention import sr_attention
+        >>> res = sr_attention(model, torch.rand(3, 16, 16), location=(5, 6))
+        >>> res.location, res.channel, [(w.name, w.shift, tuple(w.maps.shape)) for w in res.window]
+        ((5, 6), [], [('layers.0.residual_group.blocks.0.attn', 0, (2, 16, 16)), ('layers.0.residual_group.blocks.1.attn', 4, (2, 16, 16))])
     """
     if image.dim() == 4:
         image = image[0]
@@ -169,7 +198,17 @@ def sr_attention(model: nn.Module, image: torch.Tensor, location: tuple[int, int
 def attention_grid(result: SRAttention, lr, zoom: int = 4, max_layers: int | None = None):
     """A layer x head grid of the window-attention maps (rows: layers; last column: the fused map),
     each over the LR image: every layer, or the first ``max_layers``, which a last line then says.
-    Returns a PIL image."""
+    Returns a PIL image.
+
+    Example:
+        >>> import torch
+        >>> from PIL import Image
+        >>> from lamfast.attention import SRAttention, WindowLayer, attention_grid
+        >>> layers = [WindowLayer(f"blocks.{i}.attn", 8, 4 * i, torch.rand(3, 16, 16)) for i in range(2)]
+        >>> grid = attention_grid(SRAttention((5, 6), layers), Image.new("RGB", (16, 16)), zoom=2)
+        >>> grid.size  # 2 rows of 3 heads and the fused map, each 32 px with a 14-px label
+        (136, 96)
+    """
     from PIL import Image, ImageDraw
 
     from lamfast.overlay import jet
@@ -202,7 +241,16 @@ def attention_grid(result: SRAttention, lr, zoom: int = 4, max_layers: int | Non
 
 
 def attention_overlays(result: SRAttention, lr, zoom: int = 4):
-    """One overlay per layer of the fused window attention over the LR image, side by side (PIL image)."""
+    """One overlay per layer of the fused window attention over the LR image, side by side (PIL image).
+
+    Example:
+        >>> import torch
+        >>> from PIL import Image
+        >>> from lamfast.attention import SRAttention, WindowLayer, attention_overlays
+        >>> res = SRAttention((5, 6), [WindowLayer("attn", 8, 0, torch.rand(2, 16, 16))])
+        >>> attention_overlays(res, Image.new("RGB", (16, 16)), zoom=2).size  # one 32-px overlay per layer, 2-px gaps
+        (34, 32)
+    """
     from PIL import Image
 
     from lamfast.overlay import jet

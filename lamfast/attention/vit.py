@@ -43,7 +43,17 @@ def _fuse(attn: torch.Tensor, head_fusion: str) -> torch.Tensor:
 
 
 def record(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Every attention map of one forward: list of [B, heads, N, N]."""
+    """Every attention map of one forward: list of [B, heads, N, N].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.attention import record
+        >>> from lamfast.optional import import_optional
+        >>> timm = import_optional("timm", "this example")
+        >>> vit = timm.create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, num_classes=3).eval()
+        >>> [tuple(a.shape) for a in record(vit, torch.rand(2, 3, 32, 32))]  # per block: [B, heads, N, N], N = 1 + 4·4
+        [(2, 3, 17, 17), (2, 3, 17, 17)]
+    """
     with attribution_state(model), torch.no_grad(), AttentionRecorder(model) as rec:
         model(x)
     return rec.maps
@@ -55,6 +65,14 @@ def cls_attention(model: nn.Module, x: torch.Tensor, layer: int = -1, head_fusio
 
     Returns:
         [B, h, w] (heads fused) or [B, heads, h, w] (``head_fusion=None``).
+
+    Example:
+        >>> import torch
+        >>> from lamfast.optional import import_optional
+        >>> vit = import_optional("timm", "this example").create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, num_classes=3).eval()
+        >>> from lamfast.attention import cls_attention
+        >>> cls_attention(vit, torch.rand(1, 3, 32, 32), head_fusion=None).shape  # [B, heads, h, w] over the patches
+        torch.Size([1, 3, 4, 4])
     """
     attn = record(model, x)[layer]
     cls = attn[:, :, 0, :]  # [B, heads, N]
@@ -71,6 +89,14 @@ def rollout(model: nn.Module, x: torch.Tensor, head_fusion: str = "mean", discar
     (never the CLS column), add the identity, renormalise rows, multiply.
     Unlike vit-explain this discards per image (not only for image 0) and
     normalises rows correctly.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.attention import rollout
+        >>> from lamfast.optional import import_optional
+        >>> m = rollout(import_optional("timm", "this example").create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, num_classes=3).eval(), torch.rand(2, 3, 32, 32), discard_ratio=0.5)
+        >>> m.shape, m.flatten(1).amax(1).tolist()  # max 1 per image
+        (torch.Size([2, 4, 4]), [1.0, 1.0])
     """
     if not 0 <= discard_ratio < 1:
         raise LamfastError(f"discard_ratio must be in [0, 1), got {discard_ratio}")
@@ -99,6 +125,15 @@ def gradient_weighted(model: nn.Module, x: torch.Tensor, target=None,
 
     ``R = I``; for every block ``R += mean_heads(relu(∇A ⊙ A)) @ R``; the map
     is the CLS row of R over the patches, min-max scaled per image.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.optional import import_optional
+        >>> from lamfast.attention import gradient_weighted
+        >>> vit = import_optional("timm", "this example").create_model("vit_tiny_patch16_224", img_size=32, patch_size=8, depth=2, num_classes=3).eval()
+        >>> m = gradient_weighted(vit, torch.rand(2, 3, 32, 32), target=[0, 2])  # a class per image
+        >>> tuple(m.shape), float(m.min()), float(m.max())  # min-max scaled per image
+        ((2, 4, 4), 0.0, 1.0)
     """
     with attribution_state(model), torch.enable_grad(), AttentionRecorder(model, grads=True) as rec:
         leaf = x.detach().requires_grad_(True)  # the graph must reach the attention weights
@@ -119,5 +154,17 @@ def gradient_weighted(model: nn.Module, x: torch.Tensor, target=None,
 
 
 def swin_window_attention(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Per-window attention of every Swin block: list of [B·windows, heads, ws², ws²]."""
+    """Per-window attention of every Swin block: list of [B·windows, heads, ws², ws²].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.optional import import_optional
+        >>> timm = import_optional("timm", "this example")
+        >>> swin = timm.models.swin_transformer.SwinTransformer(img_size=32, patch_size=4, window_size=4, embed_dim=16,
+        ...                                                    depths=(1,), num_heads=(2,), num_classes=3).eval()
+        >>> x = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> from lamfast.attention import swin_window_attention
+        >>> [tuple(a.shape) for a in swin_window_attention(swin, x)]  # 8x8 tokens in 4 windows of 4x4, 2 heads
+        [(4, 2, 16, 16)]
+    """
     return record(model, x)

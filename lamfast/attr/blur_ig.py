@@ -19,6 +19,21 @@ from lamfast.path import integrate_path
 
 
 class BlurIG(Attribution):
+    """Blur Integrated Gradients (Xu et al., CVPR 2020) on lamfast's blur path and path engine.
+
+    The arguments keep BlurIG's and captum's names; on the shared op they are LAM's: ``n_steps`` is
+    ``fold``, ``max_sigma`` is ``sigma``, ``kernel_size`` is ``l``, and ``internal_batch_size`` is
+    ``batch_size`` (inputs per forward/backward pass).
+
+    Example:
+        >>> import torch
+        >>> from lamfast.attr import BlurIG
+        >>> from lamfast.models.classifier import load_classifier
+        >>> blur_ig = BlurIG(load_classifier("bundled").model)
+        >>> a = blur_ig.attribute(torch.rand(2, 3, 64, 64), target=3, max_sigma=5.0, n_steps=8)  # 31-tap kernels
+        >>> tuple(a.shape)
+        (2, 3, 64, 64)
+    """
     def attribute(self, inputs: torch.Tensor, target: TargetSpec = None, max_sigma: float = 10.0, n_steps: int = 50,
                   kernel_size: int | None = None, internal_batch_size: int | None = None) -> torch.Tensor:
         """Args:

@@ -10,6 +10,16 @@ class Combined:
     """``Combined(GuidedBackprop(model), GradCAM(model, layers)).attribute(x, target=...)``.
 
     Returns the attribution [B,C,H,W] multiplied by the CAM [B,1,H,W].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.cam import GradCAM
+        >>> from lamfast.attr import Combined, GuidedBackprop
+        >>> from lamfast.models.classifier import load_classifier
+        >>> model = load_classifier("bundled").model
+        >>> guided_gradcam = Combined(GuidedBackprop(model), GradCAM(model, [model.features[-1]]))
+        >>> guided_gradcam.attribute(torch.rand(1, 3, 64, 64), target=3).shape
+        torch.Size([1, 3, 64, 64])
     """
 
     def __init__(self, attribution: Attribution, cam):

@@ -12,6 +12,16 @@ from lamfast.attr.base import AttrError, Attribution, TargetSpec, input_gradient
 
 
 class GuidedBackprop(Attribution):
+    """Guided Backpropagation (Springenberg et al., 2015): ReLU gradients clamped at zero.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.attr import GuidedBackprop
+        >>> from lamfast.models.classifier import load_classifier
+        >>> guided = GuidedBackprop(load_classifier("bundled").model)
+        >>> guided.attribute(torch.rand(4, 3, 64, 64), target=[0, 1, 2, 3]).shape  # [B,C,H,W] like the input
+        torch.Size([4, 3, 64, 64])
+    """
     def attribute(self, inputs: torch.Tensor, target: TargetSpec = None) -> torch.Tensor:
         self._check(inputs)
         relus = [m for m in self.model.modules() if isinstance(m, nn.ReLU)]

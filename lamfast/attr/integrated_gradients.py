@@ -70,6 +70,16 @@ class IntegratedGradients(Attribution):
     The straight path from ``baselines`` to ``inputs`` runs through
     :func:`lamfast.path.integrate_path`: path points ``b + α_j (x - b)``,
     derivative ``w_j (x - b)``, accumulated by ``path_accumulate``.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models.classifier import load_classifier
+        >>> from lamfast.attr import IntegratedGradients
+        >>> ig = IntegratedGradients(load_classifier("bundled").model)
+        >>> a, delta = ig.attribute(torch.rand(2, 3, 64, 64), target=[3, 1], n_steps=16, internal_batch_size=16,
+        ...                         return_convergence_delta=True)  # 16 path points per forward, over both images
+        >>> tuple(a.shape), tuple(delta.shape)  # delta per image: F(x) - F(baseline) - sum(a)
+        ((2, 3, 64, 64), (2,))
     """
 
     def attribute(self, inputs: torch.Tensor, baselines: torch.Tensor | float | None = None, target: TargetSpec = None,

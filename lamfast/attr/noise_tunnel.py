@@ -13,6 +13,15 @@ class NoiseTunnel:
 
     Noise is drawn exactly as captum draws it (one ``torch.normal`` of
     shape [B * nt_samples, ...]), so a seeded run gives captum's numbers.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.attr import NoiseTunnel, Saliency
+        >>> from lamfast.models.classifier import load_classifier
+        >>> smooth = NoiseTunnel(Saliency(load_classifier("bundled").model))
+        >>> _ = torch.manual_seed(0)  # the noise draws
+        >>> smooth.attribute(torch.rand(1, 3, 64, 64), nt_type="smoothgrad_sq", nt_samples=4, stdevs=0.1, target=3).shape
+        torch.Size([1, 3, 64, 64])
     """
 
     def __init__(self, method: Attribution):

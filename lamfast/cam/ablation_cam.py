@@ -30,6 +30,18 @@ REPLAY_RTOL = 1e-5
 
 
 class AblationCAM(BaseCAM):
+    """Ablation-CAM (Desai & Ramaswamy, 2020): a channel's weight is the relative drop of the
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models.classifier import load_classifier
+        >>> model = load_classifier("bundled").model  # the shapes CNN: [B,3,64,64] -> [B,4]
+        >>> images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> from lamfast.cam import AblationCAM
+        >>> maps = AblationCAM(model, [model.features[-1]])(images, targets=[3, 1])  # [B,H,W] in [0,1]
+        >>> maps.shape, float(maps.min()) >= 0.0, float(maps.max()) <= 1.0
+        (torch.Size([2, 64, 64]), True, True)
+    """
     uses_gradients = False
     batch_size = 32
     last_replay: str | None = None  # "one row below the layer" or "whole model per row", for the last call

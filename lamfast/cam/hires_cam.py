@@ -5,6 +5,18 @@ from lamfast.cam.base import BaseCAM, projection_2d
 
 
 class HiResCAM(BaseCAM):
+    """HiResCAM (Draelos & Carin, 2020): element-wise gradients × activations, summed over channels.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models.classifier import load_classifier
+        >>> model = load_classifier("bundled").model  # the shapes CNN: [B,3,64,64] -> [B,4]
+        >>> images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> from lamfast.cam import HiResCAM
+        >>> maps = HiResCAM(model, [model.features[-1]])(images, targets=[3, 1])  # [B,H,W] in [0,1]
+        >>> maps.shape, float(maps.min()) >= 0.0, float(maps.max()) <= 1.0
+        (torch.Size([2, 64, 64]), True, True)
+    """
     def cam_image(self, activations: torch.Tensor, grads: torch.Tensor, eigen_smooth: bool, **context) -> torch.Tensor:
         weighted = grads * activations
         return projection_2d(weighted) if eigen_smooth else weighted.sum(dim=1)

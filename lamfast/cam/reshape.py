@@ -9,7 +9,14 @@ from lamfast.errors import LamfastError
 
 
 def vit_reshape(num_extra_tokens: int = 1):
-    """For ViT-like tokens [B, extra + h*w, C]: drop the extra (CLS, distillation) tokens, square grid."""
+    """For ViT-like tokens [B, extra + h*w, C]: drop the extra (CLS, distillation) tokens, square grid.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.cam import vit_reshape
+        >>> vit_reshape(1)(torch.rand(2, 1 + 49, 8)).shape  # [B, 1 + h*w, C] -> [B, C, h, w]
+        torch.Size([2, 8, 7, 7])
+    """
 
     def transform(t: torch.Tensor) -> torch.Tensor:
         if t.dim() != 3:
@@ -27,7 +34,14 @@ def vit_reshape(num_extra_tokens: int = 1):
 
 
 def swin_reshape(t: torch.Tensor) -> torch.Tensor:
-    """For Swin stage outputs: NHWC [B,h,w,C] (timm) or NLC [B,h*w,C] -> [B,C,h,w]."""
+    """For Swin stage outputs: NHWC [B,h,w,C] (timm) or NLC [B,h*w,C] -> [B,C,h,w].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.cam import swin_reshape
+        >>> swin_reshape(torch.rand(2, 7, 7, 8)).shape  # NHWC -> NCHW
+        torch.Size([2, 8, 7, 7])
+    """
     if t.dim() == 4:
         return t.permute(0, 3, 1, 2)
     if t.dim() == 3:

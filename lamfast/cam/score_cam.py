@@ -9,6 +9,18 @@ from lamfast.cam.base import BaseCAM
 
 
 class ScoreCAM(BaseCAM):
+    """Score-CAM (Wang et al., 2020): each channel, upsampled and min-max scaled, masks the
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models.classifier import load_classifier
+        >>> model = load_classifier("bundled").model  # the shapes CNN: [B,3,64,64] -> [B,4]
+        >>> images = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+        >>> from lamfast.cam import ScoreCAM
+        >>> maps = ScoreCAM(model, [model.features[-1]])(images, targets=[3, 1])  # [B,H,W] in [0,1]
+        >>> maps.shape, float(maps.min()) >= 0.0, float(maps.max()) <= 1.0
+        (torch.Size([2, 64, 64]), True, True)
+    """
     uses_gradients = False
     batch_size = 16
 

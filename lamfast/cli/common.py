@@ -95,12 +95,13 @@ def add_output_argument(parser, *, default: str | None, what: str, aliases: tupl
                         metavar="PATH", help=what + (f" (default {default})" if default else ""))
 
 
-def check_output_dir(path: Path) -> None:
-    """Refuse an output folder that cannot be one, before any long work.
+def check_output_dir(path: "str | Path") -> Path:
+    """The output folder ``path``, refused before any long work where it cannot be one.
 
     Raises:
         LamfastError (``param="output"``): it exists as a file, lies under a file, or cannot be written.
     """
+    path = Path(path)
     if path.exists() and not path.is_dir():
         raise LamfastError(f"{path}: exists and is not a directory", param="output")
     parent = next((p for p in [path, *path.parents] if p.exists()), None)
@@ -108,6 +109,7 @@ def check_output_dir(path: Path) -> None:
         raise LamfastError(f"{path}: {parent} is a file, not a directory", param="output")
     if parent is not None and not os.access(parent, os.W_OK):
         raise LamfastError(f"{path}: {parent} is not writable", param="output")
+    return path
 
 
 def _crop(text: str):
@@ -205,6 +207,29 @@ def load_noted(spec: str | None, *, arch: str | None = None, default: str = "bun
     return loaded
 
 
+def remove_stale(out_dir: Path, names: list[str]) -> None:
+    """Remove an earlier run's ``names`` from ``out_dir``: a run that fails must not leave a folder that looks
+    like its output."""
+    for name in names:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def prepare_noted(model, source, lr_input: bool, *, clip: bool = False, bands=None, **options):
+    """:func:`lamfast.request.prepare_input` (``clip``: :func:`~lamfast.request.prepare_clip`) of ``source``
+    for ``model``, every note of what was converted, cropped or assumed printed; ``bands`` (the figures'
+    channels of a multi-band image) checked against the image."""
+    from lamfast.imageio import check_bands
+    from lamfast.request import prepare_clip, prepare_input
+
+    prepared = (prepare_clip if clip else prepare_input)(model, source, lr_input, **options)
+    for line in prepared.notes:
+        note(f"{prepared.name}: {line}")
+    if not clip:
+        check_bands(bands, prepared.tensor().shape[0])
+    return prepared
+
+
 __all__ = ["CLIError", "LAM_FIELDS", "add_batch_size", "add_input_arguments", "add_lam_arguments",
            "add_model_arguments", "add_output_argument", "add_progress_argument", "check_output_dir", "color_of",
-           "json_object", "lam_params", "load_noted", "note", "resolve_device", "warn"]
+           "json_object", "lam_params", "load_noted", "note", "prepare_noted", "remove_stale", "resolve_device",
+           "warn"]

@@ -19,8 +19,6 @@ from pathlib import Path
 
 # The default window (h, w): the official demo's on an image; a textured one (the cup's rim) on the bundled clip.
 DEFAULT_WINDOW = {"image": (150, 110), "clip": (56, 72)}
-# Every figure lamfast lam can write (see lamfast.viz.lam_panels).
-PANELS = ("window_position", "sr", "saliency_abs", "blend_abs", "blend_kde", "grid")
 
 
 def route(argv: list[str]) -> str | None:
@@ -40,69 +38,54 @@ def _check_figure_flags(window_size: int, alpha: float, zoomfactor: int | None) 
 
 
 def run(args: argparse.Namespace) -> int:
-    """One window of an image (``lam``) or of a clip's output frame (``lam-video``)."""
+    """One window of an image (``lam``) or of a clip's output frame (``lam-video``).
+
+    In three steps, each in one place: this command's own flags and its input's files are checked; the
+    shared flags become typed values, and the model and the input load with their notes printed
+    (:mod:`lamfast.cli.common`); LAM runs and the folder is written (:mod:`lamfast.cli.lam_output`).
+    """
     import lamfast
     from lamfast.bundled import bundled_file, resolve
-    from lamfast.cli.common import check_output_dir, color_of, lam_params, load_noted, note, resolve_device
-    from lamfast.cli.lam_output import remove_stale, run_lam, write_outputs
-    from lamfast.imageio import check_bands, parse_bands, read_bands, read_rgb
+    from lamfast.cli.common import (check_output_dir, color_of, lam_params, load_noted, prepare_noted, remove_stale,
+                                    resolve_device)
+    from lamfast.cli.lam_output import Figures, lam_noted, output_files, write_lam_folder
+    from lamfast.imageio import parse_bands, read_bands, read_rgb
     from lamfast.lam.official_path import require_opencv
-    from lamfast.request import frame_files, prepare_clip, prepare_input
+    from lamfast.request import frame_files
 
     video = args.command == "lam-video"
-    params = lam_params(vars(args))
-    out_dir = Path(args.output)
-    check_output_dir(out_dir)
-    if params.mode == "official":
-        require_opencv()  # its error names param "mode": printed as --mode
     _check_figure_flags(args.window_size, args.alpha, args.zoomfactor)
     h, w = DEFAULT_WINDOW["clip" if video else "image"]
-    h, w = args.h if args.h is not None else h, args.w if args.w is not None else w
+    window = (args.h if args.h is not None else h, args.w if args.w is not None else w, args.window_size)
     bands = None if video else parse_bands(args.bands)
-    color = color_of(args.color, args.channels)
-    device = resolve_device(args.device)
+    if args.mode == "official":
+        require_opencv()  # its error names param "mode": printed as --mode
     # A missing or unreadable input fails before any model work.
     if video:
         source = resolve(args.video, "clip")
-        files = frame_files(source)
+        frames = len(frame_files(source))
     else:
-        source = Path(resolve(args.imgpath or "bundled", "image"))
+        source, frames = Path(resolve(args.imgpath or "bundled", "image")), None
         (read_bands if source.suffix.lower() == ".npy" else read_rgb)(source)
+
+    params = lam_params(vars(args))
+    out_dir = check_output_dir(args.output)
+    remove_stale(out_dir, output_files(frames))
+    device = resolve_device(args.device)
+    color = color_of(args.color, args.channels)
     default_model = str(bundled_file("video_model")) if video and args.arch is None else "bundled"
     model = load_noted(args.model, arch=args.arch, default=default_model, model_kwargs=args.model_kwargs,
                        unsafe_pickle=args.unsafe_pickle, rgb_range=args.rgb_range, device=device)
-    prepared = (prepare_clip if video else prepare_input)(model, source, args.lr_input, device=device, color=color)
-    for line in prepared.notes:
-        note(f"{prepared.name}: {line}")
-    if not video:
-        check_bands(bands, prepared.tensor().shape[0])
-    hr, lr = prepared.views(bands) if not video else prepared.views()
-    remove_stale(out_dir, ["frame_share.png", *(f"frame_{t}.png" for t in range(len(files)))] if video else PANELS)
+    prepared = prepare_noted(model, source, args.lr_input, clip=video, bands=bands, device=device, color=color)
+    result = lam_noted(lambda: lamfast.lam_windows(model, prepared.tensor(), [window], params=params,
+                                                   frame=args.frame if video else None, batch_size=args.batch_size,
+                                                   crop=args.crop, progress=not args.no_progress),
+                       "clip" if video else "image")
 
-    result = run_lam(lambda: lamfast.lam_windows(model, prepared.tensor(), [(h, w, args.window_size)], params=params,
-                                                 frame=args.frame if video else None, batch_size=args.batch_size,
-                                                 crop=args.crop, progress=not args.no_progress),
-                     "clip" if video else "image")
-    record = {"model_kwargs": args.model_kwargs or {}, "lr_input": bool(args.lr_input), "color": prepared.color,
-              "alpha": args.alpha,
-              "zoomfactor": args.zoomfactor or result.scale, **result.summary()}
-    if video:
-        from lamfast.viz_video import video_panels
-
-        panels = video_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=True)
-        record = {"video": [str(f) for f in prepared.files], **record}
-        shares = " ".join(f"{100 * float(v):.1f}%" for v in result.frame_share)
-        target = "the model's one output frame" if result.frame is None else f"output frame {result.frame}"
-        what = f"DI {result.di:.4f} over {len(files)} frames  frame share {shares}  window h={h} w={w} " \
-               f"size={args.window_size} on {target}"
-    else:
-        from lamfast.viz import lam_panels
-
-        panels = lam_panels(result, hr, lr, alpha=args.alpha, zoom=args.zoomfactor, kde=args.kde, bands=bands)
-        record = {"image": str(source), "bands": list(bands) if bands else None, **record}
-        what = f"DI {result.di:.4f}  Gini {result.gini:.6f}  window h={h} w={w} size={args.window_size}"
-    write_outputs(out_dir, panels, record, device, model)
-    print(f"{what}  scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/", file=sys.stdout)
+    record = {"image": str(source)} if not video else {}
+    record.update(model_kwargs=args.model_kwargs or {}, lr_input=bool(args.lr_input))
+    figures = Figures(args.alpha, args.zoomfactor, video or args.kde, bands)  # a clip always gets its KDE rows
+    print(write_lam_folder(out_dir, result, prepared, window, figures, record, device, model), file=sys.stdout)
     return 0
 
 

@@ -1,17 +1,30 @@
-"""What ``lamfast lam`` and ``lam-video`` share: the LAM call with its warnings and crop note, and an
-output folder whose ``result.json`` marks it complete."""
+"""What ``lamfast lam`` and ``lam-video`` do with the library: the LAM call with its warnings and crop note, and
+the folder they write: the figures, then ``result.json``, which marks it complete."""
 from __future__ import annotations
 
 import json
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+
+# Every figure lamfast lam can write (see lamfast.viz.lam_panels).
+PANELS = ("window_position", "sr", "saliency_abs", "blend_abs", "blend_kde", "grid")
 
 
-def run_lam(call: Callable[[], list], what: str):
-    """The one result of ``call`` (a ``lam_windows`` call), its NaN warnings and the path that ran said
-    on stderr; ``what`` names the input in the note ("image", "clip")."""
+@dataclass(frozen=True)
+class Figures:
+    """How the figures are drawn: the official tool's ``--alpha --zoomfactor --kde``, and the bands shown."""
+
+    alpha: float
+    zoom: int | None
+    kde: bool
+    bands: tuple[int, ...] | None = None
+
+
+def lam_noted(call, what: str):
+    """The one result of ``call`` (one window's ``lam_windows``), its NaN warnings and the path that ran (the
+    crop, or why the whole input) printed; ``what`` names the input ("image", "clip")."""
     from lamfast.cli.common import note, warn
     from lamfast.errors import LAMNaNWarning
 
@@ -31,19 +44,43 @@ def run_lam(call: Callable[[], list], what: str):
     return result
 
 
-def remove_stale(out_dir: Path, names) -> None:
-    """A failed run must not leave an earlier run's files looking like its output."""
-    for name in ["result.json", *names]:
-        (out_dir / (name if name.endswith((".png", ".json")) else f"{name}.png")).unlink(missing_ok=True)
+def output_files(frames: int | None) -> list[str]:
+    """What a run writes into its folder: an image's figures (``frames=None``) or a clip's, and ``result.json``."""
+    figures = PANELS if frames is None else ["frame_share", "grid", *(f"frame_{t}" for t in range(frames))]
+    return [f"{name}.png" for name in figures] + ["result.json"]
 
 
-def write_outputs(out_dir: Path, panels: dict, summary: dict, device, model) -> None:
-    """The figures as PNGs, then ``result.json`` (the run's settings, ``summary``, the model's
-    descriptor and the file list) last: its presence marks a complete folder. A failure removes what
-    was written."""
+def write_lam_folder(out_dir: Path, result, prepared, window: tuple[int, int, int], figures: Figures, record: dict,
+                     device, model) -> str:
+    """Draw ``result`` (one window's LAMResult on ``prepared``, an image or a clip) and write the figures, then
+    ``result.json`` (the run's settings, ``record`` first, the result's summary, the model's descriptor and the
+    file list) into ``out_dir``; returns the line that says the result. ``result.json`` comes last: its presence
+    marks a complete folder, and a failure removes what was written."""
     import torch
 
     import lamfast
+    from lamfast.request import SRClip
+
+    clip = isinstance(prepared, SRClip)
+    h, w, size = window
+    hr, lr = prepared.views(figures.bands) if figures.bands else prepared.views()
+    record = {**record, "color": prepared.color, "alpha": figures.alpha, "zoomfactor": figures.zoom or result.scale,
+              **result.summary()}
+    if clip:
+        from lamfast.viz_video import video_panels
+
+        panels = video_panels(result, hr, lr, alpha=figures.alpha, zoom=figures.zoom, kde=figures.kde)
+        record = {"video": [str(f) for f in prepared.files], **record}
+        shares = " ".join(f"{100 * float(v):.1f}%" for v in result.frame_share)
+        target = "the model's one output frame" if result.frame is None else f"output frame {result.frame}"
+        what = (f"DI {result.di:.4f} over {len(prepared.files)} frames  frame share {shares}  window h={h} w={w} "
+                f"size={size} on {target}")
+    else:
+        from lamfast.viz import lam_panels
+
+        panels = lam_panels(result, hr, lr, alpha=figures.alpha, zoom=figures.zoom, kde=figures.kde, bands=figures.bands)
+        record = {"image": record.pop("image"), "bands": list(figures.bands) if figures.bands else None, **record}
+        what = f"DI {result.di:.4f}  Gini {result.gini:.6f}  window h={h} w={w} size={size}"
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -59,7 +96,7 @@ def write_outputs(out_dir: Path, panels: dict, summary: dict, device, model) -> 
             "threads": torch.get_num_threads(),
             "extension": lamfast.ext_available(),
             "model": model.summary(),
-            **summary,
+            **record,
             "files": [p.name for p in written] + ["result.json"],
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -68,3 +105,4 @@ def write_outputs(out_dir: Path, panels: dict, summary: dict, device, model) -> 
         for p in written:
             p.unlink(missing_ok=True)
         raise
+    return f"{what}  scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/"

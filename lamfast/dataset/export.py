@@ -37,6 +37,19 @@ def export(store: str | Path, out: str | Path, maps: bool = False) -> int:
 
     Args:
         maps: also write the attribution maps (see the module docstring).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lamfast import LAMParams
+        >>> from lamfast.dataset import RunConfig, export, run
+        >>> work = Path(tempfile.mkdtemp())
+        >>> _ = run(["bundled"], ["bundled"], work / "s.sqlite", RunConfig(windows="top:3:16", lam=LAMParams(fold=2)), progress=False)
+        >>> export(work / "s.sqlite", work / "rows.csv")  # one row per window
+        3
+        >>> header = (work / "rows.csv").read_text().splitlines()[0].split(",")
+        >>> [column for column in header if column in ("image", "model", "status", "di", "gini")]
+        ['image', 'model', 'status', 'di', 'gini']
     """
     out = Path(out)
     if not Path(store).is_file():

@@ -29,6 +29,20 @@ CLOSE = ("di", "gini", "psnr", "ssim")
 
 @dataclass
 class MergeSummary:
+    """What :func:`merge` did: units new to the output, already there, failures replaced, rows written.
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lamfast import LAMParams
+        >>> from lamfast.dataset import RunConfig, merge, run
+        >>> work, config = Path(tempfile.mkdtemp()), RunConfig(windows="top:2:16", lam=LAMParams(fold=2))
+        >>> for part in ("a", "b"):  # two workers' stores with the same unit
+        ...     _ = run(["bundled"], ["bundled"], work / f"{part}.sqlite", config, progress=False)
+        >>> s = merge(work / "all.sqlite", [work / "a.sqlite", work / "b.sqlite"])
+        >>> s.units_added, s.units_same, s.rows_written  # b's copy agrees with a's: nothing written twice
+        (1, 1, 2)
+    """
     units_added: int = 0  # new to the output
     units_same: int = 0  # already there (or in an earlier store) with the same results
     units_replaced: int = 0  # a failed unit replaced by a success from another store
@@ -141,6 +155,15 @@ def merge(output: str | Path, stores: list[str | Path], rtol: float = 1e-6) -> M
         rtol: relative tolerance for two copies of one result.
     Returns:
         MergeSummary: units added, already there, failures replaced, rows written.
+
+    Example:
+        >>> import os, tempfile
+        >>> from lamfast import LAMParams
+        >>> from lamfast.dataset import RunConfig, merge, run
+        >>> one = os.path.join(tempfile.mkdtemp(), "one.sqlite")
+        >>> _ = run(["bundled"], ["bundled"], one, RunConfig(windows="top:2:16", lam=LAMParams(fold=2)), progress=False)
+        >>> merge(one.replace("one", "all"), [one]).units_added
+        1
     """
     if not stores:
         raise LamfastError("no stores to merge", param="stores")

@@ -308,6 +308,17 @@ def write_report(store: str | Path, out_dir: str | Path, formats: str | tuple[st
         formats: besides the HTML page (always written), any of ``"pdf"``, ``"svg"`` (the figures,
             under ``figures/``; needs matplotlib) and ``"tex"`` (the DI tables as LaTeX booktabs,
             under ``tables/``), as a list or ``"html,pdf,svg,tex"``; see :mod:`lamfast.dataset.paper`.
+
+    Example:
+        >>> import os, tempfile
+        >>> from lamfast import LAMParams
+        >>> from lamfast.dataset import RunConfig, run, write_report
+        >>> store = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+        >>> run(["bundled"], ["bundled"], store, RunConfig(windows="grid:32", lam=LAMParams(fold=2)), progress=False).windows_done
+        64
+        >>> page = write_report(store, os.path.join(os.path.dirname(store), "report"))
+        >>> page.name, (page.parent / "img").is_dir()
+        ('index.html', True)
     """
     from lamfast.dataset.paper import parse_formats, write_paper_outputs
 

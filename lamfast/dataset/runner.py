@@ -29,6 +29,7 @@ from lamfast.dataset.worker import UnitWorker
 from lamfast.models import ModelSpec, model_labels
 from lamfast.models.spec import file_sha
 
+from lamfast.bundled import resolve
 from lamfast.errors import LamfastError, LamfastNote
 
 # .npy: multi-band images [C,H,W] (lamfast.imageio.read_bands)
@@ -38,6 +39,18 @@ MANIFEST_SUFFIXES = {".txt", ".lst", ".csv", ".manifest"}
 
 @dataclass
 class RunSummary:
+    """What one :func:`run` did: units planned, skipped (already in the store), done and failed, and windows.
+
+    Example:
+        >>> import os, tempfile
+        >>> from lamfast import LAMParams
+        >>> from lamfast.dataset import RunConfig, run
+        >>> store = os.path.join(tempfile.mkdtemp(), "s.sqlite")
+        >>> config = RunConfig(windows="random:2:16:0", lam=LAMParams(fold=2))
+        >>> first, again = (run(["bundled"], ["bundled"], store, config, progress=False) for _ in range(2))
+        >>> (first.units_done, first.units_skipped), (again.units_done, again.units_skipped)  # the second run resumes
+        ((1, 0), (0, 1))
+    """
     units_total: int = 0
     units_skipped: int = 0
     units_done: int = 0
@@ -67,7 +80,8 @@ def discover_inputs(inputs: Iterable[str]) -> list[tuple[str, str]]:
     path below the folder given, below a glob's fixed leading folders, or as
     a manifest lists it; a file given alone is its name. A manifest lists one
     path per line (relative to the manifest; ``#`` comments). Listed files
-    that do not exist are kept, to become failed rows.
+    that do not exist are kept, to become failed rows. ``"bundled"`` is the
+    bundled photo.
     """
     found: dict[str, str] = {}
 
@@ -75,7 +89,7 @@ def discover_inputs(inputs: Iterable[str]) -> list[tuple[str, str]]:
         found.setdefault(str(path.resolve()), Path(name).as_posix())
 
     for item in inputs:
-        p = Path(item)
+        p = Path(resolve(item, "image"))
         if p.is_dir():
             for f in sorted(p.rglob("*")):
                 if f.suffix.lower() in IMAGE_SUFFIXES:
@@ -106,13 +120,13 @@ def discover_clips(inputs: Iterable[str]) -> list[tuple[str, str]]:
 
     A clip is a folder that holds frame images. Each input folder is searched
     (recursively) for such folders; an input that holds frames itself is
-    one clip, named by its own name.
+    one clip, named by its own name. ``"bundled"`` is the bundled clip.
     """
     from lamfast.request.sr_clip import FRAME_SUFFIXES
 
     found: dict[str, str] = {}
     for item in inputs:
-        p = Path(item)
+        p = Path(resolve(item, "clip"))
         if not p.is_dir():
             raise LamfastError(f"input {item!r} is not a folder of clips (one folder of frames each)", param="inputs")
         for folder in [p, *sorted(d for d in p.rglob("*") if d.is_dir())]:
@@ -139,7 +153,14 @@ def input_sha(path: str) -> str | None:
 
 
 def discover_images(inputs: Iterable[str]) -> list[str]:
-    """The absolute paths of :func:`discover_inputs`."""
+    """The absolute paths of :func:`discover_inputs`.
+
+    Example:
+        >>> from lamfast.bundled import data_path
+        >>> from lamfast.dataset import discover_images
+        >>> [p.rsplit("/", 1)[1] for p in discover_images([str(data_path("astronaut.png"))])]
+        ['astronaut.png']
+    """
     return [path for path, _ in discover_inputs(inputs)]
 
 
@@ -210,6 +231,16 @@ def run(
         RunSummary with counts; failures are rows in the store, never
         exceptions. Units of the work set that failed in an earlier run and
         were skipped count in ``units_failed_before`` and are listed too.
+
+    Example:
+        >>> import os, tempfile
+        >>> from lamfast import LAMParams
+        >>> from lamfast.dataset import RunConfig, run
+        >>> out = tempfile.mkdtemp()
+        >>> summary = run(["bundled"], ["bundled"], os.path.join(out, "lam.sqlite"), RunConfig(windows="top:2:16", lam=LAMParams(fold=2)),
+        ...               progress=False)  # the bundled photo with the bundled x4 model
+        >>> summary.units_done, summary.windows_done, summary.units_failed
+        (1, 2, 0)
     """
     if not models:
         raise LamfastError("no models given")

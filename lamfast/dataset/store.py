@@ -80,6 +80,15 @@ def encode_map(a: np.ndarray) -> tuple[bytes, str]:
 
 
 def decode_map(blob: bytes, shape: str) -> np.ndarray:
+    """A stored map back as a float32 array: the inverse of :func:`encode_map` (zlib of little-endian float32).
+
+    Example:
+        >>> import numpy as np
+        >>> from lamfast.dataset.store import decode_map, encode_map
+        >>> a = np.arange(6, dtype=np.float32).reshape(2, 3)
+        >>> np.array_equal(decode_map(*encode_map(a)), a)  # lossless
+        True
+    """
     return np.frombuffer(zlib.decompress(blob), dtype="<f4").reshape(json.loads(shape)).copy()
 
 
@@ -167,6 +176,17 @@ class UnitRecord:
     model_notes: list[str] = field(default_factory=list)  # how the loader read the model, stored with the unit
 
 
+def _statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, one each."""
+    out, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    return out + ([pending.strip()] if pending.strip() else [])
+
+
 def check_version(conn: sqlite3.Connection, path: Path) -> None:
     """LamfastError (one line) unless the store at ``conn`` has this lamfast's layout (:data:`SCHEMA_VERSION`)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -176,7 +196,20 @@ def check_version(conn: sqlite3.Connection, path: Path) -> None:
 
 
 class ResultStore:
-    """SQLite results store (WAL, one transaction per unit) of one layout version (:data:`SCHEMA_VERSION`)."""
+    """SQLite results store (WAL, one transaction per unit) of one layout version (:data:`SCHEMA_VERSION`).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from lamfast import LAMParams
+        >>> from lamfast.dataset import ResultStore, RunConfig, run
+        >>> path = Path(tempfile.mkdtemp()) / "s.sqlite"
+        >>> _ = run(["bundled"], ["bundled"], path, RunConfig(windows="list:60,60:16", lam=LAMParams(fold=2)), progress=False)
+        >>> with ResultStore(path) as db:
+        ...     rows = list(db.rows(with_maps=True))
+        >>> len(rows), rows[0]["status"], rows[0]["attribution"].shape  # the LR attribution [3,64,64]
+        (1, 'ok', (3, 64, 64))
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -190,7 +223,11 @@ class ResultStore:
             self.conn.execute("BEGIN IMMEDIATE")
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not tables:
-                self.conn.executescript(SCHEMA + LEASE_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+                # statement by statement: executescript would commit the transaction first, and a run
+                # opening the store meanwhile would see the tables without their version
+                for statement in _statements(SCHEMA + LEASE_SCHEMA):
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.conn.commit()
             check_version(self.conn, self.path)
         except sqlite3.DatabaseError as exc:

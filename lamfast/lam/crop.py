@@ -50,6 +50,11 @@ class CropInfo:
             or None: the whole image ran.
         radius: context radius in LR pixels (None when not known).
         reason: one line: how the radius was found, or why the whole image ran.
+
+    Example:
+        >>> from lamfast.lam import CropInfo
+        >>> CropInfo((0, 0, 24, 24), 6, "measured").summary()
+        {'box': [0, 0, 24, 24], 'radius': 6, 'reason': 'measured'}
     """
 
     box: Box | None

@@ -43,6 +43,12 @@ class DIMap:
         failures: ``{(i, j): reason}`` for the windows that failed.
         params: what defines the results.
         timings: ``total`` seconds and ``per_window``.
+
+    Example:
+        >>> import lamfast, torch
+        >>> m = lamfast.di_map(lamfast.load_model(), torch.rand(3, 8, 8), 16, fold=2)  # 32x32 SR: a 2x2 grid
+        >>> m.shape, m.boxes[1], m.saliency_map(0, 1).shape
+        ((2, 2), (0, 16, 16), torch.Size([8, 8]))
     """
 
     di: torch.Tensor

@@ -62,7 +62,13 @@ GROUP_BYTES = 256 << 20
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a LAM call runs (never what it computes): the run keywords of :func:`lam` and :func:`lam_windows`."""
+    """How a LAM call runs (never what it computes): the run keywords of :func:`lam` and :func:`lam_windows`.
+
+    Example:
+        >>> from lamfast.lam import RunOptions
+        >>> RunOptions(batch_size=8, crop="off")
+        RunOptions(batch_size=8, crop='off', progress=False, errors='raise')
+    """
 
     batch_size: int | None = None
     crop: str | int = "auto"
@@ -323,7 +329,7 @@ def lam_windows(
         >>> x = prepare_input(model, "bundled").tensor()  # [3,64,64]
         >>> rs = lamfast.lam_windows(model, x, "top:2:16", fold=4)
         >>> [r.window for r in rs]
-        [(232, 112, 16), (184, 80, 16)]
+        [(224, 120, 16), (168, 184, 16)]
     """
     p = resolve_params(params, fold=fold, sigma=sigma, l=l, mode=mode, path=path, objective=objective, reduce=reduce,
                        baseline=baseline)

@@ -71,6 +71,12 @@ class Reach:
         measured: the largest distance, in LR pixels, at which an output
             moved (None when the probe could not tell).
         reason: one line: how it was measured, or why there is no radius.
+
+    Example:
+        >>> import lamfast
+        >>> reach = lamfast.lam.influence_radius(lamfast.load_model().model, (64, 64), "cpu")
+        >>> reach.radius == reach.measured + 2  # the margin
+        True
     """
 
     radius: int | None
@@ -137,6 +143,13 @@ def influence_radius(model, lr_shape: tuple[int, int], device: torch.device | st
         channels: the input channels the model takes (the image's).
     Returns:
         Reach.
+
+    Example:
+        >>> import torch, lamfast
+        >>> conv = torch.nn.Conv2d(3, 12, 3, padding=1)  # x2 after pixel shuffle: reach 1 LR pixel
+        >>> model = torch.nn.Sequential(conv, torch.nn.PixelShuffle(2)).eval()
+        >>> lamfast.lam.influence_radius(model, (32, 32), "cpu").measured
+        1
     """
     device = torch.device(device)
     H, W = lr_shape

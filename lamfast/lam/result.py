@@ -79,6 +79,14 @@ class VideoLAMResult(LAMResult):
         frame_share: [T], each frame's part of the clip's total saliency (sums to 1).
         di_per_frame: [T], each frame's own map normalised on its own (the public VSR fork's figure).
         frame: the output frame whose window was attributed (None for a centre-frame model).
+
+    Example:
+        >>> import torch, lamfast
+        >>> from lamfast.models import bundled_video_model
+        >>> clip = torch.rand(5, 3, 16, 16, generator=torch.Generator().manual_seed(0))  # [T,C,H,W]
+        >>> r = lamfast.lam(bundled_video_model(), clip, 8, 8, 16, fold=4)
+        >>> r.attribution.shape, r.saliency.shape, r.frame_share.shape, r.frame
+        (torch.Size([5, 3, 16, 16]), torch.Size([5, 16, 16]), torch.Size([5]), None)
     """
 
     frame_share: torch.Tensor = None  # type: ignore[assignment]

@@ -205,7 +205,7 @@ class TopEdges(WindowSpec):
         >>> from lamfast.lam.windows import TopEdges
         >>> sr = torch.zeros(3, 64, 64); sr[:, 40:, 20:] = 1.0  # one corner of edges
         >>> TopEdges(k=2, size=16).resolve(sr)
-        [(32, 16, 16), (32, 32, 16)]
+        [(32, 16, 16), (24, 32, 16)]
     """
 
     k: int

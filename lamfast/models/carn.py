@@ -89,6 +89,14 @@ class _Up(nn.Module):
                 detect=("entry.weight", "b1.b1.body.0.weight", "b3.c3.body.0.weight", "upsample.up.body.0.weight",
                         "exit.weight", "sub_mean.shifter.bias"))
 class CARN(nn.Module):
+    """LAM_Demo zoo's CARN (CARNet, ``CARN_7400.pth``): cascading residual blocks, x2/3/4. [B,3,H,W] in [0,1] -> [B,3,sH,sW].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import CARN
+        >>> CARN(scale=2, n_feats=8)(torch.rand(1, 3, 8, 8)).shape
+        torch.Size([1, 3, 16, 16])
+    """
     def __init__(self, scale: int = 4, n_feats: int = 64):
         super().__init__()
         self.scale = scale

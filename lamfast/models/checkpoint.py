@@ -39,6 +39,15 @@ def read_checkpoint(path: str | Path, unsafe_pickle: bool = False) -> tuple[dict
     Raises:
         CheckpointError: missing, unreadable, a full pickle without
             ``unsafe_pickle``, or no state_dict inside.
+
+    Example:
+        >>> import tempfile, torch
+        >>> from lamfast.models import read_checkpoint
+        >>> path = tempfile.mkdtemp() + "/ckpt.pth"
+        >>> torch.save({"params_ema": {"module.w": torch.zeros(2)}}, path)
+        >>> sd, notes = read_checkpoint(path)  # weights-only
+        >>> list(sd), notes
+        (['w'], ["using checkpoint['params_ema']", "stripped the 'module.' prefix from every key"])
     """
     path = Path(path)
     if not path.is_file():
@@ -109,7 +118,14 @@ def _listing(keys: list[str], limit: int = 4) -> str:
 
 
 def fit_state_dict(model: nn.Module, sd: Mapping[str, torch.Tensor], arch: str) -> None:
-    """Load ``sd`` into ``model`` strictly, or raise one line naming the mismatch."""
+    """Load ``sd`` into ``model`` strictly, or raise one line naming the mismatch.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import TinySR, fit_state_dict
+        >>> model = TinySR(scale=2)
+        >>> fit_state_dict(model, TinySR(scale=2).state_dict(), "tinysr")  # strict: raises one line on a mismatch
+    """
     own = model.state_dict()
     missing = [k for k in own if k not in sd]
     unexpected = [k for k in sd if k not in own]

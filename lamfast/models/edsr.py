@@ -65,6 +65,12 @@ class EDSR(nn.Module):
     load those with ``rgb_range=255`` so lamfast scales [0,1] inputs).
 
     Shapes: [B,3,H,W] -> [B,3,sH,sW].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import EDSR
+        >>> EDSR(n_resblocks=1, n_feats=8, scale=2, rgb_range=1.0)(torch.rand(1, 3, 8, 8)).shape
+        torch.Size([1, 3, 16, 16])
     """
 
     def __init__(self, n_resblocks: int = 16, n_feats: int = 64, scale: int = 4, res_scale: float = 1.0,

@@ -30,6 +30,12 @@ class RangeAdapter(nn.Module):
     """Runs a model that expects inputs in [0, rgb_range] on [0,1] images.
 
     Shapes: [B,C,H,W] in [0,1] -> model(x * rgb_range) / rgb_range.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import RangeAdapter
+        >>> RangeAdapter(torch.nn.Identity(), 255)(torch.full((1, 3, 2, 2), 0.5)).max()
+        tensor(0.5000)
     """
 
     def __init__(self, model: nn.Module, rgb_range: float):
@@ -65,12 +71,26 @@ def _bundled(kind: str, cls) -> ModelDescriptor:
 
 
 def bundled_model() -> ModelDescriptor:
-    """The bundled x4 TinySR, trained by ``scripts/train_tiny_sr.py``."""
+    """The bundled x4 TinySR, trained by ``scripts/train_tiny_sr.py``.
+
+    Example:
+        >>> from lamfast.models import bundled_model
+        >>> d = bundled_model()
+        >>> d.arch, d.scale
+        ('tinysr', 4)
+    """
     return _bundled("sr_model", TinySR)
 
 
 def bundled_video_model() -> ModelDescriptor:
-    """The bundled x2 TinyVSR (5 frames in, the centre one out), trained by ``scripts/train_tiny_vsr.py``."""
+    """The bundled x2 TinyVSR (5 frames in, the centre one out), trained by ``scripts/train_tiny_vsr.py``.
+
+    Example:
+        >>> from lamfast.models import bundled_video_model
+        >>> d = bundled_video_model()
+        >>> d.arch, d.scale, d.model.frames
+        ('tinyvsr', 2, 5)
+    """
     return _bundled("video_model", TinyVSR)
 
 

@@ -107,6 +107,13 @@ def register_model(name: str, description: str = "", *, detect: Detect = None):
 
 
 def get_architecture(name: str) -> Architecture:
+    """The registered architecture of that name (any case); LamfastKeyError listing the names otherwise.
+
+    Example:
+        >>> from lamfast.models import get_architecture
+        >>> get_architecture("EDSR").name
+        'edsr'
+    """
     key = name.lower()
     if key not in _REGISTRY:
         known = ", ".join(sorted(_REGISTRY)) or "none"
@@ -115,10 +122,22 @@ def get_architecture(name: str) -> Architecture:
 
 
 def list_architectures() -> list[str]:
-    """The registered architectures' names, sorted."""
+    """The registered architectures' names, sorted.
+
+    Example:
+        >>> from lamfast.models import list_architectures
+        >>> {"tinysr", "edsr", "carn", "san", "rnan"} <= set(list_architectures())
+        True
+    """
     return sorted(_REGISTRY)
 
 
 def detected_architectures(state_dict: Mapping) -> list[str]:
-    """The registered architectures whose ``detect`` accepts ``state_dict``."""
+    """The registered architectures whose ``detect`` accepts ``state_dict``.
+
+    Example:
+        >>> from lamfast.models import TinySR, detected_architectures
+        >>> detected_architectures(TinySR().state_dict())
+        ['tinysr']
+    """
     return [name for name in list_architectures() if _REGISTRY[name].detect and _REGISTRY[name].detect(state_dict)]

@@ -102,6 +102,14 @@ class _Group(nn.Module):
                 detect=("body_nl_low.0.body.0.RA_MB.0.MB_RB1.0.g.weight", "body.0.body.0.RA_TB.0.body.0.body.0.weight",
                         "head.0.weight", "tail.1.weight"))
 class RNAN(nn.Module):
+    """LAM_Demo zoo's RNAN: residual non-local attention groups; inputs scaled by 255 inside. [B,3,H,W] in [0,1] -> [B,3,sH,sW].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import RNAN
+        >>> RNAN(scale=2, n_feats=8, n_resgroups=3)(torch.rand(1, 3, 16, 16)).shape
+        torch.Size([1, 3, 32, 32])
+    """
     def __init__(self, scale: int = 4, n_feats: int = 64, n_resgroups: int = 10):
         super().__init__()
         self.scale = scale

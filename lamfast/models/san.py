@@ -216,6 +216,14 @@ class RegionNonLocal(nn.Module):
                 detect=("RG.0.rcab.0.conv_first.0.weight", "RG.0.soca.conv_du.0.weight", "non_local.non_local.g.0.weight",
                         "head.0.weight", "tail.1.weight", "gamma"))
 class SAN(nn.Module):
+    """LAM_Demo zoo's SAN: second-order channel attention and region non-local blocks; inputs scaled by 255 inside. [B,3,H,W] in [0,1] -> [B,3,sH,sW].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import SAN
+        >>> SAN(scale=2, n_feats=16, n_resgroups=1, n_resblocks=1)(torch.rand(1, 3, 8, 8)).shape
+        torch.Size([1, 3, 16, 16])
+    """
     def __init__(self, scale: int = 4, n_feats: int = 64, n_resgroups: int = 20, n_resblocks: int = 10,
                  reduction: int = 16):
         super().__init__()

@@ -37,6 +37,11 @@ class ModelSpec:
     the checkpoint (None for the bundled model). ``notes`` say how an
     ambiguous string was read. Two specs of the same bytes have the same
     :attr:`sha`, wherever the files lie.
+
+    Example:
+        >>> from lamfast.models import ModelSpec
+        >>> ModelSpec.parse("bundled").bundled, ModelSpec.parse("my.pth").path
+        (True, 'my.pth')
     """
 
     text: str
@@ -149,6 +154,11 @@ def model_labels(specs: list[ModelSpec]) -> list[str]:
 
     Raises:
         LamfastError: two models given the same label.
+
+    Example:
+        >>> from lamfast.models import ModelSpec, model_labels
+        >>> model_labels([ModelSpec.parse(s) for s in ["a/x.pt", "b/x.pt", "ref=bundled"]])
+        ['x', 'x-2', 'ref']
     """
     given = [s.label for s in specs if s.label]
     if len(set(given)) != len(given):

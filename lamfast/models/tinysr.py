@@ -21,6 +21,12 @@ class TinySR(nn.Module):
     the official reference case (``tests/data/lam_case1.npz``).
 
     Shapes: [B,3,H,W] in [0,1] -> [B,3,sH,sW].
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import TinySR
+        >>> TinySR(scale=2)(torch.rand(1, 3, 8, 8)).shape
+        torch.Size([1, 3, 16, 16])
     """
 
     def __init__(self, scale: int = 4, width: int = 16, depth: int = 3, bicubic_skip: bool = False):

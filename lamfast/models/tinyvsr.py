@@ -25,6 +25,12 @@ class TinyVSR(nn.Module):
 
     Shapes: [B,T,C,H,W] in [0,1] (T = ``frames``) -> [B,C,sH,sW], the
     centre frame ``T // 2``.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.models import TinyVSR
+        >>> TinyVSR()(torch.rand(1, 5, 3, 8, 8)).shape  # five frames in, the centre one out
+        torch.Size([1, 3, 16, 16])
     """
 
     def __init__(self, frames: int = 5, channels: int = 3, scale: int = 2, feat: int = 6, width: int = 12,

@@ -71,6 +71,13 @@ def blur_path_torch(image: torch.Tensor, fold: int = 50, sigma: float = 1.2, l: 
         image: [C,H,W] or [B,C,H,W] floating tensor.
     Returns:
         (path, deriv), each [fold,C,H,W] or [B,fold,C,H,W] in image's dtype.
+
+    Example:
+        >>> import torch, lamfast
+        >>> from lamfast.ops import blur_path_torch
+        >>> x = torch.rand(3, 16, 16)
+        >>> torch.allclose(blur_path_torch(x, 10)[0], lamfast.blur_path(x, 10)[0], atol=1e-6)
+        True
     """
     _kernel_checks(image, fold, sigma, l)
     batched = image.dim() == 4

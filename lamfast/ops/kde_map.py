@@ -136,6 +136,13 @@ def kde_map_torch(saliency: torch.Tensor) -> torch.Tensor:
     Returns:
         Density at every pixel centre, each map divided by its max: same
         shape and dtype as ``saliency``; all zeros for a map without mass.
+
+    Example:
+        >>> import torch, lamfast
+        >>> from lamfast.ops import kde_map_torch
+        >>> m = torch.rand(12, 12)
+        >>> torch.allclose(kde_map_torch(m), lamfast.kde_map(m), atol=1e-6)
+        True
     """
     _kernel_checks(saliency)
     batched = saliency.dim() == 3

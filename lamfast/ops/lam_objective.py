@@ -120,6 +120,13 @@ def lam_objective_torch(y: torch.Tensor, windows: Sequence[int], robust: bool = 
 
     Outputs that share a window are cut together, so K windows common to all
     N outputs cost K slices, as in the official code.
+
+    Example:
+        >>> import torch, lamfast
+        >>> from lamfast.ops import lam_objective_torch
+        >>> y = torch.rand(2, 3, 8, 8)
+        >>> torch.allclose(lam_objective_torch(y, [1, 1, 4, 1, 1, 4])[0], lamfast.lam_objective(y, [(1, 1, 4)])[0])
+        True
     """
     K = _kernel_checks(y, windows)
     N = y.shape[0]
@@ -240,7 +247,7 @@ def lam_objective(y: torch.Tensor, windows: Sequence, robust: bool = False) -> t
         >>> y = torch.zeros(2, 3, 8, 8); y[1, :, 4:, :] = 1.0  # the second output has an edge
         >>> value, ties = lamfast.lam_objective(y, [(0, 0, 8)])
         >>> value.tolist(), ties.tolist()
-        [[0.0, 21.0]], [True, True]]
+        ([[0.0, 21.0]], [True, True])
     """
     flat = flat_windows(windows, y.shape[0] if isinstance(y, torch.Tensor) and y.dim() == 4 else 0)
     check_args(y, flat)

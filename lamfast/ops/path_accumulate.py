@@ -60,7 +60,16 @@ def _kernel_checks(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) 
 
 
 def path_accumulate_torch(acc: torch.Tensor, grads: torch.Tensor, deriv: torch.Tensor) -> None:
-    """Pure-torch twin: ``acc += (grads * deriv).sum(step dim)`` in acc's dtype."""
+    """Pure-torch twin: ``acc += (grads * deriv).sum(step dim)`` in acc's dtype.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.ops import path_accumulate_torch
+        >>> acc = torch.zeros(3, 4, 4)
+        >>> path_accumulate_torch(acc, torch.ones(5, 3, 4, 4), torch.full((5, 3, 4, 4), 0.5))
+        >>> float(acc.max())
+        2.5
+    """
     _kernel_checks(acc, grads, deriv)
     step_dim = grads.dim() - 4
     acc.add_((grads.to(acc.dtype) * deriv.to(acc.dtype)).sum(dim=step_dim))

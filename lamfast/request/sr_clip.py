@@ -30,6 +30,11 @@ def frame_files(source: str | Path) -> list[Path]:
 
     Raises:
         LamfastError (``param="video"``): nothing to read.
+
+    Example:
+        >>> from lamfast.request import frame_files
+        >>> [f.name for f in frame_files("bundled")][:2]
+        ['frame_0.png', 'frame_1.png']
     """
     source = resolve(source, "clip")
     path = Path(source)
@@ -57,6 +62,13 @@ class SRClip:
         scale: the model's SR factor.
         color: what the model is fed (``"rgb"``, ``"gray"``, ``"y"``).
         notes: what was converted, cropped or assumed, one line each.
+
+    Example:
+        >>> from lamfast.models import bundled_video_model
+        >>> from lamfast.request import prepare_clip
+        >>> clip = prepare_clip(bundled_video_model(), "bundled")
+        >>> clip.name, len(clip.files), tuple(clip.tensor().shape)
+        ('clip_coffee', 5, (5, 3, 64, 64))
     """
 
     name: str
@@ -115,6 +127,12 @@ def prepare_clip(model: "nn.Module | ModelDescriptor | None", source: str | Path
     Raises:
         LamfastError: no frames, unreadable frames or frames of different sizes
             (``param="video"``), or a model that fails on the clip (``param="model"``).
+
+    Example:
+        >>> from lamfast.request import prepare_clip
+        >>> clip = prepare_clip(None, "bundled", scale=2)  # the scale given: no model needed
+        >>> len(clip.hr), clip.hr[0].size, clip.lr[0].size
+        (5, (128, 128), (64, 64))
     """
     from lamfast.imageio import ImageError, prepare_images, read_gray, read_rgb
 

@@ -29,6 +29,12 @@ class SRInput:
         scale: the model's SR factor.
         color: ``"rgb"``, ``"gray"`` or ``"y"``: what the model is fed.
         notes: what was converted, cropped or assumed, one line each.
+
+    Example:
+        >>> from lamfast.request import prepare_input
+        >>> x = prepare_input(None, "bundled", scale=4)
+        >>> x.name, x.hr.size, x.lr.size, tuple(x.tensor().shape)
+        ('astronaut.png', (256, 256), (64, 64), (3, 64, 64))
     """
 
     name: str
@@ -71,7 +77,14 @@ def input_channels(model: "nn.Module | ModelDescriptor | None") -> tuple[int | N
 
 def choose_color(model: "nn.Module | ModelDescriptor | None", color: str | None) -> tuple[str, list[str]]:
     """The ``color`` to feed ``model``: as given, or from the input channels it takes (1: gray, 3 or
-    unknown: rgb). Returns (color, notes)."""
+    unknown: rgb). Returns (color, notes).
+
+    Example:
+        >>> import torch
+        >>> from lamfast.request import choose_color
+        >>> choose_color(torch.nn.Conv2d(1, 4, 3), None)[0], choose_color(None, "y")[0]
+        ('gray', 'y')
+    """
     from lamfast.imageio import COLORS
 
     if color is not None:
@@ -96,6 +109,13 @@ def find_scale(model: "nn.Module | ModelDescriptor", image: Image.Image, name: s
     model gets. An SR model's factor does not depend on which image it
     sees, so a caller may find it once per model and pass it on; errors
     name the image they were found on.
+
+    Example:
+        >>> from PIL import Image
+        >>> import lamfast
+        >>> from lamfast.request import find_scale
+        >>> find_scale(lamfast.load_model().model, Image.new("RGB", (32, 32)), "blank.png")
+        4
     """
     from lamfast.imageio import corner, model_input
     from lamfast.lam import LAMError, infer_scale

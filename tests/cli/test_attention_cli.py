@@ -1,34 +1,14 @@
 """lamfast attention, attention-sr and attention-guide: each mode its own parser; the seed tools' spellings."""
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from PIL import Image
-from torch import nn
 
-import lamfast
 from lamfast.cli import build_parser, main
 
-
-def _png(path: Path, side: int = 24, mode: str = "RGB") -> Path:
-    rng = np.random.default_rng(0)
-    arr = rng.integers(0, 256, (side, side, 4 if mode == "RGBA" else 3), dtype=np.uint8)
-    if mode == "RGBA":
-        arr[:4, :4, 3] = 0
-    Image.fromarray(arr, mode).save(path)
-    return path
-
-
-def _cli(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lamfast", *argv], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+from cli_runs import random_png
 
 
 def _parse(argv):
@@ -58,7 +38,7 @@ def test_each_mode_is_its_own_parser_and_refuses_the_others_flags(argv, refused,
 
 def test_location_is_checked_without_assert(tmp_path):
     """Under python -O an assert is gone: ROW,COL,EXTRA used to pass."""
-    img = _png(tmp_path / "a.png")
+    img = random_png(tmp_path / "a.png")
     done = subprocess.run([sys.executable, "-O", "-m", "lamfast", "attention", str(img), "--method", "sr-window",
                            "--location", "1,2,3"], capture_output=True, text=True, timeout=300)
     assert done.returncode == 1

@@ -3,34 +3,14 @@ one spelling per flag with the seed tools' spellings as aliases, a parser per mo
 that write nothing into args, and one-line errors."""
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from torch import nn
 
 import lamfast
 from lamfast.cli import build_parser, main
 
-
-def _png(path: Path, side: int = 24, mode: str = "RGB") -> Path:
-    rng = np.random.default_rng(0)
-    arr = rng.integers(0, 256, (side, side, 4 if mode == "RGBA" else 3), dtype=np.uint8)
-    if mode == "RGBA":
-        arr[:4, :4, 3] = 0
-    Image.fromarray(arr, mode).save(path)
-    return path
-
-
-def _cli(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lamfast", *argv], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+from cli_runs import random_png, run_cli
 
 
 def test_every_flag_has_one_spelling_and_its_alias_and_one_destination():
@@ -60,16 +40,16 @@ def test_an_empty_exception_message_is_named_by_its_type(tmp_path):
     ns: dict = {}
     exec(arch.read_text(), ns)  # noqa: S102
     torch.save(ns["Net"]().state_dict(), tmp_path / "net.pt")
-    img = _png(tmp_path / "a.png", 16)
-    done = _cli("erf", str(img), "--lr-input", "--model", f"{arch}:Net:{tmp_path / 'net.pt'}", "-o",
+    img = random_png(tmp_path / "a.png", 16)
+    done = run_cli("erf", str(img), "--lr-input", "--model", f"{arch}:Net:{tmp_path / 'net.pt'}", "-o",
                 str(tmp_path / "erf"))
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().splitlines()[-1].endswith("(RuntimeError: RuntimeError)"), done.stderr
 
 
 def test_debug_env_shows_the_traceback_and_other_errors_say_their_type(tmp_path):
-    quiet = _cli("lam", "--sigma", "0", "--no-progress", "--output-dir", str(tmp_path))
-    loud = _cli("lam", "--sigma", "0", "--no-progress", "--output-dir", str(tmp_path), env={"LAMFAST_DEBUG": "1"})
+    quiet = run_cli("lam", "--sigma", "0", "--no-progress", "--output-dir", str(tmp_path))
+    loud = run_cli("lam", "--sigma", "0", "--no-progress", "--output-dir", str(tmp_path), env={"LAMFAST_DEBUG": "1"})
     assert quiet.returncode == 1 and "Traceback" not in quiet.stderr
     assert loud.returncode != 0 and "Traceback" in loud.stderr and "with sigma 0 every point" in loud.stderr
 
@@ -91,7 +71,7 @@ def test_library_errors_name_their_argument_and_the_cli_its_flag(tmp_path):
     with pytest.raises(LamfastError) as info:
         lamfast.load_model(tmp_path / "whole.pth")
     assert info.value.param == "unsafe_pickle" and "allow it with unsafe_pickle" in str(info.value)
-    done = _cli("lam", "--modelpath", str(tmp_path / "whole.pth"), "--output-dir", str(tmp_path / "o"))
+    done = run_cli("lam", "--modelpath", str(tmp_path / "whole.pth"), "--output-dir", str(tmp_path / "o"))
     assert done.stderr.strip().endswith("allow it with --unsafe-pickle only if you trust it"), done.stderr
 
 

@@ -13,28 +13,10 @@ import lamfast
 from lamfast.cli import main
 from lamfast.dataset.store import ResultStore
 from lamfast.errors import LamfastError
-from lamfast.models import EDSR, bundled_model, data_path
+from lamfast.models import EDSR, data_path
 from lamfast.request import prepare_input
 
 import browser
-
-
-@pytest.fixture(scope="module")
-def tinysr():
-    return bundled_model().model
-
-
-@pytest.fixture(scope="module")
-def lr32():
-    """A 32x32 LR crop of the bundled astronaut (the bundled TinySR's input)."""
-    sr_input = prepare_input(None, data_path("astronaut.png"), scale=4)
-    return sr_input.tensor()[:, 8:40, 16:48].contiguous()
-
-
-@pytest.fixture(scope="module")
-def edsr():
-    torch.manual_seed(0)
-    return EDSR(n_resblocks=2, n_feats=8, scale=4, rgb_range=1.0).eval()
 
 
 def _astro128(tmp_path):

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,15 +15,7 @@ import lamfast
 from lamfast.cli import main
 from lamfast.models import data_path
 
-
-def _png(path: Path, side: int = 24, mode: str = "RGB") -> Path:
-    rng = np.random.default_rng(0)
-    arr = rng.integers(0, 256, (side, side, 4 if mode == "RGBA" else 3), dtype=np.uint8)
-    if mode == "RGBA":
-        arr[:4, :4, 3] = 0
-    Image.fromarray(arr, mode).save(path)
-    return path
-
+from cli_runs import random_png
 
 
 PNGS = {"window_position.png", "sr.png", "saliency_abs.png", "blend_abs.png", "grid.png"}
@@ -215,7 +206,7 @@ def test_a_failed_lam_run_leaves_no_earlier_output_behind(tmp_path):
 def test_rgba_note_tells_what_happened(tmp_path):
     from lamfast.imageio import read_rgb
 
-    img, notes = read_rgb(_png(tmp_path / "a.png", mode="RGBA"))
+    img, notes = read_rgb(random_png(tmp_path / "a.png", mode="RGBA"))
     stored = np.asarray(Image.open(tmp_path / "a.png"))[:4, :4, :3]
     assert np.array_equal(np.asarray(img)[:4, :4], stored)  # colours under alpha 0 kept, not black
     assert any("colours under transparent pixels kept as stored" in n for n in notes)

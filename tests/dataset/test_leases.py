@@ -321,3 +321,41 @@ def test_a_store_on_a_network_filesystem_gets_a_note(images, tmp_path, monkeypat
             progress=False)
     notes = [str(w.message) for w in caught if issubclass(w.category, LamfastNote)]
     assert any("network file system (nfs4)" in n and "several hosts must not" in n for n in notes), notes
+
+
+def test_a_new_store_gets_its_tables_and_version_in_one_transaction(tmp_path, monkeypatch):
+    """Runs that open a new store together must see nothing or all of it: the tables and the layout version are
+    written between one BEGIN and its COMMIT (a commit between them let a second run find the tables at
+    version 0 and refuse the store)."""
+    seen: list[str] = []
+    connect = sqlite3.connect
+
+    def traced(*args, **kwargs):
+        conn = connect(*args, **kwargs)
+        conn.set_trace_callback(lambda sql: seen.append(" ".join(sql.split())[:40].upper()))
+        return conn
+
+    monkeypatch.setattr(sqlite3, "connect", traced)
+    ResultStore(tmp_path / "new.sqlite").close()
+    begin = seen.index("BEGIN IMMEDIATE")
+    commit = begin + seen[begin:].index("COMMIT")
+    inside = seen[begin + 1:commit]
+    assert sum(s.startswith("CREATE TABLE") for s in inside) == 3 and any("USER_VERSION" in s for s in inside), seen
+
+
+def test_stores_opened_at_once_by_many_threads_all_open(tmp_path):
+    for k in range(10):
+        path, errors = tmp_path / f"s{k}.sqlite", []
+
+        def open_store():
+            try:
+                ResultStore(path).close()
+            except Exception as exc:  # noqa: BLE001 (collected for the assert)
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_store) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors

@@ -9,26 +9,6 @@ from torch import nn
 
 import lamfast
 from lamfast.errors import LamfastError
-from lamfast.models import EDSR, bundled_model, data_path
-from lamfast.request import prepare_input
-
-
-@pytest.fixture(scope="module")
-def tinysr():
-    return bundled_model().model
-
-
-@pytest.fixture(scope="module")
-def lr32():
-    """A 32x32 LR crop of the bundled astronaut (the bundled TinySR's input)."""
-    sr_input = prepare_input(None, data_path("astronaut.png"), scale=4)
-    return sr_input.tensor()[:, 8:40, 16:48].contiguous()
-
-
-@pytest.fixture(scope="module")
-def edsr():
-    torch.manual_seed(0)
-    return EDSR(n_resblocks=2, n_feats=8, scale=4, rgb_range=1.0).eval()
 
 
 class HalfBlind(nn.Module):

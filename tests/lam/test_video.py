@@ -119,3 +119,19 @@ def test_bad_input_is_one_line(call, match, param):
         call(SlidingVSR().eval())
     assert "\n" not in str(info.value)
     assert info.value.param == param
+
+
+def test_a_video_model_is_not_kept_alive_by_the_engine():
+    """Nothing in the engine holds the user's model after a call: no wrapper cached under it, no cycle through
+    a weak key. Once the caller drops the model, it is gone."""
+    import gc
+    import weakref
+
+    model = SlidingVSR().double().eval()
+    clip = _clip(T=3)
+    lamfast.lam_windows(model, clip, [(2, 2), (6, 6)], window_size=8, frame=1, fold=2)
+    lamfast.lam(model, clip, 2, 2, 8, frame=1, fold=2)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
