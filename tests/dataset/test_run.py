@@ -406,3 +406,11 @@ def test_the_progress_bar_counts_windows_when_the_spec_fixes_them():
     counts = {spec: RunConfig(windows=spec).windows.count for spec in ("top:8:16", "random:5:16:3", "list:0,0;16,16:8",
                                                                        "grid:16")}
     assert counts == {"top:8:16": 8, "random:5:16:3": 5, "list:0,0;16,16:8": 2, "grid:16": None}
+
+
+def test_bundled_names_the_bundled_photo_and_clip_as_inputs():
+    from lamfast.bundled import bundled_file
+    from lamfast.dataset.runner import discover_clips, discover_inputs
+
+    assert discover_inputs(["bundled"]) == [(str(bundled_file("image").resolve()), "astronaut.png")]
+    assert discover_clips(["bundled"]) == [(str(bundled_file("clip").resolve()), "clip_coffee")]
