@@ -187,6 +187,28 @@ def _statements(script: str) -> list[str]:
     return out + ([pending.strip()] if pending.strip() else [])
 
 
+OPEN_TIMEOUT_S = 60.0
+
+
+def enable_wal(conn: sqlite3.Connection, timeout_s: float = OPEN_TIMEOUT_S) -> None:
+    """Switch ``conn``'s database to WAL, waiting for other connections doing the same.
+
+    SQLite answers "database is locked" at once, without its busy handler, when two connections
+    switch a new database's journal mode together (each holds the shared lock the other must
+    wait out), so runs that open one new store at once retry here until ``timeout_s``.
+    """
+    deadline, pause = time.monotonic() + timeout_s, 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+
+
 def check_version(conn: sqlite3.Connection, path: Path) -> None:
     """LamfastError (one line) unless the store at ``conn`` has this lamfast's layout (:data:`SCHEMA_VERSION`)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -215,8 +237,8 @@ class ResultStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn = sqlite3.connect(str(self.path), timeout=60)
-            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn = sqlite3.connect(str(self.path), timeout=OPEN_TIMEOUT_S)
+            enable_wal(self.conn)
             self.conn.execute("PRAGMA synchronous=NORMAL")
             # The tables and the version in one write transaction: runs that open a new store
             # together see either nothing or all of it.
