@@ -77,11 +77,14 @@ class PathIntegral:
             NaN (zeroed); zeros when NaN is not zeroed.
         batch_size: path points per forward after the probe (the last
             chunk size used: smaller than asked if a chunk ran out of memory).
+        alt_total: like ``total`` with ``alt_deriv`` in place of γ'_j, or None
+            without ``alt_deriv``.
     """
 
     total: torch.Tensor
     nan_steps: torch.Tensor
     batch_size: int
+    alt_total: torch.Tensor | None = None
 
 
 class SavedTensorMeter:
@@ -170,9 +173,10 @@ def _objective_grads(value: torch.Tensor, inputs: torch.Tensor) -> Iterator[tupl
         yield k, g[None]
 
 
-def _accumulate(acc: torch.Tensor, nan_steps: torch.Tensor, k0: int, grads: torch.Tensor, deriv: torch.Tensor,
-                chunk: PathChunk, zero_nan: bool) -> None:
-    """Fold a chunk's gradients [k, n, C, H, W] into ``acc[k0:k0+k]`` lead by lead."""
+def _accumulate(accs: list[tuple[torch.Tensor, torch.Tensor]], nan_steps: torch.Tensor, k0: int,
+                grads: torch.Tensor, chunk: PathChunk, zero_nan: bool) -> None:
+    """Fold a chunk's gradients [k, n, C, H, W] into each ``acc[k0:k0+k]`` of ``accs`` (accumulator,
+    the chunk's derivatives [n, C, H, W]), lead by lead."""
     if zero_nan:
         nan = torch.isnan(grads)
         had_nan = nan.flatten(2).any(dim=2)  # [k, n]
@@ -190,9 +194,10 @@ def _accumulate(acc: torch.Tensor, nan_steps: torch.Tensor, k0: int, grads: torc
     for first, n, a, b, _ in groups:
         steps = (b - a) // n
         g = grads[:, a:b].reshape(k, n, steps, *grads.shape[2:])
-        d = deriv[a:b].reshape(n, steps, *deriv.shape[1:])
-        for i in range(k):
-            path_accumulate(acc[k0 + i, first : first + n], g[i], d)
+        for acc, deriv in accs:
+            d = deriv[a:b].reshape(n, steps, *deriv.shape[1:])
+            for i in range(k):
+                path_accumulate(acc[k0 + i, first : first + n], g[i], d)
         if zero_nan:
             nan_steps[k0 : k0 + k, first : first + n] += had_nan[:, a:b].reshape(k, n, steps).sum(dim=2)
 
@@ -206,6 +211,7 @@ def integrate_path(
     on_chunk: Callable[[int], None] | None = None,
     zero_nan: bool = True,
     acc_dtype: torch.dtype | None = None,
+    alt_deriv: torch.Tensor | None = None,
 ) -> PathIntegral:
     """Integrate the objectives' input gradients along L paths, chunk by chunk.
 
@@ -231,6 +237,9 @@ def integrate_path(
             captum's IG does.
         acc_dtype: accumulator dtype (default float64 for float64 paths,
             else float32).
+        alt_deriv: None, or a second weighting of the same gradients, shaped
+            as ``deriv``, summed into ``alt_total`` (LAM's fold/2 sum weights
+            every second point, at no extra forward or backward).
     Returns:
         PathIntegral.
     Raises:
@@ -238,6 +247,8 @@ def integrate_path(
     """
     if path.shape != deriv.shape or path.dim() != 5:
         raise LamfastError(f"integrate_path: path {tuple(path.shape)} and deriv {tuple(deriv.shape)} must match, [L,S,C,H,W]")
+    if alt_deriv is not None and alt_deriv.shape != deriv.shape:
+        raise LamfastError(f"integrate_path: alt_deriv {tuple(alt_deriv.shape)} must match deriv {tuple(deriv.shape)}")
     if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise LamfastError(f"integrate_path: batch_size must be an integer >= 1, got {batch_size!r}")
     L, S = path.shape[:2]
@@ -245,14 +256,16 @@ def integrate_path(
     items = L * S
     points_all = path.reshape(items, *item)
     deriv_all = deriv.reshape(items, *item)
+    alt_all = alt_deriv.reshape(items, *item) if alt_deriv is not None else None
     lead_of_item = torch.arange(items, device=path.device) // S
     acc_dtype = acc_dtype or (torch.float64 if path.dtype == torch.float64 else torch.float32)
     acc: torch.Tensor | None = None
+    alt_acc: torch.Tensor | None = None
     nan_steps: torch.Tensor | None = None
     state: dict = {}
 
     def run(start: int, stop: int, meter: SavedTensorMeter | None = None) -> torch.Tensor:
-        nonlocal acc, nan_steps
+        nonlocal acc, alt_acc, nan_steps
         chunk = PathChunk(start, stop, S, lead_of_item[start:stop])
         inputs = points_all[start:stop].detach().requires_grad_(True)
         with torch.enable_grad():
@@ -266,10 +279,15 @@ def integrate_path(
             if acc is None:
                 acc = torch.zeros(value.shape[0], L, *item, dtype=acc_dtype, device=path.device)
                 nan_steps = torch.zeros(value.shape[0], L, dtype=torch.long, device=path.device)
+                if alt_all is not None:
+                    alt_acc = torch.zeros_like(acc)
+            accs = [(acc, deriv_all[start:stop])]
+            if alt_all is not None:
+                accs.append((alt_acc, alt_all[start:stop]))
             state["added"] = False
             for k0, g in _objective_grads(value, inputs):
                 state["added"] = True
-                _accumulate(acc, nan_steps, k0, g, deriv_all[start:stop], chunk, zero_nan)
+                _accumulate(accs, nan_steps, k0, g, chunk, zero_nan)
         if on_chunk is not None:
             on_chunk(stop - start)
         return value
@@ -297,4 +315,4 @@ def integrate_path(
             continue
         begin = stop
     assert acc is not None and nan_steps is not None
-    return PathIntegral(acc, nan_steps, batch_size)
+    return PathIntegral(acc, nan_steps, batch_size, alt_acc)

@@ -80,6 +80,7 @@ TOLERANCE = {
         "cam_smooth": 2e-3,     # aug/eigen smoothing against pytorch-grad-cam (its numpy SVD and resize)
         "projection": 1e-4,     # a first principal component against numpy's SVD, relative to its peak
         "completeness": 1e-3,   # IG's sum against F(x) - F(baseline) at 64 steps (the Riemann sum's error)
+        "completeness_ratio": 1e-5,  # LAMResult.completeness against the ratio computed here (relative)
         # one computation against the official loop, relative to the expected map's peak
         "official_loop": 1e-6, "official_vs_compat": 1e-5, "zoo_loop": 5e-6,
         "official_vs_compat_di": 1e-4,
@@ -96,6 +97,7 @@ TOLERANCE = {
         "formula": 1e-12,       # a closed form (the official gini, Gauss-Legendre nodes)
         "accumulate": 1e-14,
         "lam_attribution": 1e-11, "lam_saliency": 1e-11, "lam_di": 1e-10,
+        "completeness_ratio": 1e-10,
         "cam": 5e-6, "captum": 1e-9,
     },
     torch.float16: {"twin": 1e-3},
@@ -105,7 +107,7 @@ TOLERANCE = {
 # whole image sum in different orders: float32 differences measured on an
 # H100 (TF32 off) reached 1.6e-5 in DI where the CPU stays below 1.5e-7.
 TOLERANCE_CUDA = {torch.float32: {"lam_attribution": 1e-4, "lam_saliency": 5e-5, "lam_di": 5e-5}}
-RELATIVE = {"twin", "accumulate", "captum_hooks"}
+RELATIVE = {"twin", "accumulate", "captum_hooks", "completeness_ratio"}
 # Relative to the expected's peak itself (maps whose peak is far below 1).
 PEAK_RELATIVE = {"projection", "official_loop", "official_vs_compat", "zoo_loop"}
 

@@ -21,7 +21,7 @@ from lamfast.errors import LamfastError
 EXPORT_COLUMNS = [c for c in COLUMNS if c not in ("attribution", "attribution_shape", "label", "sr_patch",
                                                            "sr_patch_shape")] + ["model_spec"]
 INT_COLUMNS = {"h", "w", "size", "nan_steps", "scale"}
-FLOAT_COLUMNS = {"di", "gini", "seconds", "psnr", "ssim"}
+FLOAT_COLUMNS = {"di", "gini", "di_fold_half", "completeness", "seconds", "psnr", "ssim"}
 
 
 def _arrow_type(pa, column: str):

@@ -24,7 +24,7 @@ UNIT_COLUMNS = ("unit_key", "image", "model", "params_hash", "status", "error", 
                 "image_sha", "model_sha", "label", "model_notes")
 # What a result is: rows of one key that differ here are different results.
 EXACT = ("status", "nan_steps", "scale", "lr_size")
-CLOSE = ("di", "gini", "psnr", "ssim")
+CLOSE = ("di", "gini", "di_fold_half", "completeness", "psnr", "ssim")
 
 
 @dataclass

@@ -21,8 +21,11 @@ from lamfast.dataset.leases import SCHEMA as LEASE_SCHEMA
 from lamfast.errors import LamfastError
 
 # The store's layout. A store of another version is refused in one line:
-# results of another layout are not read as if they were these.
-SCHEMA_VERSION = 3
+# results of another layout are not read as if they were these. Version 3
+# lacks only version 4's two convergence columns, so it is upgraded in place
+# (its rows keep NULL there: not measured).
+SCHEMA_VERSION = 4
+UPGRADES = {3: ("ALTER TABLE results ADD COLUMN di_fold_half REAL", "ALTER TABLE results ADD COLUMN completeness REAL")}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
     unit_key TEXT PRIMARY KEY,
@@ -54,6 +57,8 @@ CREATE TABLE IF NOT EXISTS results (
     error TEXT,
     di REAL,
     gini REAL,
+    di_fold_half REAL,
+    completeness REAL,
     nan_steps INTEGER,
     scale INTEGER,
     lr_size TEXT,
@@ -70,7 +75,7 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
 """
 COLUMNS = ("key", "unit_key", "image", "model", "label", "h", "w", "size", "params_hash", "params", "status", "error",
-           "di", "gini", "nan_steps", "scale", "lr_size", "psnr", "ssim", "attribution", "attribution_shape", "sr_patch",
+           "di", "gini", "di_fold_half", "completeness", "nan_steps", "scale", "lr_size", "psnr", "ssim", "attribution", "attribution_shape", "sr_patch",
            "sr_patch_shape", "video", "seconds", "timings")
 
 def encode_map(a: np.ndarray) -> tuple[bytes, str]:
@@ -115,6 +120,8 @@ class ResultRow:
     error: str | None = None
     di: float | None = None
     gini: float | None = None
+    di_fold_half: float | None = None
+    completeness: float | None = None
     nan_steps: int | None = None
     scale: int | None = None
     lr_size: str | None = None
@@ -135,7 +142,7 @@ class ResultRow:
             video = {"frame": result.frame, "frame_share": [float(v) for v in result.frame_share],
                      "di_per_frame": [float(v) for v in result.di_per_frame]}
         return cls(key=f"{base['unit_key']}|{h},{w},{s}", h=h, w=w, size=s, status="ok", di=result.di,
-                   gini=result.gini, nan_steps=result.nan_steps, scale=result.scale,
+                   gini=result.gini, di_fold_half=result.di_fold_half, completeness=result.completeness, nan_steps=result.nan_steps, scale=result.scale,
                    attribution=result.attribution.detach().float().cpu().numpy(),
                    sr_patch=result.sr[..., h:h + s, w:w + s].detach().float().cpu().numpy(), video=video,
                    seconds=result.timings["total"], timings={**result.timings, "crop": result.crop.summary()},
@@ -250,6 +257,12 @@ class ResultStore:
                 for statement in _statements(SCHEMA + LEASE_SCHEMA):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            else:
+                version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+                if version in UPGRADES:
+                    for statement in UPGRADES[version]:
+                        self.conn.execute(statement)
+                    self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self.conn.commit()
             check_version(self.conn, self.path)
         except sqlite3.DatabaseError as exc:

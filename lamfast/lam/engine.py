@@ -38,7 +38,7 @@ from lamfast.lam.crop import CropInfo, crop_paths, local_window, parse_crop, pla
 from lamfast.lam.objective import Window, segment_objectives_and_ties, window_objectives
 from lamfast.lam.official_path import require_opencv
 from lamfast.lam.params import LAMParams, int_at_least, resolve_params
-from lamfast.lam.paths import lam_path
+from lamfast.lam.paths import baseline_of, half_fold_deriv, lam_path
 from lamfast.lam.result import LAMResult, make_result, nan_warning
 from lamfast.lam.srmodel import SRForward, lam_input
 from lamfast.lam.windows import WindowSpec, check_window, explicit, parse_windows
@@ -109,10 +109,12 @@ def _run_crops(fwd: SRForward, image: torch.Tensor, windows: Sequence[Window], c
     """The cropped windows as L independent paths of one crop size.
 
     Returns:
-        (total [L,C,ch,cw], nan_steps [L], ties [L] or None, batch size), on the device.
+        (total [L,C,ch,cw], nan_steps [L], ties [L] or None, batch size, fold/2 total [L,C,ch,cw] or None),
+        on the device.
     """
     boxes = [c.box for c in crops]
     path_c, deriv_c = crop_paths(image, boxes, params.fold, params.sigma, params.l, whole=whole_path)
+    alt = half_fold_deriv(deriv_c) if params.halves else None
     local = [local_window(win, box, scale) for win, box in zip(windows, boxes)]
     ties = torch.zeros(len(boxes), dtype=torch.long, device=image.device) if params.tracks_ties else None
 
@@ -124,8 +126,8 @@ def _run_crops(fwd: SRForward, image: torch.Tensor, windows: Sequence[Window], c
             ties.index_add_(0, chunk.lead_index, tied.long())
         return value
 
-    res = integrate_path(objective, path_c, deriv_c, batch_size=opts.batch_size, on_chunk=on_chunk)
-    return res.total[0], res.nan_steps[0], ties, res.batch_size
+    res = integrate_path(objective, path_c, deriv_c, batch_size=opts.batch_size, on_chunk=on_chunk, alt_deriv=alt)
+    return res.total[0], res.nan_steps[0], ties, res.batch_size, None if alt is None else res.alt_total[0]
 
 
 def _run_whole(fwd: SRForward, image: torch.Tensor, windows: Sequence[Window], params: LAMParams,
@@ -133,13 +135,15 @@ def _run_whole(fwd: SRForward, image: torch.Tensor, windows: Sequence[Window], p
     """Windows on the whole input: one path, K objectives per forward.
 
     Returns:
-        (total [K,C,H,W], nan_steps [K], batch size), on the device.
+        (total [K,C,H,W], nan_steps [K], batch size, fold/2 total [K,C,H,W] or None), on the device.
     """
     def objective(points: torch.Tensor, chunk) -> torch.Tensor:
         return window_objectives(fwd(points), windows, params.mode, params.objective, params.reduce)
 
-    res = integrate_path(objective, path[0][None], path[1][None], batch_size=opts.batch_size, on_chunk=on_chunk)
-    return res.total[:, 0], res.nan_steps[:, 0], res.batch_size
+    alt = half_fold_deriv(path[1][None]) if params.halves else None
+    res = integrate_path(objective, path[0][None], path[1][None], batch_size=opts.batch_size, on_chunk=on_chunk,
+                         alt_deriv=alt)
+    return res.total[:, 0], res.nan_steps[:, 0], res.batch_size, None if alt is None else res.alt_total[:, 0]
 
 
 def _check_windows(given: list, window_size: int, sr_shape, errors: str) -> tuple[list[Window], list]:
@@ -206,23 +210,53 @@ def lam_stream(model: Model, image: torch.Tensor, windows: Windows, params: LAMP
         label = f"LAM path ({len(live)} window{'s' if len(live) != 1 else ''})"
         # The total grows as groups are planned; the delay keeps tqdm from drawing an empty "0point" bar first.
         with tqdm(total=0, desc=label, unit="point", disable=not opts.progress, leave=False, delay=0.2) as bar:
+            with torch.no_grad():  # F(x) per window, from the forward already made
+                end_values = window_objectives(full, [wins[i] for i in live], params.mode, params.objective,
+                                               params.reduce)[:, 0]
             runs = _runs(fwd, x, [wins[i] for i in live], crops, scale, params, opts, bar)
             for group, seconds in runs:
-                for k, (attribution, nan_steps, batch, crop_info) in group.items():
+                for k, done in group.items():
                     timings = {"forward": t1 - t0, "crop_plan": t2 - t1, "path_integral": seconds,
                                "total": shared + seconds / len(group)}
                     try:
-                        yield live[k], make_result(attribution / params.fold, nan_steps, frames=fwd.frames,
-                                                   frame=fwd.frame, sr=sr, scale=scale, window=wins[live[k]],
-                                                   params=params, batch_size=batch, crop=crop_info, timings=timings)
+                        yield live[k], make_result(
+                            done.attribution / params.fold, done.nan_steps, frames=fwd.frames, frame=fwd.frame,
+                            half=None if done.half is None else done.half / params.fold,
+                            change=end_values[k] - done.start_value, sr=sr, scale=scale, window=wins[live[k]],
+                            params=params, batch_size=done.batch_size, crop=done.crop, timings=timings)
                     except LAMError as exc:
                         yield live[k], exc
 
 
+@dataclass
+class WindowSum:
+    """One window's path sums as the engine ends them, on the device."""
+
+    attribution: torch.Tensor  # [C,H,W] Σ_j g_j ⊙ γ'_j over the whole input
+    nan_steps: int
+    batch_size: int
+    crop: CropInfo  # which path ran
+    half: torch.Tensor | None  # [C,H,W] the fold/2 sum (LAMParams.halves), else None
+    start_value: torch.Tensor  # [] the objective at the path's start, F(γ_0)
+
+
+def _start_values_cropped(fwd: SRForward, start: torch.Tensor, windows: list[Window], boxes: list, scale: int,
+                          params: LAMParams, batch: int) -> torch.Tensor:
+    """F(γ_0) of each cropped window on its crop of the path's start [C,H,W]: [L], no grad, ``batch``
+    crops per forward (exact where the path on the crop is: its crop was checked)."""
+    crops = torch.stack([start[:, t:b, lft:r] for t, lft, b, r in boxes])
+    local = [local_window(win, box, scale) for win, box in zip(windows, boxes)]
+    out = []
+    for a in range(0, len(boxes), batch):
+        y = fwd(crops[a:a + batch].clone())
+        segments = [(i - a, i - a + 1, local[i]) for i in range(a, min(a + batch, len(boxes)))]
+        out.append(segment_objectives_and_ties(y, segments, params.mode, False, params.objective, params.reduce)[0])
+    return torch.cat(out)
+
+
 def _runs(fwd: SRForward, x: torch.Tensor, windows: list[Window], crops: list[CropInfo], scale: int,
-          params: LAMParams, opts: RunOptions, bar: tqdm) -> Iterator[tuple[dict, float]]:
-    """Every window's path, group by group: yields ({window: (attribution sum [C,H,W], NaN steps,
-    batch size, CropInfo that ran)}, the group's seconds)."""
+          params: LAMParams, opts: RunOptions, bar: tqdm) -> Iterator[tuple[dict[int, WindowSum], float]]:
+    """Every window's path, group by group: yields ({window: WindowSum}, the group's seconds)."""
     C, H, W = x.shape
     S = params.fold
     itemsize = x.element_size()
@@ -230,16 +264,22 @@ def _runs(fwd: SRForward, x: torch.Tensor, windows: list[Window], crops: list[Cr
     whole = [k for k, c in enumerate(crops) if c.box is None]
     # A straight-line path is cut from the whole image's: its baseline may be a filter of the whole image.
     path = lam_path(x, params) if params.path != "blur" or whole else None
+    start = baseline_of(x, params)  # γ_0, for completeness: one more forward per group, no backward
+    copies = 3 if params.halves else 2  # path, derivative and the fold/2 weights
     if cropped:
         t, lft, b, r = crops[cropped[0]].box
-        for group in _groups(cropped, 2 * S * C * (b - t) * (r - lft) * itemsize):
-            start = time.perf_counter()
+        for group in _groups(cropped, copies * S * C * (b - t) * (r - lft) * itemsize):
+            begin = time.perf_counter()
             _expect(bar, S * len(group))
-            total, nans, ties, batch = _run_crops(fwd, x, [windows[k] for k in group], [crops[k] for k in group],
-                                                  scale, params, opts, bar.update,
-                                                  path if params.path != "blur" else None)
+            total, nans, ties, batch, half = _run_crops(fwd, x, [windows[k] for k in group],
+                                                        [crops[k] for k in group], scale, params, opts, bar.update,
+                                                        path if params.path != "blur" else None)
             tied = ties.tolist() if ties is not None else [0] * len(group)  # one read for the group
             counts = nans.tolist()
+            kept = [j for j in range(len(group)) if not tied[j]]
+            with torch.no_grad():
+                starts = _start_values_cropped(fwd, start, [windows[group[j]] for j in kept],
+                                               [crops[group[j]].box for j in kept], scale, params, batch) if kept else None
             done = {}
             for j, k in enumerate(group):
                 if tied[j]:
@@ -250,22 +290,30 @@ def _runs(fwd: SRForward, x: torch.Tensor, windows: list[Window], crops: list[Cr
                     whole.append(k)
                     continue
                 t, lft, b, r = crops[k].box
-                attribution = torch.zeros(C, H, W, dtype=total.dtype, device=total.device)
-                attribution[:, t:b, lft:r] = total[j]
-                done[k] = (attribution, int(counts[j]), batch, crops[k])
+                sums = []
+                for part in (total, half) if half is not None else (total,):
+                    placed = torch.zeros(C, H, W, dtype=part.dtype, device=part.device)
+                    placed[:, t:b, lft:r] = part[j]
+                    sums.append(placed)
+                done[k] = WindowSum(sums[0], int(counts[j]), batch, crops[k], sums[1] if half is not None else None,
+                                    starts[kept.index(j)])
             if done:
-                yield done, time.perf_counter() - start
+                yield done, time.perf_counter() - begin
     if whole:
         if path is None:
             path = lam_path(x, params)
+        with torch.no_grad():
+            starts = window_objectives(fwd(start[None].clone()), [windows[k] for k in sorted(whole)], params.mode,
+                                       params.objective, params.reduce)[:, 0]
+        start_of = dict(zip(sorted(whole), starts))
         acc_bytes = 8 if x.dtype == torch.float64 else 4
-        for group in _groups(sorted(whole), C * H * W * acc_bytes):
-            start = time.perf_counter()
+        for group in _groups(sorted(whole), (copies - 1) * C * H * W * acc_bytes):
+            begin = time.perf_counter()
             _expect(bar, S)
-            total, nans, batch = _run_whole(fwd, x, [windows[k] for k in group], params, opts, bar.update, path)
+            total, nans, batch, half = _run_whole(fwd, x, [windows[k] for k in group], params, opts, bar.update, path)
             counts = nans.tolist()  # one read for the group
-            yield ({k: (total[j], int(counts[j]), batch, crops[k]) for j, k in enumerate(group)},
-                   time.perf_counter() - start)
+            yield ({k: WindowSum(total[j], int(counts[j]), batch, crops[k], None if half is None else half[j],
+                                 start_of[k]) for j, k in enumerate(group)}, time.perf_counter() - begin)
 
 
 def _collect(model: Model, image: torch.Tensor, windows: Windows, params: LAMParams, opts: RunOptions, *,

@@ -123,6 +123,13 @@ class LAMParams:
         """Whether exact output ties change the result (compat/official ``attr_grad``)."""
         return self.gradient_objective and self.mode != "robust"
 
+    @property
+    def halves(self) -> bool:
+        """Whether the fold/2 sum is a sub-sum of this path (LAM's blur path, even ``fold``): its points
+        σ(1 - 2i/fold) are every second point of this one. A straight line's points ``linspace(0, 1,
+        fold)`` are not, for any fold."""
+        return self.path == "blur" and self.fold % 2 == 0
+
     def objective_name(self) -> str:
         """The objective as text: its name, or ``module.qualname`` of a function."""
         if callable(self.objective):

@@ -47,9 +47,23 @@ def ig_baseline(image: torch.Tensor, kind: str) -> torch.Tensor:
     return chw_tensor(per_plane(hwc, filters[kind]) / np.float32(255.0), image).to(image.dtype)
 
 
+def half_fold_deriv(deriv: torch.Tensor) -> torch.Tensor:
+    """The weights that make the fold/2 sum out of the fold path's gradients: [..., fold, C, H, W] -> same.
+
+    With γ'_j = fold·I ⊛ (k_j - k_(j-1)), j = 1..fold, the fold/2 path's derivative at its point i
+    (the fold path's point 2i) is (γ'_2i + γ'_(2i-1)) / 2, and its mean over fold/2 points is
+    Σ_i g_2i ⊙ (γ'_2i + γ'_(2i-1)) / fold. So the weights are γ'_2i + γ'_(2i-1) at the even points
+    (1-based) and 0 at the odd ones; divided by fold like the path's own sum.
+    """
+    out = torch.zeros_like(deriv)
+    out[..., 1::2, :, :, :] = deriv[..., 1::2, :, :, :] + deriv[..., 0::2, :, :, :]
+    return out
+
+
 def baseline_of(image: torch.Tensor, params: LAMParams) -> torch.Tensor:
-    """Where a straight-line path starts, [C,H,W] in the image's dtype."""
-    if params.path == "gaussian_linear":
+    """Where the path starts, [C,H,W] in the image's dtype: a straight line's baseline, or the blur path's
+    σ_0 image (the image blurred at ``sigma``, which the official code never feeds to the model)."""
+    if params.path in ("gaussian_linear", "blur"):
         if params.mode == "official":
             cv2 = require_opencv()
             kernel = official_kernel(params.l, params.sigma)
@@ -79,4 +93,4 @@ def lam_path(image: torch.Tensor, params: LAMParams) -> tuple[torch.Tensor, torc
     return straight_line(image, baseline_of(image, params), params.fold)
 
 
-__all__ = ["baseline_of", "ig_baseline", "lam_path", "straight_line"]
+__all__ = ["baseline_of", "half_fold_deriv", "ig_baseline", "lam_path", "straight_line"]

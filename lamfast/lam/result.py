@@ -33,6 +33,16 @@ class LAMResult:
         nan_steps: path steps whose gradient held NaN (zeroed, as officially).
         crop: which path ran: the LR crop box and radius, or None and why.
         timings: seconds spent per phase.
+        di_fold_half: the DI of the fold/2 sum, over every second point of this path (the fold/2
+            path's points, whose gradients this run already computed); ``|di - di_fold_half|``
+            says how far the fold Riemann sum is from converged (the error of a first-order sum
+            halves as fold doubles). None where the fold/2 points are not among this path's: an
+            odd ``fold``, or a straight-line path (``linspace(0, 1, fold)`` holds no other
+            ``linspace``'s points); and for an all-zero fold/2 sum.
+        completeness: ``sum(attribution) / (F(x) - F(γ_0))``, F the window's objective and γ_0 the
+            path's start (the image blurred at ``sigma``, or the baseline): 1 for the exact path
+            integral, so its distance from 1 is the sum's discretisation error (plus any NaN steps
+            zeroed). None where F(x) = F(γ_0).
 
     Example:
         >>> import lamfast
@@ -57,6 +67,8 @@ class LAMResult:
     nan_steps: int
     crop: CropInfo
     timings: dict[str, float] = field(default_factory=dict)
+    di_fold_half: float | None = None
+    completeness: float | None = None
 
     def kde(self) -> torch.Tensor:
         """The official KDE visual of ``saliency``: [H,W] float64, max 1."""
@@ -65,7 +77,8 @@ class LAMResult:
     def summary(self) -> dict[str, Any]:
         """JSON-ready figures and parameters (no tensors)."""
         h, w, size = self.window
-        return {"di": self.di, "gini": self.gini, "scale": self.scale, "h": h, "w": w, "window_size": size,
+        return {"di": self.di, "gini": self.gini, "di_fold_half": self.di_fold_half,
+                "completeness": self.completeness, "scale": self.scale, "h": h, "w": w, "window_size": size,
                 **self.params.defining(), "batch_size": self.batch_size, "nan_steps": self.nan_steps,
                 "crop": self.crop.summary(), "lr_size": list(self.saliency.shape[-2:]),
                 "sr_size": list(self.sr.shape[-2:]), "timings_s": dict(self.timings)}
@@ -107,11 +120,21 @@ class VideoLAMResult(LAMResult):
                 "frames": int(self.attribution.shape[0])}
 
 
+def _di_of(attribution: torch.Tensor) -> float | None:
+    """The DI of an attribution [C,H,W] or [T,C,H,W] (None when it is all zero)."""
+    if float(attribution.sum(dim=-3).abs().max()) <= 0:
+        return None
+    sal = saliency(attribution)
+    return di_from_gini(float(gini(sal.reshape(-1, sal.shape[-1]))))
+
+
 def make_result(attribution: torch.Tensor, nan_steps: int, *, frames: int | None, frame: int | None,
-                **fields: Any) -> LAMResult:
+                half: torch.Tensor | None = None, change: torch.Tensor | None = None, **fields: Any) -> LAMResult:
     """The result of a mean attribution [C,H,W] (a clip's [T·C,H,W], with ``frames`` T).
 
-    ``fields``: sr, scale, window, params, batch_size, crop, timings (as :class:`LAMResult`).
+    ``half``: the fold/2 mean attribution, same shape, or None; ``change``: F(x) - F(γ_0), the
+    objective's change along the path, or None. ``fields``: sr, scale, window, params, batch_size,
+    crop, timings (as :class:`LAMResult`).
 
     Raises:
         LAMError: an all-zero or non-finite attribution.
@@ -134,7 +157,12 @@ def make_result(attribution: torch.Tensor, nan_steps: int, *, frames: int | None
         )
     sal = saliency(attribution)
     g = float(gini(sal.reshape(-1, sal.shape[-1])))
-    common = dict(attribution=attribution, saliency=sal, gini=g, di=di_from_gini(g), nan_steps=nan_steps, **fields)
+    if half is not None and frames is not None:
+        half = half.reshape(attribution.shape)
+    change_f = None if change is None else float(change)
+    completeness = float(attribution.sum(dtype=torch.float64)) / change_f if change_f else None
+    common = dict(attribution=attribution, saliency=sal, gini=g, di=di_from_gini(g), nan_steps=nan_steps,
+                  di_fold_half=None if half is None else _di_of(half), completeness=completeness, **fields)
     if frames is None:
         return LAMResult(**common)
     share = sal.flatten(1).sum(dim=1)

@@ -343,6 +343,29 @@ def test_a_moved_store_and_dataset_resume_and_count_once(images, tmp_path, capsy
     assert keys[0] == keys[1] and keys[0]
 
 
+def test_a_version_3_store_is_upgraded_in_place_and_keeps_its_rows(images, tmp_path):
+    """Version 3 lacks only the convergence columns: they are added, its rows read with None there."""
+    import sqlite3
+
+    from lamfast.dataset.store import SCHEMA_VERSION
+
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    with ResultStore(store) as db:
+        before = list(db.rows())
+    with sqlite3.connect(store) as db:  # make it the version 3 layout
+        db.execute("ALTER TABLE results DROP COLUMN di_fold_half")
+        db.execute("ALTER TABLE results DROP COLUMN completeness")
+        db.execute("PRAGMA user_version = 3")
+    with ResultStore(store) as db:
+        after = list(db.rows())
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert before and all(r["di_fold_half"] is not None for r in before if r["status"] == "ok")
+    assert [r["di_fold_half"] for r in after] == [None] * len(after)
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("di_fold_half", "completeness")}  # noqa: E731
+    assert [strip(r) for r in after] == [strip(r) for r in before]
+
+
 def test_a_store_of_another_layout_is_refused_in_one_line(images, tmp_path, capsys):
     """The store has a layout version; a store of another (an older lamfast's) is refused, nothing written."""
     import sqlite3
@@ -353,12 +376,12 @@ def test_a_store_of_another_layout_is_refused_in_one_line(images, tmp_path, caps
     run([str(images)], ["bundled"], store, CONFIG, progress=False)
     with sqlite3.connect(store) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        db.execute("PRAGMA user_version = 2")  # an older layout, which nothing upgrades
         before = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
     assert main(["run", str(images), "--store", str(store), "--windows", "grid:32", "--fold", "4",
                  "--no-progress"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"layout version {SCHEMA_VERSION - 1}" in err[0] and "--store" in err[0]
+    assert len(err) == 1 and "layout version 2" in err[0] and "--store" in err[0]
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == before
     for command in (["report", str(store), "-o", str(tmp_path / "r")], ["export", str(store), "-o", str(tmp_path / "e.csv")],
