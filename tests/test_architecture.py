@@ -13,7 +13,7 @@ LIB = Path(__file__).resolve().parents[1] / "lamfast"
 
 # Lowest first. A module may import its own subpackage and any lower layer, never a higher one.
 LAYERS = [
-    {"_version", "errors", "_ext", "bundled"},
+    {"_version", "errors", "_ext", "bundled", "outputs"},
     {"optional", "modelstate", "metrics", "targets", "imageio", "overlay", "shapes", "gaussian"},
     {"ops", "descriptor"},
     {"path", "viz", "quality"},

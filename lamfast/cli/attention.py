@@ -13,6 +13,7 @@ from pathlib import Path
 
 from lamfast.cli.classify import _image, _save, _save_overlay, _target, load_classifier
 from lamfast.cli.common import CLIError, resolve_device
+from lamfast.outputs import check_output_file
 
 
 def sr_attention_cmd(args: argparse.Namespace) -> int:
@@ -23,7 +24,8 @@ def sr_attention_cmd(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from lamfast.attention import SRAttentionError, attention_grid, attention_overlays, sr_attention
-    from lamfast.cli.common import check_output_dir, load_noted
+    from lamfast.cli.common import load_noted
+    from lamfast.outputs import check_output_dir
     from lamfast.imageio import read_rgb
     from lamfast.overlay import jet
     from lamfast.request import prepare_input
@@ -81,7 +83,7 @@ def guide_cmd(args: argparse.Namespace) -> int:
 
     from lamfast import attention
     from lamfast.cam import GradCAM, vit_reshape
-    from lamfast.cli.common import check_output_dir
+    from lamfast.outputs import check_output_dir
     from lamfast.errors import first_line
     from lamfast.overlay import jet
 
@@ -136,6 +138,7 @@ def attention_cmd(args: argparse.Namespace) -> int:
     from lamfast.overlay import jet
 
     device = resolve_device(args.device)
+    check_output_file(args.output)
     c = load_classifier(args.model, args.checkpoint, args.model_kwargs, device)
     raw, x = _image(args.img, c.size, c.mean, c.std, device)
     extra = args.num_extra_tokens

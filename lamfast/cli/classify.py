@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 from lamfast.cli.common import CLIError, note, resolve_device
+from lamfast.outputs import check_output_file
 
 
 
@@ -93,6 +94,8 @@ def cam_cmd(args: argparse.Namespace) -> int:
     from lamfast.cam.layers import default_target_layers, get_layer, list_layers
 
     device = resolve_device(args.device)
+    if not args.preview_model:
+        check_output_file(args.output)
     c = load_classifier(args.model, args.checkpoint, args.model_kwargs, device)
     model = c.model
     if args.preview_model:
@@ -128,6 +131,7 @@ def attr_cmd(args: argparse.Namespace) -> int:
     from lamfast.overlay import normalise_attribution
 
     device = resolve_device(args.device)
+    check_output_file(args.output)
     c = load_classifier(args.model, args.checkpoint, args.model_kwargs, device)
     model = c.model
     method = args.method.lower()

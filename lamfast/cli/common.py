@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Mapping
@@ -93,23 +92,6 @@ def add_output_argument(parser, *, default: str | None, what: str, aliases: tupl
     """``-o/--output`` (and older spellings) for what the command writes."""
     parser.add_argument("-o", "--output", *aliases, dest=dest, default=default, required=default is None,
                         metavar="PATH", help=what + (f" (default {default})" if default else ""))
-
-
-def check_output_dir(path: "str | Path") -> Path:
-    """The output folder ``path``, refused before any long work where it cannot be one.
-
-    Raises:
-        LamfastError (``param="output"``): it exists as a file, lies under a file, or cannot be written.
-    """
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise LamfastError(f"{path}: exists and is not a directory", param="output")
-    parent = next((p for p in [path, *path.parents] if p.exists()), None)
-    if parent is not None and not parent.is_dir():
-        raise LamfastError(f"{path}: {parent} is a file, not a directory", param="output")
-    if parent is not None and not os.access(parent, os.W_OK):
-        raise LamfastError(f"{path}: {parent} is not writable", param="output")
-    return path
 
 
 def _crop(text: str):
@@ -230,6 +212,6 @@ def prepare_noted(model, source, lr_input: bool, *, clip: bool = False, bands=No
 
 
 __all__ = ["CLIError", "LAM_FIELDS", "add_batch_size", "add_input_arguments", "add_lam_arguments",
-           "add_model_arguments", "add_output_argument", "add_progress_argument", "check_output_dir", "color_of",
+           "add_model_arguments", "add_output_argument", "add_progress_argument", "color_of",
            "json_object", "lam_params", "load_noted", "note", "prepare_noted", "remove_stale", "resolve_device",
            "warn"]

@@ -15,7 +15,8 @@ from pathlib import Path
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from lamfast.cli.common import CLIError, check_output_dir, load_noted, resolve_device
+    from lamfast.cli.common import CLIError, load_noted, resolve_device
+    from lamfast.outputs import check_output_dir
     from lamfast.dataset.runner import discover_images
     from lamfast.erf import erf, erf_figure
     from lamfast.imageio import read_rgb

@@ -46,11 +46,12 @@ def run(args: argparse.Namespace) -> int:
     """
     import lamfast
     from lamfast.bundled import bundled_file, resolve
-    from lamfast.cli.common import (check_output_dir, color_of, lam_params, load_noted, prepare_noted, remove_stale,
+    from lamfast.cli.common import (color_of, lam_params, load_noted, prepare_noted, remove_stale,
                                     resolve_device)
     from lamfast.cli.lam_output import Figures, lam_noted, output_files, write_lam_folder
     from lamfast.imageio import parse_bands, read_bands, read_rgb
     from lamfast.lam.official_path import require_opencv
+    from lamfast.outputs import check_output_dir
     from lamfast.request import frame_files
 
     video = args.command == "lam-video"

@@ -16,6 +16,7 @@ import numpy as np
 from lamfast.dataset.store import COLUMNS, ResultStore
 
 from lamfast.errors import LamfastError
+from lamfast.outputs import check_output_file
 
 # ``model`` is the model's label; ``model_spec`` the checkpoint spec it was loaded from.
 EXPORT_COLUMNS = [c for c in COLUMNS if c not in ("attribution", "attribution_shape", "label", "sr_patch",
@@ -56,6 +57,7 @@ def export(store: str | Path, out: str | Path, maps: bool = False) -> int:
         raise LamfastError(f"store not found: {store}")
     if out.suffix not in (".csv", ".parquet"):
         raise LamfastError(f"export format is chosen by the suffix: .csv or .parquet, got {out.name!r}")
+    check_output_file(out)
     with ResultStore(store) as db:
         rows = list(db.rows(with_maps=maps))
     if out.suffix == ".csv":

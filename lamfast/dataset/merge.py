@@ -19,6 +19,7 @@ import numpy as np
 
 from lamfast.dataset.store import COLUMNS, ResultStore, check_version, decode_map
 from lamfast.errors import LamfastError
+from lamfast.outputs import check_output_file
 
 UNIT_COLUMNS = ("unit_key", "image", "model", "params_hash", "status", "error", "windows", "seconds", "finished_at",
                 "image_sha", "model_sha", "label", "model_notes")
@@ -169,7 +170,7 @@ def merge(output: str | Path, stores: list[str | Path], rtol: float = 1e-6) -> M
         raise LamfastError("no stores to merge", param="stores")
     if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not rtol >= 0:
         raise LamfastError(f"rtol must be a number >= 0, got {rtol!r}", param="rtol")
-    out_path = Path(output)
+    out_path = check_output_file(output)
     paths = [Path(s) for s in stores]
     for p in paths:
         if out_path.exists() and p.exists() and p.resolve() == out_path.resolve():

@@ -40,6 +40,7 @@ from lamfast.dataset.templates import inline_asset, template_env
 from lamfast.quality import CONVENTION as QUALITY_CONVENTION
 
 from lamfast.errors import LamfastError
+from lamfast.outputs import check_output_dir
 
 FIGURE_WINDOWS = 6
 GALLERY_WINDOWS = 8
@@ -325,7 +326,7 @@ def write_report(store: str | Path, out_dir: str | Path, formats: str | tuple[st
     formats = parse_formats(formats)
     if not Path(store).is_file():
         raise LamfastError(f"store not found: {store}", param="store")
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)
     img_dir = out_dir / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     with ResultStore(store) as db:

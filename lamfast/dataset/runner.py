@@ -31,6 +31,7 @@ from lamfast.models.spec import file_sha
 
 from lamfast.bundled import resolve
 from lamfast.errors import LamfastError, LamfastNote
+from lamfast.outputs import check_output_file
 
 # .npy: multi-band images [C,H,W] (lamfast.imageio.read_bands)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".npy"}
@@ -268,8 +269,12 @@ def run(
         warnings.warn(f"the store {store} is on a network file system ({fs}): runs on one host may share it, "
                       "runs on several hosts must not (SQLite's WAL is shared through one host's memory); give "
                       "each node its own store and combine them with lamfast.dataset.merge", LamfastNote)
+    # Everything that can be wrong with the request is found before the store is made.
+    check_output_file(store, param="store")
+    units = plan(images, models, config, shard)
+    worker = UnitWorker(config, models)
+    worker.load_all()
     with ResultStore(store) as db:
-        units = plan(images, models, config, shard)
         db.relocate([(u.key, u.image, u.model) for u in units])  # a store or dataset moved: the paths it has now
         db.relabel([(u.key, u.label) for u in units])
         # Read before the finished units: a unit another worker finishes in between is then
@@ -348,7 +353,8 @@ def run(
                     session = stack.enter_context(RaySession(config, models, actors=ray_actors, verbose=verbose,
                                                              log_file=str(Path(store).with_suffix(".ray.log")),
                                                              cpus=ray_cpus))
-                worker = UnitWorker(config, models) if session is None else None
+                if session is not None:
+                    worker = None  # the actors load their own
                 pending = list(todo)
                 while pending:
                     busy: list[Unit] = []

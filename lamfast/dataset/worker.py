@@ -56,6 +56,16 @@ class UnitWorker:
                 self._models[key] = (None, f"model: {first_line(exc)}")
         return self._models[key]
 
+    def load_all(self) -> None:
+        """Load every model now (kept for the units): a spec that cannot load is one LamfastError
+        before any work, not a failure row per image."""
+        for key, spec in self.specs.items():
+            _, error = self._model(key)
+            if error is not None:
+                reason = error.removeprefix("model: ")
+                where = spec.path or key
+                raise LamfastError(reason if where in reason else f"model {where}: {reason}", param="models")
+
     def _input(self, unit: Unit, model: ModelDescriptor) -> SRInput | SRClip:
         """The unit's image (or clip) prepared for its model (the one scale rule of
         :func:`lamfast.request.prepare_input` and :func:`lamfast.request.prepare_clip`)."""

@@ -84,17 +84,22 @@ def test_shards_partition_the_work(images, tmp_path):
 
 
 def test_failures_become_rows_and_the_run_continues(images, tmp_path, capsys):
+    """An image that cannot be read is a failure row and the run goes on; a model that cannot load is no
+    row at all but one line before the store is made (tests/cli/test_errors_before_work.py)."""
     (images / "broken.png").write_bytes(b"not a png")
     bad_ckpt = tmp_path / "bad.pth"
     torch.save({"nope": torch.zeros(1)}, bad_ckpt)
     store = tmp_path / "s.sqlite"
-    code = main(["run", str(images), "--model", "bundled", "--model", str(bad_ckpt), "--store", str(store),
-                 "--windows", "grid:32", "--fold", "4", "--no-progress"])
-    assert code == 1 + 5  # broken image with the good model, and all 5 images with the bad one
+    assert main(["run", str(images), "--model", "bundled", "--model", str(bad_ckpt), "--store", str(store),
+                 "--windows", "grid:32", "--fold", "4", "--no-progress"]) == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("lamfast: note:")]
+    assert not store.exists() and len(errors) == 1 and "bad.pth" in errors[0]
+    code = main(["run", str(images), "--model", "bundled", "--store", str(store), "--windows", "grid:32", "--fold", "4",
+                 "--no-progress"])
+    assert code == 1  # one failed unit: the broken image
     rows = _rows(store)
     failed = [r for r in rows.values() if r["status"] == "failed"]
-    assert len(failed) == 6
-    assert any("image:" in r["error"] for r in failed) and any("model:" in r["error"] for r in failed)
+    assert len(failed) == 1 and "image:" in failed[0]["error"]
     assert sum(r["status"] == "ok" for r in rows.values()) == 16
     err = capsys.readouterr().err
     assert "failed" in err and "Traceback" not in err
