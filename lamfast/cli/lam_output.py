@@ -10,6 +10,8 @@ from pathlib import Path
 
 # Every figure lamfast lam can write (see lamfast.viz.lam_panels).
 PANELS = ("window_position", "sr", "saliency_abs", "blend_abs", "blend_kde", "grid")
+# The raw maps beside the figures, in the result's dtype, for plotting them another way.
+ARRAYS = ("attribution", "saliency")
 
 
 @dataclass(frozen=True)
@@ -45,17 +47,19 @@ def lam_noted(call, what: str):
 
 
 def output_files(frames: int | None) -> list[str]:
-    """What a run writes into its folder: an image's figures (``frames=None``) or a clip's, and ``result.json``."""
+    """What a run writes into its folder: an image's figures (``frames=None``) or a clip's, the raw maps
+    (``attribution.npy``, ``saliency.npy``) and ``result.json``."""
     figures = PANELS if frames is None else ["frame_share", "grid", *(f"frame_{t}" for t in range(frames))]
-    return [f"{name}.png" for name in figures] + ["result.json"]
+    return [f"{name}.png" for name in figures] + [f"{name}.npy" for name in ARRAYS] + ["result.json"]
 
 
 def write_lam_folder(out_dir: Path, result, prepared, window: tuple[int, int, int], figures: Figures, record: dict,
                      device, model) -> str:
-    """Draw ``result`` (one window's LAMResult on ``prepared``, an image or a clip) and write the figures, then
-    ``result.json`` (the run's settings, ``record`` first, the result's summary, the model's descriptor and the
-    file list) into ``out_dir``; returns the line that says the result. ``result.json`` comes last: its presence
+    """Draw ``result`` (one window's LAMResult on ``prepared``, an image or a clip) and write the figures, the raw
+    maps, then ``result.json`` (the run's settings, ``record`` first, the result's summary, the model's descriptor,
+    the maps' shapes and the file list) into ``out_dir``; returns the line that says the result. ``result.json`` comes last: its presence
     marks a complete folder, and a failure removes what was written."""
+    import numpy as np
     import torch
 
     import lamfast
@@ -89,6 +93,16 @@ def write_lam_folder(out_dir: Path, result, prepared, window: tuple[int, int, in
             target = out_dir / f"{name}.png"
             img.save(target)
             written.append(target)
+        maps = {}
+        for name in ARRAYS:
+            array = getattr(result, name).detach().cpu().numpy()
+            target = out_dir / f"{name}.npy"
+            np.save(target, array)
+            written.append(target)
+            maps[name] = {"file": target.name, "shape": list(array.shape), "dtype": str(array.dtype)}
+        maps["attribution"]["means"] = ("signed attribution per input channel and pixel (the official "
+                                        "saliency_map_PG; a clip's [T,C,H,W])")
+        maps["saliency"]["means"] = "|sum over channels of attribution| / its peak, in [0, 1] (grad_abs_norm)"
         record = {
             "lamfast_version": lamfast.__version__,
             "torch_version": str(torch.__version__),
@@ -97,6 +111,7 @@ def write_lam_folder(out_dir: Path, result, prepared, window: tuple[int, int, in
             "extension": lamfast.ext_available(),
             "model": model.summary(),
             **record,
+            "maps": maps,
             "files": [p.name for p in written] + ["result.json"],
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
@@ -105,4 +120,11 @@ def write_lam_folder(out_dir: Path, result, prepared, window: tuple[int, int, in
         for p in written:
             p.unlink(missing_ok=True)
         raise
-    return f"{what}  scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/"
+    return f"{what}{convergence(result)}  scale x{result.scale}  {result.timings['total']:.2f}s  -> {out_dir}/"
+
+
+def convergence(result) -> str:
+    """How converged the result's DI is, as the line shows it: the fold/2 DI and the completeness ratio."""
+    half = f"  fold/2 DI {result.di_fold_half:.4f}" if result.di_fold_half is not None else ""
+    whole = f"  completeness {result.completeness:.3f}" if result.completeness is not None else ""
+    return half + whole

@@ -27,7 +27,7 @@ def test_demo_command_end_to_end(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("DI ")
-    assert {p.name for p in out.iterdir()} == PNGS | {"blend_kde.png", "result.json"}
+    assert {p.name for p in out.iterdir()} == PNGS | {"blend_kde.png", "attribution.npy", "saliency.npy", "result.json"}
     result = json.loads((out / "result.json").read_text())
     assert result["model"]["arch"] == "tinysr" and result["scale"] == 4
     assert (result["h"], result["w"], result["window_size"], result["fold"]) == (150, 110, 16, 50)
@@ -35,6 +35,24 @@ def test_demo_command_end_to_end(tmp_path):
     grid = Image.open(out / "grid.png")
     assert grid.size == (256 * 5, 256)
     assert np.asarray(Image.open(out / "saliency_abs.png")).std() > 0  # not a blank map
+
+
+def test_the_raw_maps_are_written_and_named(tmp_path):
+    """attribution.npy and saliency.npy are the library's result itself, and result.json names them."""
+    from lamfast.request import prepare_input
+
+    out = tmp_path / "o"
+    assert main(["lam", "--fold", "6", "--no-progress", "-o", str(out)]) == 0
+    model = lamfast.load_model()
+    want = lamfast.lam(model, prepare_input(model, "bundled").tensor(), 150, 110, fold=6)
+    attribution, saliency = np.load(out / "attribution.npy"), np.load(out / "saliency.npy")
+    assert attribution.dtype == np.float32 and np.array_equal(attribution, want.attribution.numpy())
+    assert np.array_equal(saliency, want.saliency.numpy())
+    result = json.loads((out / "result.json").read_text())
+    assert result["maps"]["attribution"]["file"] == "attribution.npy"
+    assert result["maps"]["attribution"]["shape"] == [3, 64, 64] and result["maps"]["saliency"]["shape"] == [64, 64]
+    assert {"attribution.npy", "saliency.npy"} <= set(result["files"])
+    assert result["di_fold_half"] == want.di_fold_half and result["completeness"] == want.completeness
 
 
 def test_lr_input_and_options(tmp_path, capsys):

@@ -69,7 +69,9 @@ def test_lam_video_cli_writes_every_frame_row_and_the_result(bundled, tmp_path, 
     assert main(["lam", "--video", "--fold", "10", "--no-progress", "--output-dir", str(out)]) == 0
     summary = json.loads((out / "result.json").read_text())
     files = set(summary["files"])
-    assert {f"frame_{t}.png" for t in range(5)} | {"frame_share.png", "grid.png", "result.json"} == files
+    assert {f"frame_{t}.png" for t in range(5)} | {"frame_share.png", "grid.png", "attribution.npy", "saliency.npy",
+                                                   "result.json"} == files
+    assert np.load(out / "attribution.npy").shape == (5, 3, 64, 64) and np.load(out / "saliency.npy").shape == (5, 64, 64)
     want = lamfast.lam(bundled, prepare_clip(bundled, "bundled").tensor(), *BUNDLED_WINDOW, fold=10)
     assert_close(summary["di"], want.di, "lam_di", dtype=torch.float32)
     assert_close(np.array(summary["frame_share"]), want.frame_share.numpy(), "same_lam", dtype=torch.float32)
