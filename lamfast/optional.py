@@ -90,6 +90,27 @@ def _torchvision_version() -> str:
         return ""
 
 
+def install_command(pip_name: str, extra: str | None = None) -> str:
+    """How to install an optional package without pip replacing the installed torch: the package with
+    torch pinned to this one (a plain ``pip install`` may swap a CPU torch for a multi-GB CUDA build), or
+    the checkout's setup script for an extra.
+
+    Example:
+        >>> import torch
+        >>> from lamfast.optional import install_command
+        >>> install_command("scipy") == f'pip install scipy "torch=={torch.__version__}"'
+        True
+        >>> install_command("ray[data]", "ray").split("; ")[1]
+        'or bash scripts/setup.sh --extras ray in the lamfast checkout'
+    """
+    import torch
+
+    name = f'"{pip_name}"' if "[" in pip_name else pip_name  # a shell would expand the brackets
+    pinned = f'pip install {name} "torch=={torch.__version__}"'
+    return pinned + (f"; or bash scripts/setup.sh --extras {extra} in the lamfast checkout" if extra and extra != "test"
+                     else "")
+
+
 def import_optional(module: str, purpose: str, param: str | None = None) -> ModuleType:
     """Import an optional package, or raise :class:`MissingDependency` naming the cause.
 
@@ -107,7 +128,7 @@ def import_optional(module: str, purpose: str, param: str | None = None) -> Modu
     root = module.split(".")[0]
     pip_name = PIP_NAMES.get(root, root)
     extra = EXTRAS.get(root)
-    install = f'pip install "lamfast[{extra}]"' if extra else f"pip install {pip_name}"
+    install = install_command(pip_name, extra)
     try:
         importlib.import_module(root)  # first, so a package that is gone is not hidden by a cached submodule
         return importlib.import_module(module)

@@ -150,7 +150,7 @@ def add_parser(sub) -> None:
     p.add_argument("--no-leases", "--no_leases", action="store_true",
                    help="claim nothing (one run alone on the store; two would both compute everything)")
     p.add_argument("--engine", choices=["local", "ray"], default="local",
-                   help="local: this process; ray: a Ray Data actor pool (pip install 'lamfast[ray]') (default local)")
+                   help="local: this process; ray: a Ray Data actor pool (bash scripts/setup.sh --extras ray) (default local)")
     p.add_argument("--verbose", action="store_true", help="let Ray's log lines through (default: STORE.ray.log)")
     p.add_argument("--ray-actors", "--ray_actors", type=int, default=None, help="actors in the Ray pool (default: the cluster's GPUs for a CUDA --device, else its CPUs)")
     p.add_argument("--ray-cpus", "--ray_cpus", type=int, default=None,

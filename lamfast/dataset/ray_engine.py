@@ -6,7 +6,7 @@ a cluster with GPUs (``map_batches`` with a callable class, ``concurrency``,
 ``num_gpus`` / ``num_cpus``). Actors compute units with the same
 :class:`~lamfast.dataset.units.UnitWorker` as the local engine; the driver
 commits each finished unit into the store, so resume semantics are
-identical. Ray is optional: ``pip install lamfast[ray]``.
+identical. Ray is optional: ``bash scripts/setup.sh --extras ray``.
 
 Ray's own log lines go to a file (``log_file``) unless ``verbose``, so they
 do not mix into the progress bar; Ray's loggers are put back as they were

@@ -217,7 +217,7 @@ def run(
         store: the SQLite results file (created if missing).
         config: window spec and LAM parameters (see :class:`RunConfig`).
         shard: ``(k, n)``: only units whose key hashes to k mod n.
-        engine: ``"local"`` or ``"ray"`` (Ray Data actor pool; ``pip install lamfast[ray]``).
+        engine: ``"local"`` or ``"ray"`` (Ray Data actor pool; ``bash scripts/setup.sh --extras ray``).
         progress: tqdm bar with windows/s and ETA.
         retry_failed: also redo units that failed before.
         ray_actors: actors in the Ray pool (default: the cluster's GPUs for a CUDA device, else its CPUs).

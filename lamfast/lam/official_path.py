@@ -14,7 +14,7 @@ float64 path (which differs by up to about 4e-7), and where output pixels tie
 exactly (the NaN steps) that decides which gradient entries are zeroed. Only
 this path reproduces those cases bit for bit.
 
-OpenCV is optional (``pip install opencv-python-headless``) and imported
+OpenCV is optional (``bash scripts/setup.sh --extras official``) and imported
 only here, on first use.
 """
 from __future__ import annotations

@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 BROKEN_TORCHVISION = """
 import torch
@@ -85,7 +86,7 @@ def test_missing_and_otherwise_broken_packages(tmp_path):
     assert done.returncode == 0, done.stderr
     missing, broken = done.stdout.strip().splitlines()
     assert missing == ("LamfastError | the demo needs the spandrel_not_installed_here package, which is not "
-                       "installed (pip install spandrel_not_installed_here) | True")
+                       f'installed (pip install spandrel_not_installed_here "torch=={torch.__version__}") | True')
     assert broken == "LamfastError | the demo needs needs_tv, whose import failed (ImportError: needs_tv wants libfoo.so.3) | True"
 
 
