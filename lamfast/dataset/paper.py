@@ -75,17 +75,18 @@ def tex_table(header: list[str], rows: list[list[str]], caption: str, label: str
 
 def section_tables(s: dict) -> dict[str, str]:
     """The section's DI tables in LaTeX, by file stem: per model, per LR size, per image, paired."""
-    where = f"LAM parameters: {tex_escape(s['params_text'])}."
+    where = f"LAM: {tex_escape(s['params_words'])}."
     label = f"tab:lamfast-{s['gid'][:8]}"
     out = {}
     models = s["models"]
     out["di_per_model"] = tex_table(
-        ["Model", "Windows", "Mean DI", r"95\% CI", "Median", "PSNR (dB)", "SSIM"],
-        [[tex_escape(m["name"]), str(m["st"]["n"]), _num(m["st"]["mean"]),
-          f"[{_num(m['st']['ci_low'])}, {_num(m['st']['ci_high'])}]", _num(m["st"]["median"]),
+        ["Model", "LR size", "Windows", "Mean DI", r"95\% CI", r"$|\Delta_{1/2}|$", "Median", "PSNR (dB)", "SSIM"],
+        [[tex_escape(m["name"]), tex_escape(m["lr_sizes"]), str(m["st"]["n"]), _num(m["st"]["mean"]),
+          f"[{_num(m['st']['ci_low'])}, {_num(m['st']['ci_high'])}]", _num(m["di_error"]), _num(m["st"]["median"]),
           _num(m["psnr"], "{:.2f}"), _num(m["ssim"])] for m in models],
         f"DI per model over {s['n_windows']} windows of {s['n_images']} images; 95\\% CI: percentile bootstrap "
-        f"of the mean. PSNR/SSIM: {tex_escape(s['quality_convention'])}. {where}", f"{label}-models", "lrrrrrr")
+        r"of the mean; $|\Delta_{1/2}|$: mean $|$DI $-$ DI at fold/2$|$, the discretisation error. "
+        f"PSNR/SSIM: {tex_escape(s['quality_convention'])}. {where}", f"{label}-models", "llrrrrrrr")
     out["di_per_size"] = tex_table(
         ["LR size", "Images"] + [f"{tex_escape(m['name'])} mean DI (n)" for m in models],
         [[tex_escape(row["size"]), str(row["images"])] +
@@ -93,12 +94,13 @@ def section_tables(s: dict) -> dict[str, str]:
         f"Mean DI per LR size (windows in brackets): DI depends on the image size, so sizes are not pooled. "
         f"{where}", f"{label}-sizes", "lr" + "r" * len(models))
     out["per_image"] = tex_table(
-        ["Image", "LR size"] + [f"{tex_escape(m['name'])} {k}" for m in models for k in ("DI", "PSNR", "SSIM")],
-        [[tex_escape(row["name"]), tex_escape(row["lr_size"])] +
-         [v for c in row["cells"] for v in (_num(c["di"]), _num(c["psnr"], "{:.2f}"), _num(c["ssim"]))]
+        ["Image"] + [f"{tex_escape(m['name'])} {k}" for m in models for k in ("LR size", "DI", "PSNR", "SSIM")],
+        [[tex_escape(row["name"])] +
+         [v for c in row["cells"] for v in (tex_escape(c["lr_size"]), _num(c["di"]), _num(c["psnr"], "{:.2f}"),
+                                            _num(c["ssim"]))]
          for row in s["per_image"]],
-        f"Per image: the mean DI of its windows, and PSNR/SSIM of each model's output. {where}",
-        f"{label}-images", "ll" + "rrr" * len(models))
+        f"Per image: the LR size each model saw, the mean DI of its windows, and PSNR/SSIM of each model's "
+        f"output. {where}", f"{label}-images", "l" + "lrrr" * len(models))
     if s["pairs"]:
         rows = []
         for p in s["pairs"]:
@@ -108,10 +110,13 @@ def section_tables(s: dict) -> dict[str, str]:
                     continue
                 rows.append([tex_escape(p["a"]), tex_escape(p["b"]), over, str(st["n"]), _num(st["mean_diff"]),
                              f"[{_num(st['ci_low'])}, {_num(st['ci_high'])}]", _p(st["wilcoxon_p"])])
+        left_out = " ".join(f"{tex_escape(p['a'])} and {tex_escape(p['b'])}: {tex_escape(p['not_paired'])}."
+                            for p in s["pairs"] if p["not_paired"])
         out["paired"] = tex_table(
             ["Model A", "Model B", "Over", "Pairs", r"Mean DI A$-$B", r"95\% CI", "Wilcoxon $p$"], rows,
-            "Paired DI differences over windows and over images (each image's windows averaged first); "
-            f"two-sided Wilcoxon signed-rank test. {where}", f"{label}-paired", "lllrrrr")
+            "Paired DI differences over the windows both models have on LR inputs of one size, and over images "
+            "(each image's windows averaged first); two-sided Wilcoxon signed-rank test. "
+            f"{left_out + ' ' if left_out else ''}{where}", f"{label}-paired", "lllrrrr")
     return out
 
 
@@ -134,11 +139,22 @@ def _histograms(fig, s: dict) -> None:
 def _scatter(fig, s: dict) -> None:
     ax = fig.subplots()
     for p in s["scatter"]["points"]:
-        ax.scatter([p["psnr"]], [p["di"]], color="#c0392b")
+        low, high = p["di"] - p["ci_low"], p["ci_high"] - p["di"]
+        ax.errorbar([p["psnr"]], [p["di"]], yerr=[[max(low, 0.0)], [max(high, 0.0)]], color="#c0392b", fmt="o",
+                    capsize=3)
         ax.annotate(p["name"], (p["psnr"], p["di"]), textcoords="offset points", xytext=(5, 3))
     ax.set_xlabel("PSNR (dB)")
     ax.set_ylabel("mean DI")
     ax.margins(0.2)
+
+
+def _panel_ticks(width: int, height: int, sr: bool) -> tuple[list[float], list[str]]:
+    """Tick positions and labels naming the panels of a LAM figure cell: the SR output (a square of the
+    cell's height, then a 3 px gap) where present, then the LAM and KDE blends side by side."""
+    start = height + 3 if sr else 0
+    half = (width - start) / 2
+    centres, labels = [start + half / 2, start + 1.5 * half], ["LAM", "KDE"]
+    return ([height / 2] + centres, ["SR"] + labels) if sr else (centres, labels)
 
 
 def _lam_figure(fig, s: dict, img_dir: Path) -> None:
@@ -161,8 +177,11 @@ def _lam_figure(fig, s: dict, img_dir: Path) -> None:
             ax.set_yticks([])
             if name:
                 # unclipped: the image fills its axes, and SVG ids of clip paths would come from memory addresses
-                ax.imshow(np.asarray(Image.open(img_dir / name).convert("RGB")), interpolation="nearest",
-                          clip_on=False)
+                pixels = np.asarray(Image.open(img_dir / name).convert("RGB"))
+                ax.imshow(pixels, interpolation="nearest", clip_on=False)
+                if j > 0:  # which panel is which: the cell is [SR |] LAM | KDE (lamfast.dataset.report._figure_cell)
+                    ax.set_xticks(*_panel_ticks(pixels.shape[1], pixels.shape[0], row["cells"][j - 1]["sr"]))
+                    ax.tick_params(axis="x", length=0, labelsize=6, pad=1)
             if i == 0:
                 ax.set_title("HR" if j == 0 else s["models"][j - 1]["name"])
             if j == 0:

@@ -34,13 +34,15 @@ import torch
 from PIL import Image
 
 from lamfast.dataset.rows import lr_image, row_saliency, row_views
-from lamfast.dataset.stats import BOOTSTRAP, model_summary, paired, paired_images
+from lamfast.dataset.stats import (BOOTSTRAP, discretisation_error, model_summary, not_paired, paired,
+                                   paired_error, paired_images)
 from lamfast.dataset.store import ResultStore
 from lamfast.dataset.templates import inline_asset, template_env
 from lamfast.quality import CONVENTION as QUALITY_CONVENTION
 
 from lamfast.errors import LamfastError
 from lamfast.outputs import check_output_dir
+from lamfast.dataset.words import params_in_words
 
 FIGURE_WINDOWS = 6
 GALLERY_WINDOWS = 8
@@ -49,8 +51,32 @@ PAGE_ROWS = 100
 # The page's template, script and style live beside this module (Jinja2 autoescapes the template).
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    return [lo + (hi - lo) * i / (n - 1) for i in range(n)]
+def nice_ticks(lo: float, hi: float, n: int = 5) -> tuple[list[float], str]:
+    """About ``n`` round ticks inside [lo, hi] (steps of 1, 2, 2.5 or 5 times a power of ten) and the
+    format that shows them without noise.
+
+    Example:
+        >>> from lamfast.dataset.report import nice_ticks
+        >>> nice_ticks(11.9, 20.7)
+        ([12.0, 14.0, 16.0, 18.0, 20.0], '{:.0f}')
+        >>> nice_ticks(0.61, 0.66)
+        ([0.61, 0.62, 0.63, 0.64, 0.65, 0.66], '{:.2f}')
+    """
+    span = hi - lo
+    if not span > 0:
+        return [lo], "{:g}"
+    power = 10.0 ** math.floor(math.log10(span / max(n - 1, 1)))
+
+    def ticks_of(step: float) -> list[float]:
+        first = math.ceil(lo / step - 1e-9) * step
+        return [round(first + i * step, 12) for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+    # the step whose tick count is nearest n (the larger step on a tie)
+    steps = [m * power for m in (0.5, 1, 2, 2.5, 5, 10, 20)]
+    step = min(steps, key=lambda s: (abs(len(ticks_of(s)) - n), -s))
+    mantissa = step / 10.0 ** math.floor(math.log10(step) + 1e-9)
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9) + (1 if abs(mantissa - 2.5) < 1e-9 else 0))
+    return ticks_of(step), f"{{:.{decimals}f}}"
 
 
 def _histogram(values: list[float], title: str, lo: float, hi: float, peak: int, bins: int = 20) -> dict:
@@ -63,7 +89,8 @@ def _histogram(values: list[float], title: str, lo: float, hi: float, peak: int,
     bars = [{"x": left + i * bar_w, "y": top + plot_h - (c / peak) * plot_h, "width": max(bar_w - 1, 0.5),
              "height": (c / peak) * plot_h, "lo": edges[i], "hi": edges[i + 1], "count": int(c)}
             for i, c in enumerate(counts)]
-    xticks = [{"x": left + (t - lo) / (hi - lo) * plot_w, "value": t} for t in _ticks(lo, hi)]
+    ticks, fmt = nice_ticks(lo, hi)
+    xticks = [{"x": left + (t - lo) / (hi - lo) * plot_w, "value": t, "text": fmt.format(t)} for t in ticks]
     yticks = [{"y": top + plot_h - v / peak * plot_h + 3, "value": v} for v in sorted({0, peak // 2, peak})]
     return {"w": w, "h": h, "left": left, "top": top, "plot_w": plot_w, "axis_y": top + plot_h, "title": title,
             "bars": bars, "xticks": xticks, "yticks": yticks}
@@ -80,7 +107,8 @@ def _image_quality(rows: list[dict]) -> dict[str, tuple[float | None, float | No
 
 
 def _per_image(by_model: dict[str, list[dict]], models: list[str]) -> list[dict]:
-    """One row per image: its LR size and, per model, the mean DI of its windows, PSNR and SSIM."""
+    """One row per image: per model the LR size it saw (models of other scales see other sizes), the mean
+    DI of its windows, PSNR and SSIM."""
     images = sorted({r["image"] for rows in by_model.values() for r in rows})
     out = []
     for image in images:
@@ -89,7 +117,9 @@ def _per_image(by_model: dict[str, list[dict]], models: list[str]) -> list[dict]
             rows = [r for r in by_model[m] if r["image"] == image]
             size = size or next((r.get("lr_size") for r in rows if r.get("lr_size")), None)
             psnr, ssim = _image_quality(rows).get(image, (None, None))
-            cells.append({"di": _finite_mean([r["di"] for r in rows]), "psnr": psnr, "ssim": ssim, "n": len(rows)})
+            own = next((r.get("lr_size") for r in rows if r.get("lr_size")), None)
+            cells.append({"di": _finite_mean([r["di"] for r in rows]), "psnr": psnr, "ssim": ssim, "n": len(rows),
+                          "lr_size": own or "—"})
         out.append({"name": Path(image).name, "image": image, "lr_size": size or "—", "cells": cells})
     return out
 
@@ -119,21 +149,26 @@ def _per_size(by_model: dict[str, list[dict]], models: list[str]) -> list[dict]:
 
 
 def _scatter(points: list[dict]) -> dict | None:
-    """The LAM paper's figure: mean DI against mean PSNR, one point per model (None without PSNR)."""
+    """The LAM paper's figure: mean DI against mean PSNR, one point per model with its DI's 95% CI as an
+    error bar (None without PSNR)."""
     pts = [p for p in points if p["psnr"] is not None]
     if not pts:
         return None
     w, h, left, bottom, top, right = 420, 260, 48, 38, 14, 90
     plot_w, plot_h = w - left - right, h - top - bottom
-    xs, ys = [p["psnr"] for p in pts], [p["di"] for p in pts]
+    xs = [p["psnr"] for p in pts]
+    ys = [v for p in pts for v in (p["di"], p.get("ci_low", p["di"]), p.get("ci_high", p["di"])) if math.isfinite(v)]
     pad = lambda lo, hi: (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))  # noqa: E731
     (x0, x1), (y0, y1) = pad(min(xs), max(xs)), pad(min(ys), max(ys))
     fx = lambda v: left + (v - x0) / (x1 - x0) * plot_w  # noqa: E731
     fy = lambda v: top + plot_h - (v - y0) / (y1 - y0) * plot_h  # noqa: E731
+    (xt, xf), (yt, yf) = nice_ticks(x0, x1), nice_ticks(y0, y1)
+    bar = lambda p, k: fy(p[k]) if math.isfinite(p.get(k, math.nan)) else fy(p["di"])  # noqa: E731
     return {"w": w, "h": h, "left": left, "top": top, "plot_w": plot_w, "plot_h": plot_h, "axis_y": top + plot_h,
-            "points": [{**p, "x": fx(p["psnr"]), "y": fy(p["di"])} for p in pts],
-            "xticks": [{"x": fx(t), "value": t} for t in _ticks(x0, x1)],
-            "yticks": [{"y": fy(t), "value": t} for t in _ticks(y0, y1)]}
+            "points": [{**p, "x": fx(p["psnr"]), "y": fy(p["di"]), "y_low": bar(p, "ci_low"),
+                        "y_high": bar(p, "ci_high")} for p in pts],
+            "xticks": [{"x": fx(t), "value": t, "text": xf.format(t)} for t in xt],
+            "yticks": [{"y": fy(t), "value": t, "text": yf.format(t)} for t in yt]}
 
 
 def _frame_shares(by_model: dict[str, list[dict]]) -> list[dict]:
@@ -237,6 +272,23 @@ def _explorers(gid: str, params: dict, ok: list[dict], failed: list[dict], out_d
     return pages
 
 
+# A paired difference smaller than this many times the discretisation error |DI - DI at fold/2| is
+# flagged: the Riemann sum's own error could make or unmake it.
+ERROR_MARGIN = 2.0
+
+
+def _pair(a: str, b: str, rows_a: list[dict], rows_b: list[dict]) -> dict:
+    """Model A against B for the template: over windows and images of one LR size, why any shared windows
+    were not compared, and whether the fold's discretisation error is large against the difference."""
+    stats, error = paired(rows_a, rows_b), paired_error(rows_a, rows_b)
+    warn = None
+    if stats is not None and error is not None and abs(stats["mean_diff"]) < ERROR_MARGIN * error:
+        warn = (f"the mean difference {stats['mean_diff']:+.4f} is less than {ERROR_MARGIN:g}x the discretisation "
+                f"error |DI - DI at fold/2| ({error:.4f}): rerun at a larger fold before reading it")
+    return {"a": a, "b": b, "stats": stats, "images": paired_images(rows_a, rows_b),
+            "not_paired": not_paired(rows_a, rows_b), "error": error, "warn": warn}
+
+
 def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: dict[str, str] | None = None) -> dict:
     """One parameter set's tables and figures, for the template (``explorers``: image -> its explorer page)."""
     explorers = explorers or {}
@@ -247,7 +299,12 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
     section = {"gid": gid, "params": sorted(params.items()), "n_windows": len(ok),
                "params_text": ", ".join(f"{k}={v}" for k, v in sorted(params.items())),
                "n_images": len({r["image"] for r in ok}),
+               "params_words": params_in_words(params),
                "models": [{"name": m, "st": model_summary([r["di"] for r in by_model[m]]),
+                           "lr_sizes": ", ".join(sorted({r["lr_size"] for r in by_model[m] if r.get("lr_size")},
+                                                        key=_size_key)) or "—",
+                           "di_error": discretisation_error(by_model[m]),
+                           "completeness": _finite_mean([r.get("completeness") for r in by_model[m]]),
                            "psnr": _finite_mean([q[0] for q in _image_quality(by_model[m]).values()]),
                            "ssim": _finite_mean([q[1] for q in _image_quality(by_model[m]).values()])}
                           for m in models],
@@ -255,9 +312,7 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
                "lr_sizes": sorted({r["lr_size"] for r in ok if r.get("lr_size")}, key=_size_key),
                "per_size": _per_size(by_model, models),
                "quality_convention": QUALITY_CONVENTION,
-               "pairs": [{"a": a, "b": b, "stats": paired(by_model[a], by_model[b]),
-                          "images": paired_images(by_model[a], by_model[b])}
-                         for a, b in combinations(models, 2)],
+               "pairs": [_pair(a, b, by_model[a], by_model[b]) for a, b in combinations(models, 2)],
                "frame_shares": _frame_shares(by_model),
                "explorers": [{"image": Path(image).name, "href": href} for image, href in sorted(explorers.items())]}
 
@@ -267,7 +322,8 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
         lo, hi = lo - 0.5, hi + 0.5
     bins = 20
     peak = max(int(np.histogram([r["di"] for r in by_model[m]], bins=bins, range=(lo, hi))[0].max()) for m in models)
-    section["scatter"] = _scatter([{"name": m["name"], "psnr": m["psnr"], "di": m["st"]["mean"]}
+    section["scatter"] = _scatter([{"name": m["name"], "psnr": m["psnr"], "di": m["st"]["mean"],
+                                    "ci_low": m["st"]["ci_low"], "ci_high": m["st"]["ci_high"]}
                                    for m in section["models"]])
     # for the paper outputs (lamfast.dataset.paper): the values the histograms bin, on their axis
     section["di_values"] = {m: [r["di"] for r in by_model[m]] for m in models}

@@ -105,6 +105,11 @@ class WindowSpec:
         """The spec's text as it is usually written."""
         raise NotImplementedError
 
+    @property
+    def words(self) -> str:
+        """The spec in words, for captions: e.g. "the 8 strongest-edge windows of 16 px, at least 16 px apart"."""
+        raise NotImplementedError
+
     def __str__(self) -> str:
         return self.text
 
@@ -135,6 +140,11 @@ class WindowList(WindowSpec):
     @property
     def canonical(self) -> str:
         return "list:" + ";".join(f"{h},{w},{s}" for h, w, s in self.windows)
+
+    @property
+    def words(self) -> str:
+        n, sizes = len(self.windows), sorted({s for _, _, s in self.windows})
+        return f"{n} given window{'s' if n != 1 else ''} of {'/'.join(map(str, sizes))} px"
 
     @property
     def text(self) -> str:
@@ -187,6 +197,10 @@ class Grid(WindowSpec):
     @property
     def text(self) -> str:
         return f"grid:{self.size}" + (f":{self.stride}" if self.stride != self.size else "")
+
+    @property
+    def words(self) -> str:
+        return f"every window of {self.size} px, {self.stride} px apart"
 
 
 @dataclass(frozen=True)
@@ -257,6 +271,11 @@ class TopEdges(WindowSpec):
         return f"top:{self.k}:{self.size}:{self.stride}:{self.min_distance}"
 
     @property
+    def words(self) -> str:
+        apart = f"at least {self.min_distance} px apart" if self.min_distance else "overlap allowed"
+        return f"the {self.k} strongest-edge windows of {self.size} px, {apart}"
+
+    @property
     def text(self) -> str:
         if self.min_distance != self.size:
             return self.canonical
@@ -301,6 +320,10 @@ class RandomWindows(WindowSpec):
     @property
     def text(self) -> str:
         return f"random:{self.n}:{self.size}:{self.seed}"
+
+    @property
+    def words(self) -> str:
+        return f"{self.n} random windows of {self.size} px (seed {self.seed})"
 
 
 SPEC_FORMS = ("list:H,W;H,W[:SIZE], grid:SIZE[:STRIDE], top:K:SIZE[:STRIDE[:MIN_DISTANCE]] or "

@@ -85,19 +85,22 @@ def parse_tex_table(text: str) -> dict:
 def test_tex_tables_hold_the_report_numbers(report):
     out, rows = report["out"], report["rows"]
     per_model = parse_tex_table(_one(out / "tables", "*_di_per_model.tex").read_text())
-    assert per_model["header"][:3] == ["Model", "Windows", "Mean DI"]
+    assert per_model["header"][:4] == ["Model", "LR size", "Windows", "Mean DI"]
     got = {r[0]: r for r in per_model["rows"]}
     assert set(got) == {"TinySR", EDSR_LABEL}
     for model, cells in got.items():
         dis = [r["di"] for r in rows if r["model"] == model]
         st = model_summary(dis)
-        assert int(cells[1]) == len(dis) == 6
-        assert float(cells[2]) == pytest.approx(st["mean"], abs=5e-5)
-        lo, hi = (float(v) for v in cells[3].strip("[]").split(","))
+        assert cells[1] == "16x16, 32x32"  # the LR sizes the model saw
+        assert int(cells[2]) == len(dis) == 6
+        assert float(cells[3]) == pytest.approx(st["mean"], abs=5e-5)
+        lo, hi = (float(v) for v in cells[4].strip("[]").split(","))
         assert lo == pytest.approx(st["ci_low"], abs=5e-5) and hi == pytest.approx(st["ci_high"], abs=5e-5)
+        assert cells[5] == "--"  # fold 3 has no fold/2 sub-sum
         psnr = statistics.fmean({r["image"]: r["psnr"] for r in rows if r["model"] == model}.values())
-        assert float(cells[5]) == pytest.approx(psnr, abs=5e-3)
-    assert "Y channel" in per_model["caption"] and "fold=3" in per_model["caption"]
+        assert float(cells[7]) == pytest.approx(psnr, abs=5e-3)
+    assert "Y channel" in per_model["caption"] and "fold 3, sigma 1.2, kernel 9" in per_model["caption"]
+    assert "lr_input" not in per_model["caption"] and "windows_from" not in per_model["caption"]
 
     sizes = parse_tex_table(_one(out / "tables", "*_di_per_size.tex").read_text())
     assert [r[0] for r in sizes["rows"]] == ["16x16", "32x32"]  # smallest first, never pooled
