@@ -87,8 +87,17 @@ def export_cmd(args: argparse.Namespace) -> int:
     from lamfast.dataset import export
 
     n = export(args.store, args.output, maps=args.maps)
-    print(f"wrote {n} rows to {args.output}")
+    print(f"wrote {n} rows to {args.output}{_status_of(args.store)}")
     return 0
+
+
+def _status_of(store) -> str:
+    """The store's incomplete / in-progress state as a suffix of a command's line ("" when complete)."""
+    from lamfast.dataset import ResultStore
+
+    with ResultStore(store) as db:
+        text = db.status().text
+    return f" (store {text})" if text else ""
 
 
 def merge_cmd(args: argparse.Namespace) -> int:
@@ -107,7 +116,7 @@ def report_cmd(args: argparse.Namespace) -> int:
     from lamfast.dataset import write_report
 
     path = write_report(args.store, args.output, formats=args.format)
-    print(f"wrote {path}")
+    print(f"wrote {path}{_status_of(args.store)}")
     return 0
 
 

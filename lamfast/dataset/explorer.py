@@ -87,10 +87,11 @@ def sr_from_patches(rows: list[dict], sr_size: tuple[int, int]) -> Image.Image |
 
 
 def explorer_from_rows(out_dir: str | Path, image: str, rows: list[dict], params: dict[str, Any],
-                       title: str | None = None) -> Path | None:
+                       title: str | None = None, status: str = "") -> Path | None:
     """The explorer of one image of a ``grid:`` run, from the store's rows of every model (with maps);
     each model's DI map over its own SR image where its windows cover it. None when the image is no
-    longer where the run found it."""
+    longer where the run found it. ``status``: the store's :attr:`~lamfast.dataset.store.StoreStatus.text`,
+    shown on the page when the store is incomplete or being written."""
     from lamfast.dataset.rows import lr_image
 
     ok = [r for r in rows if r["status"] == "ok"]
@@ -107,7 +108,7 @@ def explorer_from_rows(out_dir: str | Path, image: str, rows: list[dict], params
         if bg is not None:
             backgrounds[model] = bg
     return write_explorer(out_dir, image, lr, scale, explorer_windows(rows), backgrounds=backgrounds, params=params,
-                          title=title)
+                          title=title, status=status)
 
 
 def _engine_summary(windows: list[ExplorerWindow]) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def _engine_summary(windows: list[ExplorerWindow]) -> dict[str, Any]:
 
 def write_explorer(out_dir: str | Path, image: str, lr: Image.Image, scale: int, windows: list[ExplorerWindow], *,
                    backgrounds: dict[str, Image.Image] | None = None, params: dict[str, Any] | None = None,
-                   title: str | None = None) -> Path:
+                   title: str | None = None, status: str = "") -> Path:
     """Write the explorer of one image; returns ``DIR/index.html``.
 
     Args:
@@ -137,6 +138,7 @@ def write_explorer(out_dir: str | Path, image: str, lr: Image.Image, scale: int,
         backgrounds: per model, the image its DI map is drawn over (its SR output); default the
             bicubic upscale of ``lr`` for all.
         params: the LAM parameters, shown on the page.
+        status: what is missing from the results shown (a store's incomplete or running state), shown first.
     """
     from markupsafe import Markup
 
@@ -183,7 +185,7 @@ def write_explorer(out_dir: str | Path, image: str, lr: Image.Image, scale: int,
     # Inline data: browsers refuse to fetch() a file:// neighbour, so the page carries its own copy.
     payload = Markup(json.dumps(data).replace("</", "<\\/"))
     page = env.get_template("explorer.html.j2").render(
-        title=title or f"lamfast explorer: {Path(image).name}", data=payload, image=image, models=models,
+        title=title or f"lamfast explorer: {Path(image).name}", data=payload, image=image, models=models, status=status,
         css=inline_asset(env, "explorer.css"), js=inline_asset(env, "explorer.js"))
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")

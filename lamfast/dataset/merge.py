@@ -227,6 +227,11 @@ def merge(output: str | Path, stores: list[str | Path], rtol: float = 1e-6) -> M
                 summary.units_replaced += 1
             else:
                 summary.units_added += 1
+        # the work each source was asked for: the merged store knows what its shards left undone
+        for src in sources:
+            db.conn.executemany("INSERT OR IGNORE INTO planned (unit_key, image, model, label, params_hash, planned_at) "
+                                "VALUES (?, ?, ?, ?, ?, ?)", src.conn.execute(
+                                    "SELECT unit_key, image, model, label, params_hash, planned_at FROM planned"))
     for src in sources:
         src.conn.close()
     return summary

@@ -76,6 +76,8 @@ def tex_table(header: list[str], rows: list[list[str]], caption: str, label: str
 def section_tables(s: dict) -> dict[str, str]:
     """The section's DI tables in LaTeX, by file stem: per model, per LR size, per image, paired."""
     where = f"LAM: {tex_escape(s['params_words'])}."
+    if s.get("status"):
+        where += f" {tex_escape(s['status'][0].upper() + s['status'][1:])}."
     label = f"tab:lamfast-{s['gid'][:8]}"
     out = {}
     models = s["models"]

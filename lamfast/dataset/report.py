@@ -257,7 +257,8 @@ def _figure_cell(row: dict, out_dir: Path, zoom_to: int = 160) -> str | None:
     return _png(cell, out_dir, "cell|" + row["key"])
 
 
-def _explorers(gid: str, params: dict, ok: list[dict], failed: list[dict], out_dir: Path) -> dict[str, str]:
+def _explorers(gid: str, params: dict, ok: list[dict], failed: list[dict], out_dir: Path,
+               status: str = "") -> dict[str, str]:
     """For a ``grid:`` parameter set, an explorer page per image (its models' DI maps); image -> its page."""
     from lamfast.dataset.explorer import explorer_folder, explorer_from_rows
 
@@ -267,7 +268,7 @@ def _explorers(gid: str, params: dict, ok: list[dict], failed: list[dict], out_d
     for image in sorted({r["image"] for r in ok if not r.get("video")}):
         folder = explorer_folder(image, gid)
         if explorer_from_rows(out_dir / folder, image, [r for r in ok + failed if r["image"] == image],
-                              params) is not None:
+                              params, status=status) is not None:
             pages[image] = f"{folder}/index.html"
     return pages
 
@@ -388,6 +389,7 @@ def write_report(store: str | Path, out_dir: str | Path, formats: str | tuple[st
     with ResultStore(store) as db:
         rows = list(db.rows(with_maps=True))
         models = db.models()
+        status = db.status().text
     ok = [r for r in rows if r["status"] == "ok"]
     failed = [r for r in rows if r["status"] != "ok"]
     groups: dict[str, list[dict]] = defaultdict(list)
@@ -398,11 +400,13 @@ def write_report(store: str | Path, out_dir: str | Path, formats: str | tuple[st
     colour_bar(160).save(img_dir / "colour_bar.png")
     sections = [_section(gid, params[gid], groups[gid], img_dir,
                          _explorers(gid, params[gid], groups[gid], [r for r in failed if r["params_hash"] == gid],
-                                    out_dir)) for gid in sorted(groups)]
+                                    out_dir, status)) for gid in sorted(groups)]
+    for s in sections:
+        s["status"] = status  # the LaTeX captions say it too
     extras = write_paper_outputs(sections, out_dir, img_dir, formats)
     env = template_env()
     page = env.get_template("report.html.j2").render(
-        store=str(store), n_ok=len(ok), n_failed=len(failed), n_images=len({r["image"] for r in rows}),
+        store=str(store), status=status, n_ok=len(ok), n_failed=len(failed), n_images=len({r["image"] for r in rows}),
         n_models=len({r["model"] for r in rows}), bootstrap=BOOTSTRAP, page_rows=PAGE_ROWS,
         sections=sections, paper_files=[p.relative_to(out_dir).as_posix() for p in extras],
         windows=[{**r, "name": Path(r["image"]).name} for r in ok],

@@ -283,6 +283,8 @@ def run(
         done = db.finished_units(retry_failed=retry_failed)
         todo = [u for u in units if u.key not in done or not _is_current(u, done[u.key])]
         superseded = db.superseded([(u.key, u.image, u.model, u.params_hash) for u in todo])
+        # the work set, recorded before any of it is computed: a report of a stopped run says what is missing
+        db.plan([(u.key, u.image, u.model, u.label, u.params_hash) for u in units], superseded)
         summary.units_stale = sum(1 for u in todo if u.key in done or u.key in superseded)
         summary.units_total, summary.units_skipped = len(units), len(units) - len(todo)
         # The bar counts windows where the spec fixes them per image (so the

@@ -25,7 +25,18 @@ from lamfast.errors import LamfastError
 # lacks only version 4's two convergence columns, so it is upgraded in place
 # (its rows keep NULL there: not measured).
 SCHEMA_VERSION = 4
-UPGRADES = {3: ("ALTER TABLE results ADD COLUMN di_fold_half REAL", "ALTER TABLE results ADD COLUMN completeness REAL")}
+PLANNED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS planned (
+    unit_key TEXT PRIMARY KEY,
+    image TEXT NOT NULL,
+    model TEXT NOT NULL,
+    label TEXT,
+    params_hash TEXT NOT NULL,
+    planned_at REAL NOT NULL
+);
+"""
+UPGRADES = {3: ("ALTER TABLE results ADD COLUMN di_fold_half REAL", "ALTER TABLE results ADD COLUMN completeness REAL",
+                PLANNED_SCHEMA.strip())}
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
     unit_key TEXT PRIMARY KEY,
@@ -183,6 +194,46 @@ class UnitRecord:
     model_notes: list[str] = field(default_factory=list)  # how the loader read the model, stored with the unit
 
 
+@dataclass(frozen=True)
+class StoreStatus:
+    """Whether a store holds all the work its runs were asked for, and whether one is running now.
+
+    Example:
+        >>> from lamfast.dataset.store import StoreStatus
+        >>> StoreStatus({"A": 5, "B": 5}, {"A": 5, "B": 2}, live_leases=1).text
+        'incomplete: 7 of 10 units (A 5 of 5, B 2 of 5); in progress: a run holds 1 unit now'
+        >>> StoreStatus({"A": 5}, {"A": 5}, 0).complete
+        True
+    """
+
+    planned: dict[str, int]  # model label -> units asked for
+    finished: dict[str, int]  # model label -> of those, units finished (ok or failed)
+    live_leases: int = 0
+
+    @property
+    def in_progress(self) -> bool:
+        return self.live_leases > 0
+
+    @property
+    def missing(self) -> int:
+        return sum(self.planned.values()) - sum(self.finished.values())
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0 and not self.in_progress
+
+    @property
+    def text(self) -> str:
+        """One line: "" for a complete store, else what is missing and whether a run is on."""
+        parts = []
+        if self.missing:
+            per = ", ".join(f"{m} {self.finished[m]} of {self.planned[m]}" for m in sorted(self.planned))
+            parts.append(f"incomplete: {sum(self.finished.values())} of {sum(self.planned.values())} units ({per})")
+        if self.in_progress:
+            parts.append(f"in progress: a run holds {self.live_leases} unit{'s' if self.live_leases != 1 else ''} now")
+        return "; ".join(parts)
+
+
 def _statements(script: str) -> list[str]:
     """The SQL statements of ``script``, one each."""
     out, pending = [], ""
@@ -254,7 +305,7 @@ class ResultStore:
             if not tables:
                 # statement by statement: executescript would commit the transaction first, and a run
                 # opening the store meanwhile would see the tables without their version
-                for statement in _statements(SCHEMA + LEASE_SCHEMA):
+                for statement in _statements(SCHEMA + PLANNED_SCHEMA + LEASE_SCHEMA):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             else:
@@ -299,6 +350,8 @@ class ResultStore:
             for key in {unit.unit_key, replaces} - {None}:
                 self.conn.execute("DELETE FROM results WHERE unit_key = ?", (key,))
                 self.conn.execute("DELETE FROM units WHERE unit_key = ?", (key,))
+            if replaces is not None:  # the unit it replaces is no longer work to do
+                self.conn.execute("DELETE FROM planned WHERE unit_key = ?", (replaces,))
             # The unit's lease ends with its commit (whoever held it: the result is the same).
             self.conn.execute("DELETE FROM leases WHERE unit_key = ?", (unit.unit_key,))
             self.conn.executemany(
@@ -369,6 +422,31 @@ class ResultStore:
                 self.conn.execute("UPDATE units SET image = ?, model = ? WHERE unit_key = ?", (image, model, key))
                 self.conn.execute("UPDATE results SET image = ?, model = ? WHERE unit_key = ?", (image, model, key))
         return len(moved)
+
+    def plan(self, units: list[tuple[str, str, str, str | None, str]], replaced: dict[str, str] | None = None) -> None:
+        """Record the work a run was asked for, before it computes: ``[(unit_key, image, model, label,
+        params_hash)]``; ``replaced``: new key -> the stored key it supersedes (no longer planned). A
+        report of the store then knows what is missing (:meth:`status`)."""
+        now = time.time()
+        with self.conn:
+            for old in (replaced or {}).values():
+                self.conn.execute("DELETE FROM planned WHERE unit_key = ?", (old,))
+            self.conn.executemany(
+                "INSERT INTO planned (unit_key, image, model, label, params_hash, planned_at) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(unit_key) DO UPDATE SET image = excluded.image, model = excluded.model, "
+                "label = excluded.label", [(*u, now) for u in units])
+
+    def status(self) -> "StoreStatus":
+        """How complete the store is: per model label, units planned and units finished (ok or failed),
+        and the live leases (a run is writing it now)."""
+        planned: dict[str, int] = {}
+        finished: dict[str, int] = {}
+        for label, n_planned, n_done in self.conn.execute(
+                "SELECT COALESCE(p.label, p.model), COUNT(*), COUNT(u.unit_key) FROM planned p "
+                "LEFT JOIN units u ON u.unit_key = p.unit_key GROUP BY COALESCE(p.label, p.model)"):
+            planned[label], finished[label] = n_planned, n_done
+        live = self.conn.execute("SELECT COUNT(*) FROM leases WHERE expires > ?", (time.time(),)).fetchone()[0]
+        return StoreStatus(planned, finished, live)
 
     def superseded(self, units: list[tuple[str, str, str, str]]) -> dict[str, str]:
         """Of ``units`` (key, image, model, params_hash), those whose image and model paths and
