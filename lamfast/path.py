@@ -127,7 +127,9 @@ class SavedTensorMeter:
         self._hooks.__exit__(*exc)
 
 
-def _free_bytes(device: torch.device) -> int:
+def free_bytes(device: torch.device) -> int:
+    """Bytes free for tensors on ``device``: the CUDA allocator's free memory, else the memory Linux can
+    give without swapping (MemAvailable)."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
@@ -152,7 +154,7 @@ def point_bytes(saved_bytes: int, point: torch.Tensor) -> int:
 def chunk_size(per_point: int, device: torch.device, items: int) -> int:
     """Path points per forward: about 40 % of the device's free memory and,
     on CPU, at most :data:`CPU_CHUNK_BYTES` of activations."""
-    fit = max(1, int(0.4 * _free_bytes(device)) // per_point)
+    fit = max(1, int(0.4 * free_bytes(device)) // per_point)
     if device.type == "cpu":
         fit = min(fit, CPU_CHUNK_BYTES // per_point)
     return max(1, min(fit, items))

@@ -14,7 +14,8 @@ LIB = Path(__file__).resolve().parents[1] / "lamfast"
 # Lowest first. A module may import its own subpackage and any lower layer, never a higher one.
 LAYERS = [
     {"_version", "errors", "_ext", "bundled"},
-    {"optional", "modelstate", "metrics", "targets", "imageio", "overlay", "shapes", "gaussian", "outputs"},
+    {"optional", "modelstate", "metrics", "targets", "imageio", "overlay", "shapes", "gaussian", "outputs",
+     "machine_load"},
     {"ops", "descriptor"},
     {"path", "viz", "quality"},
     {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video"},

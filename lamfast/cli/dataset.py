@@ -50,6 +50,7 @@ def run_cmd(args: argparse.Namespace) -> int:
 
     config = run_config(vars(args), resolve_device(args.device))
     default_model = str(bundled_file("video_model")) if args.video else "bundled"
+
     # SIGTERM (a scheduler's cancel) unwinds like Ctrl-C: the unit in flight is
     # dropped, the store closes, and a Ray runtime this run started shuts down.
     previous = signal.signal(signal.SIGTERM, _terminate)

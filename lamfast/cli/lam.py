@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from lamfast.cli.lam_output import Figures, lam_noted, output_files, write_lam_folder
     from lamfast.imageio import parse_bands, read_bands, read_rgb
     from lamfast.lam.official_path import require_opencv
+    from lamfast.lam.progress import said_if_slow
     from lamfast.outputs import check_output_dir
     from lamfast.request import frame_files
 
@@ -75,9 +76,12 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     color = color_of(args.color, args.channels)
     default_model = str(bundled_file("video_model")) if video and args.arch is None else "bundled"
-    model = load_noted(args.model, arch=args.arch, default=default_model, model_kwargs=args.model_kwargs,
-                       unsafe_pickle=args.unsafe_pickle, rgb_range=args.rgb_range, device=device)
-    prepared = prepare_noted(model, source, args.lr_input, clip=video, bands=bands, device=device, color=color)
+    with said_if_slow(f"lamfast: loading the model ({args.model or default_model})", not args.no_progress):
+        model = load_noted(args.model, arch=args.arch, default=default_model, model_kwargs=args.model_kwargs,
+                           unsafe_pickle=args.unsafe_pickle, rgb_range=args.rgb_range, device=device)
+    with said_if_slow(f"lamfast: reading {'the clip' if video else 'the image'} {source}", not args.no_progress):
+        prepared = prepare_noted(model, source, args.lr_input, clip=video, bands=bands, device=device, color=color)
+
     result = lam_noted(lambda: lamfast.lam_windows(model, prepared.tensor(), [window], params=params,
                                                    frame=args.frame if video else None, batch_size=args.batch_size,
                                                    crop=args.crop, progress=not args.no_progress),

@@ -12,6 +12,7 @@ import contextlib
 import glob
 import hashlib
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -31,7 +32,9 @@ from lamfast.models.spec import file_sha
 
 from lamfast.bundled import resolve
 from lamfast.errors import LamfastError, LamfastNote
+from lamfast.machine_load import oversubscribed
 from lamfast.outputs import check_output_file
+from lamfast.lam.progress import PathProgress, duration, per_point
 
 # .npy: multi-band images [C,H,W] (lamfast.imageio.read_bands)
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".npy"}
@@ -189,6 +192,46 @@ def plan(images: list[tuple[str, str]], models: list[str], config: RunConfig,
     return [u for u in dict((u.key, u) for u in units).values() if in_shard(u.key, shard)]
 
 
+class RunPoints(PathProgress):
+    """A local run's bar in path points: each unit's LAM replaces the points assumed for it by the points
+    it plans, advances the bar point by point, and the first path points give the run's estimate."""
+
+    def __init__(self, bar: tqdm, assumed: int, enabled: bool = True) -> None:
+        self.bar, self.assumed, self.enabled = bar, assumed, enabled
+        self.unit_points = 0  # planned by the unit in flight
+        self.unit_done_points = 0
+        self.told = False
+
+    def expect(self, points: int, windows: int) -> None:
+        # the unit's plan replaces the points assumed for it
+        change = points - (self.assumed if self.unit_points == 0 else 0)
+        self.unit_points += points
+        self.bar.total = max(self.bar.n, self.bar.total + change)
+        self.bar.refresh()
+
+    def estimate(self, seconds_per_point: float) -> None:
+        if not self.told and self.enabled:
+            self.told = True
+            left = self.bar.total - self.bar.n
+            tqdm.write(f"lamfast run: about {duration(seconds_per_point * left)} for the {left} path points "
+                       f"planned ({per_point(seconds_per_point)} per path point, measured on the first)", file=sys.stderr)
+            busy = oversubscribed()
+            if busy:
+                tqdm.write(f"lamfast run: {busy}", file=sys.stderr)
+
+    def advance(self, points: int) -> None:
+        self.unit_done_points += points
+        self.bar.update(points)
+
+    def unit_done(self) -> None:
+        """A unit ended (computed, failed before its path, or done by another worker): its points are
+        on the bar, and what it planned or was assumed but did not run leaves the total."""
+        planned = self.unit_points if self.unit_points else self.assumed
+        self.bar.total = max(self.bar.n, self.bar.total - (planned - self.unit_done_points))
+        self.bar.refresh()
+        self.unit_points = self.unit_done_points = 0
+
+
 def _is_current(unit: Unit, stored: tuple[str | None, str | None]) -> bool:
     """A stored unit still stands for ``unit`` unless its image or model bytes changed since."""
     return stored == (unit.image_sha, unit.model_sha)
@@ -287,14 +330,22 @@ def run(
         db.plan([(u.key, u.image, u.model, u.label, u.params_hash) for u in units], superseded)
         summary.units_stale = sum(1 for u in todo if u.key in done or u.key in superseded)
         summary.units_total, summary.units_skipped = len(units), len(units) - len(todo)
-        # The bar counts windows where the spec fixes them per image (so the
-        # ETA weighs units by their work), else images.
+        # Locally the bar counts path points, as each unit's LAM reports them (a slow model's unit of 8
+        # windows moves it point by point); a unit not started yet counts as its spec's windows times
+        # fold (or one window where the spec does not fix them). Ray's actors report whole units: there
+        # it counts windows, else images.
         per_unit = config.windows.count
         # With a quiet Ray, stderr's descriptor goes to Ray's log for the run;
         # the bar keeps a copy of the terminal.
         bar_stream = os.fdopen(os.dup(2), "w") if engine == "ray" and not verbose else None
-        bar = tqdm(total=len(todo) * (per_unit or 1), desc="lamfast run", unit="window" if per_unit else "image",
-                   disable=not (progress and todo), **({"file": bar_stream} if bar_stream else {}))
+        if engine == "ray":
+            bar = tqdm(total=len(todo) * (per_unit or 1), desc="lamfast run", unit="window" if per_unit else "image",
+                       disable=not (progress and todo), **({"file": bar_stream} if bar_stream else {}))
+            points = None
+        else:
+            assumed = (per_unit or 1) * config.lam.fold
+            bar = tqdm(total=len(todo) * assumed, desc="lamfast run", unit="point", disable=not (progress and todo))
+            points = RunPoints(bar, assumed, enabled=bool(progress and todo))
 
         shas = {u.key: (u.image_sha, u.model_sha) for u in todo}
 
@@ -311,9 +362,11 @@ def run(
                 summary.failures.insert(summary.units_failed - 1, f"{Path(record.image).name} × "
                                                                   f"{record.label or record.model}: "
                                                                   f"{record.error}")
-            bar.update(per_unit if per_unit else 1)
-            bar.set_postfix(windows_per_s=f"{summary.windows_done / max(time.perf_counter() - start, 1e-9):.2f}",
-                        failed=summary.units_failed)
+            if points is None:
+                bar.update(per_unit if per_unit else 1)
+            else:
+                points.unit_done()
+            bar.set_postfix(windows=summary.windows_done, failed=summary.units_failed)
 
         # Units of this work set that failed before and are skipped now stay
         # failures of this command: they count and they are listed.
@@ -334,7 +387,10 @@ def run(
             c = book.claim(unit.key, planned_at.get(unit.key))
             if c.state == DONE:
                 by_others.append(unit.key)
-                bar.update(per_unit if per_unit else 1)
+                if points is None:
+                    bar.update(per_unit if per_unit else 1)
+                else:
+                    points.unit_done()  # another worker did it: its assumed points leave the bar
                 return False
             if c.state == BUSY:
                 busy.append(unit)
@@ -357,6 +413,8 @@ def run(
                                                              cpus=ray_cpus))
                 if session is not None:
                     worker = None  # the actors load their own
+                else:
+                    worker.progress = points
                 pending = list(todo)
                 while pending:
                     busy: list[Unit] = []

@@ -18,6 +18,7 @@ from lamfast.dataset.units import RunConfig, Unit
 from lamfast.descriptor import ModelDescriptor
 from lamfast.errors import LAMError, LamfastError, first_line
 from lamfast.lam import lam_windows
+from lamfast.lam.progress import PathProgress
 from lamfast.lam.srmodel import sr_output
 from lamfast.lam.windows import TopEdges, check_window
 from lamfast.models import ModelSpec, load_model
@@ -45,6 +46,7 @@ class UnitWorker:
             self.specs.setdefault(self.reference.text, self.reference)
         self._models: dict[str, tuple[ModelDescriptor | None, str | None]] = {}
         self._chosen: dict[tuple[str, int], list] = {}  # (image, scale) -> its windows, shared by the models
+        self.progress: PathProgress | bool = False  # what the path loops report to (a run's bar)
 
     def _model(self, key: str) -> tuple[ModelDescriptor | None, str | None]:
         if key not in self._models:
@@ -162,7 +164,8 @@ class UnitWorker:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # NaN steps are recorded per row
                 computed = iter(lam_windows(model, sr_input.tensor(), inside, frame=cfg.frame, params=cfg.lam,
-                                            batch_size=cfg.batch_size, crop=cfg.crop, errors="return")
+                                            batch_size=cfg.batch_size, crop=cfg.crop, errors="return",
+                                            progress=self.progress)
                                 if inside else [])
             results = [outside[win] if win in outside else next(computed) for win in windows]
             lr = sr_input.lr[0] if isinstance(sr_input, SRClip) else sr_input.lr

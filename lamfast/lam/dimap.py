@@ -22,6 +22,7 @@ from lamfast.lam.crop import CropInfo
 from lamfast.lam.engine import Model, RunOptions, lam_stream
 from lamfast.lam.params import LAMParams, resolve_params
 from lamfast.lam.result import nan_warning
+from lamfast.lam.progress import Progress
 from lamfast.lam.windows import Grid
 from lamfast.metrics import gini_from_di
 
@@ -91,7 +92,7 @@ def di_map(model: Model, image: torch.Tensor, window_size: int = 16, stride: int
            sigma: float | None = None, l: int | None = None, mode: str | None = None, path: str | None = None,
            objective: str | Callable[[torch.Tensor], torch.Tensor] | None = None, reduce: str | None = None,
            baseline: str | None = None, batch_size: int | None = None, crop: str | int = "auto",
-           device: str | torch.device | None = None, progress: bool = False) -> DIMap:
+           device: str | torch.device | None = None, progress: Progress = False) -> DIMap:
     """The DI of every window of a grid over the SR output of ``image``.
 
     Args:

@@ -30,8 +30,6 @@ from typing import Any, Callable, Iterator, Sequence, Union
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
-
 from lamfast.descriptor import ModelDescriptor
 from lamfast.errors import LAMError, LAMNaNWarning
 from lamfast.lam.crop import CropInfo, crop_paths, local_window, parse_crop, plan_crops
@@ -39,6 +37,7 @@ from lamfast.lam.objective import Window, segment_objectives_and_ties, window_ob
 from lamfast.lam.official_path import require_opencv
 from lamfast.lam.params import LAMParams, int_at_least, resolve_params
 from lamfast.lam.paths import baseline_of, half_fold_deriv, lam_path
+from lamfast.lam.progress import PathProgress, Progress, as_progress
 from lamfast.lam.result import LAMResult, make_result, nan_warning
 from lamfast.lam.srmodel import SRForward, lam_input
 from lamfast.lam.windows import WindowSpec, check_window, explicit, parse_windows
@@ -72,12 +71,13 @@ class RunOptions:
 
     batch_size: int | None = None
     crop: str | int = "auto"
-    progress: bool = False
+    progress: Progress = False
     errors: str = "raise"
 
     def __post_init__(self) -> None:
         if self.batch_size is not None:
             int_at_least("batch_size", self.batch_size, 1)
+        as_progress(self.progress)  # a bad value fails here, before any model work
         object.__setattr__(self, "crop", parse_crop(self.crop))
         if self.errors not in ("raise", "return"):
             raise LAMError(f"errors must be 'raise' or 'return', got {self.errors!r}", param="errors")
@@ -93,10 +93,22 @@ class RunHeader:
     frame: int | None  # a clip's attributed output frame
 
 
-def _expect(bar: tqdm, n: int) -> None:
-    """``n`` more path points on the bar (a disabled bar keeps count too)."""
-    bar.total += n
-    bar.refresh()
+def _size(n: int) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
+def check_path_memory(need: int, device: torch.device, what: str) -> None:
+    """LAMError, before the path is built, when ``need`` bytes of path (points, derivatives, fold/2
+    weights) would not fit the device's free memory; ``what`` says what the path is of."""
+    from lamfast.path import free_bytes
+
+    free = free_bytes(device)
+    if need > 0.8 * free:
+        raise LAMError(f"the LAM path of {what} needs about {_size(need)} ({need:,} bytes: the path points, "
+                       f"their derivatives and the fold/2 weights), more than the {_size(free)} free on "
+                       f"{device.type}: attribute a crop of the image around the window (or tiles of it), use fewer "
+                       "path points (fold), or let the crop path run (crop='auto' on a model whose reach is local)",
+                       param="image")
 
 
 def _groups(items: list[int], per_item: int) -> list[list[int]]:
@@ -184,7 +196,9 @@ def lam_stream(model: Model, image: torch.Tensor, windows: Windows, params: LAMP
     fwd, x = lam_input(model, image, frame, device)
     H, W = x.shape[-2:]
     t0 = time.perf_counter()
-    with attribution_state(fwd.model):
+    progress = as_progress(opts.progress)
+    with attribution_state(fwd.model), _closing(progress):
+        progress.phase(f"forward of the model on the whole {H}x{W} input")
         with torch.no_grad():
             # A copy: some models scale their input in place (spandrel's RCAN
             # does x *= rgb_range), which would change the image the path is made of.
@@ -204,28 +218,26 @@ def lam_stream(model: Model, image: torch.Tensor, windows: Windows, params: LAMP
         if params.mode == "official":
             crops = [CropInfo(None, None, OFFICIAL_RUN)] * len(live)
         else:
+            progress.phase("measuring the model's reach, to run each window on a crop")
             crops = plan_crops(fwd, x, full, [wins[i] for i in live], scale, params.tracks_ties, opts.crop)
         t2 = time.perf_counter()
         shared = (t2 - t0) / len(live)  # the forward and the crop plan, shared by every window
-        label = f"LAM path ({len(live)} window{'s' if len(live) != 1 else ''})"
-        # The total grows as groups are planned; the delay keeps tqdm from drawing an empty "0point" bar first.
-        with tqdm(total=0, desc=label, unit="point", disable=not opts.progress, leave=False, delay=0.2) as bar:
-            with torch.no_grad():  # F(x) per window, from the forward already made
-                end_values = window_objectives(full, [wins[i] for i in live], params.mode, params.objective,
-                                               params.reduce)[:, 0]
-            runs = _runs(fwd, x, [wins[i] for i in live], crops, scale, params, opts, bar)
-            for group, seconds in runs:
-                for k, done in group.items():
-                    timings = {"forward": t1 - t0, "crop_plan": t2 - t1, "path_integral": seconds,
-                               "total": shared + seconds / len(group)}
-                    try:
-                        yield live[k], make_result(
-                            done.attribution / params.fold, done.nan_steps, frames=fwd.frames, frame=fwd.frame,
-                            half=None if done.half is None else done.half / params.fold,
-                            change=end_values[k] - done.start_value, sr=sr, scale=scale, window=wins[live[k]],
-                            params=params, batch_size=done.batch_size, crop=done.crop, timings=timings)
-                    except LAMError as exc:
-                        yield live[k], exc
+        with torch.no_grad():  # F(x) per window, from the forward already made
+            end_values = window_objectives(full, [wins[i] for i in live], params.mode, params.objective,
+                                           params.reduce)[:, 0]
+        runs = _runs(fwd, x, [wins[i] for i in live], crops, scale, params, opts, progress)
+        for group, seconds in runs:
+            for k, done in group.items():
+                timings = {"forward": t1 - t0, "crop_plan": t2 - t1, "path_integral": seconds,
+                           "total": shared + seconds / len(group)}
+                try:
+                    yield live[k], make_result(
+                        done.attribution / params.fold, done.nan_steps, frames=fwd.frames, frame=fwd.frame,
+                        half=None if done.half is None else done.half / params.fold,
+                        change=end_values[k] - done.start_value, sr=sr, scale=scale, window=wins[live[k]],
+                        params=params, batch_size=done.batch_size, crop=done.crop, timings=timings)
+                except LAMError as exc:
+                    yield live[k], exc
 
 
 @dataclass
@@ -238,6 +250,19 @@ class WindowSum:
     crop: CropInfo  # which path ran
     half: torch.Tensor | None  # [C,H,W] the fold/2 sum (LAMParams.halves), else None
     start_value: torch.Tensor  # [] the objective at the path's start, F(γ_0)
+
+
+class _closing:
+    """Closes a PathProgress however the run ends (a generator closed early, an error)."""
+
+    def __init__(self, progress: PathProgress) -> None:
+        self.progress = progress
+
+    def __enter__(self) -> PathProgress:
+        return self.progress
+
+    def __exit__(self, *exc) -> None:
+        self.progress.close()
 
 
 def _start_values_cropped(fwd: SRForward, start: torch.Tensor, windows: list[Window], boxes: list, scale: int,
@@ -255,24 +280,45 @@ def _start_values_cropped(fwd: SRForward, start: torch.Tensor, windows: list[Win
 
 
 def _runs(fwd: SRForward, x: torch.Tensor, windows: list[Window], crops: list[CropInfo], scale: int,
-          params: LAMParams, opts: RunOptions, bar: tqdm) -> Iterator[tuple[dict[int, WindowSum], float]]:
+          params: LAMParams, opts: RunOptions, progress: PathProgress) -> Iterator[tuple[dict[int, WindowSum], float]]:
     """Every window's path, group by group: yields ({window: WindowSum}, the group's seconds)."""
     C, H, W = x.shape
     S = params.fold
     itemsize = x.element_size()
     cropped = [k for k, c in enumerate(crops) if c.box is not None]
     whole = [k for k, c in enumerate(crops) if c.box is None]
-    # A straight-line path is cut from the whole image's: its baseline may be a filter of the whole image.
-    path = lam_path(x, params) if params.path != "blur" or whole else None
-    start = baseline_of(x, params)  # γ_0, for completeness: one more forward per group, no backward
     copies = 3 if params.halves else 2  # path, derivative and the fold/2 weights
+    whole_path_bytes = copies * S * C * H * W * itemsize
+    acc_bytes = 8 if x.dtype == torch.float64 else 4
+    crop_groups = []
     if cropped:
         t, lft, b, r = crops[cropped[0]].box
-        for group in _groups(cropped, copies * S * C * (b - t) * (r - lft) * itemsize):
+        crop_groups = _groups(cropped, copies * S * C * (b - t) * (r - lft) * itemsize)
+        check_path_memory(copies * S * C * (b - t) * (r - lft) * itemsize * len(crop_groups[0]), x.device,
+                          f"{len(crop_groups[0])} crop(s) of {b - t}x{r - lft}")
+    whole_groups = _groups(sorted(whole), (copies - 1) * C * H * W * acc_bytes)
+    # Everything planned is on the bar (and in the estimate) before the first path point.
+    progress.expect(S * len(cropped) + S * len(whole_groups), len(cropped) + len(whole))
+    clock = {"start": None, "told": False}
+
+    def on_chunk(points: int) -> None:
+        if not clock["told"]:  # the first chunk's forward and backward, per point: the estimate
+            clock["told"] = True
+            progress.estimate((time.perf_counter() - clock["start"]) / points)
+        progress.advance(points)
+
+    # A straight-line path is cut from the whole image's: its baseline may be a filter of the whole image.
+    path = None
+    if params.path != "blur" or whole:
+        check_path_memory(whole_path_bytes, x.device, f"the whole {H}x{W} input")
+        path = lam_path(x, params)
+    start = baseline_of(x, params)  # γ_0, for completeness: one more forward per group, no backward
+    if cropped:
+        for group in crop_groups:
             begin = time.perf_counter()
-            _expect(bar, S * len(group))
+            clock["start"] = clock["start"] or begin
             total, nans, ties, batch, half = _run_crops(fwd, x, [windows[k] for k in group],
-                                                        [crops[k] for k in group], scale, params, opts, bar.update,
+                                                        [crops[k] for k in group], scale, params, opts, on_chunk,
                                                         path if params.path != "blur" else None)
             tied = ties.tolist() if ties is not None else [0] * len(group)  # one read for the group
             counts = nans.tolist()
@@ -301,16 +347,19 @@ def _runs(fwd: SRForward, x: torch.Tensor, windows: list[Window], crops: list[Cr
                 yield done, time.perf_counter() - begin
     if whole:
         if path is None:
+            check_path_memory(whole_path_bytes, x.device, f"the whole {H}x{W} input")
             path = lam_path(x, params)
         with torch.no_grad():
             starts = window_objectives(fwd(start[None].clone()), [windows[k] for k in sorted(whole)], params.mode,
                                        params.objective, params.reduce)[:, 0]
         start_of = dict(zip(sorted(whole), starts))
-        acc_bytes = 8 if x.dtype == torch.float64 else 4
-        for group in _groups(sorted(whole), (copies - 1) * C * H * W * acc_bytes):
+        groups = _groups(sorted(whole), (copies - 1) * C * H * W * acc_bytes)
+        if len(groups) > len(whole_groups):  # crops that fell back to the whole input (ties)
+            progress.expect(S * (len(groups) - len(whole_groups)), 0)
+        for group in groups:
             begin = time.perf_counter()
-            _expect(bar, S)
-            total, nans, batch, half = _run_whole(fwd, x, [windows[k] for k in group], params, opts, bar.update, path)
+            clock["start"] = clock["start"] or begin
+            total, nans, batch, half = _run_whole(fwd, x, [windows[k] for k in group], params, opts, on_chunk, path)
             counts = nans.tolist()  # one read for the group
             yield ({k: WindowSum(total[j], int(counts[j]), batch, crops[k], None if half is None else half[j],
                                  start_of[k]) for j, k in enumerate(group)}, time.perf_counter() - begin)
@@ -352,7 +401,7 @@ def lam_windows(
     batch_size: int | None = None,
     crop: str | int = "auto",
     device: str | torch.device | None = None,
-    progress: bool = False,
+    progress: Progress = False,
     errors: str = "raise",
 ) -> list[LAMResult | LAMError]:
     """LAM for K windows of one image or clip; each result equals :func:`lam` for that window.
@@ -405,7 +454,7 @@ def lam(
     batch_size: int | None = None,
     crop: str | int = "auto",
     device: str | torch.device | None = None,
-    progress: bool = False,
+    progress: Progress = False,
 ) -> LAMResult:
     """Local Attribution Map of one window of an SR model's output.
 
@@ -448,7 +497,10 @@ def lam(
             an int sets the radius in LR pixels (still checked). ``result.crop`` says which path
             ran and why.
         device: where to run: the model's device (the default); naming another is an error.
-        progress: show a tqdm bar over the path points.
+        progress: True: name the setup steps that last, print an estimate after the first path
+            points ("about 18 min for 1 window (21.6 s per path point, 50 points)") and draw a
+            tqdm bar over the path points (stderr); or a :class:`lamfast.lam.progress.PathProgress`
+            that receives those events.
     Returns:
         LAMResult (VideoLAMResult for a clip).
     Raises:
