@@ -120,6 +120,91 @@ def window_figure(saliency: torch.Tensor, lr: Image.Image, scale: int, window: t
     return cell
 
 
+COLOUR_BAR_TICKS = (1.0, 0.75, 0.5, 0.25, 0.0)
+
+
+def colour_bar(height: int, font_size: int = 10) -> Image.Image:
+    """The maps' colour scale, top = the map's peak: a bar with ticks at :data:`COLOUR_BAR_TICKS`
+    (|attribution| over its peak) and their labels."""
+    from PIL import ImageFont
+
+    bar_w, pad = max(10, font_size), max(6, font_size // 2 + 1)  # the bar; room for a label's half height
+    values = torch.linspace(1.0, 0.0, height)[:, None].expand(height, bar_w)
+    out = Image.new("RGB", (bar_w + 4 + 3 * font_size, height + 2 * pad), "white")
+    out.paste(Image.fromarray(seismic(0.5 + 0.5 * values)), (0, pad))
+    draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=font_size)
+    for t in COLOUR_BAR_TICKS:
+        y = pad + round((1.0 - t) * (height - 1))
+        draw.line([(bar_w, y), (bar_w + 3, y)], fill="black")
+        draw.text((bar_w + 5, y), f"{t:g}", fill="black", font=font, anchor="lm")
+    return out
+
+
+def _wrap(text: str, font, measure: ImageDraw.ImageDraw, width: int) -> list[str]:
+    """``text`` in lines no wider than ``width``, broken at its double spaces (between its parts)."""
+    lines: list[str] = []
+    for part in text.split("  "):
+        if lines and measure.textlength(lines[-1] + "  " + part, font=font) <= width:
+            lines[-1] += "  " + part
+        else:
+            lines.append(part)
+    return lines
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def titled(panels: list[Image.Image], titles: list[str], caption: str, *, row_labels: list[str] | None = None,
+           bar: bool = True) -> Image.Image:
+    """A figure for a paper: ``panels`` (rows of equal-size images, or one row) under their ``titles``,
+    ``caption`` (DI, window, parameters) above, optional row labels (a clip's ``t = ...``) on the
+    left, and the maps' colour bar on the right. Text scales with the panel height, so it stays
+    legible when the figure is printed one column wide.
+
+    Args:
+        panels: one row [P] of images, or rows [[P], ...] (all the same size).
+        titles: P column titles.
+        caption: the line above the titles.
+        row_labels: one label per row, or None.
+        bar: draw the colour bar (|attribution| over the map's peak).
+    """
+    rows = panels if panels and isinstance(panels[0], list) else [panels]
+    w, h = rows[0][0].size
+    if any(p.size != (w, h) for r in rows for p in r) or any(len(r) != len(titles) for r in rows):
+        raise LamfastError("titled: every row needs one panel per title, all of one size")
+    size = max(14, h // 11)  # about 8 pt when the figure is printed a page wide
+    font, small = _font(size), _font(max(12, size - 2))
+    label_w = (max(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(t, font=small) for t in row_labels) + 12
+               if row_labels else 0)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    lines = _wrap(caption, font, measure, int(label_w) + w * len(titles) - 8)
+    top = (len(lines) + 1) * (size + 4) + 10
+    bar_img = colour_bar(min(h * len(rows), 4 * h) - size, font_size=max(10, size - 2)) if bar else None
+    bar_label = "|attr| / peak"
+    bar_w = max(bar_img.width, int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(bar_label, font=small))) + 10 \
+        if bar_img else 0
+    out = Image.new("RGB", (int(label_w) + w * len(titles) + bar_w, top + h * len(rows)), "white")
+    draw = ImageDraw.Draw(out)
+    for k, line in enumerate(lines):
+        draw.text((int(label_w) + 4, 4 + k * (size + 4)), line, fill="black", font=font)
+    title_y = 6 + len(lines) * (size + 4)
+    for j, t in enumerate(titles):
+        draw.text((int(label_w) + j * w + w // 2, title_y), t, fill="black", font=font, anchor="ma")
+    for i, r in enumerate(rows):
+        for j, p in enumerate(r):
+            out.paste(p.convert("RGB"), (int(label_w) + j * w, top + i * h))
+        if row_labels:
+            draw.text((6, top + i * h + h // 2), row_labels[i], fill="black", font=small, anchor="lm")
+    if bar_img is not None:
+        x = int(label_w) + w * len(titles) + 4
+        out.paste(bar_img, (x, top))
+        draw.text((x, title_y), bar_label, fill="black", font=small)
+    return out
+
+
 def grid(panels: list[Image.Image]) -> Image.Image:
     """Panels side by side (the official ``make_pil_grid``); all must share one size."""
     sizes = {p.size for p in panels}
@@ -164,5 +249,28 @@ def lam_panels(result, hr: Image.Image, lr: Image.Image, *, alpha: float = 0.5, 
         panels["blend_kde"] = blend(kde_image(result.saliency, zoom), lr, alpha)
     panels["sr"] = fit(to_pil(result.sr, bands))
     order = ["window_position", "saliency_abs", "blend_abs"] + (["blend_kde"] if kde else []) + ["sr"]
-    panels["grid"] = grid([panels[k] for k in order])
+    panels["grid"] = titled([panels[k] for k in order], [PANEL_TITLES[k] for k in order], result_caption(result))
     return panels
+
+
+# What each panel of a LAM figure shows, as its title says it.
+PANEL_TITLES = {"window_position": "HR, window", "saliency_abs": "|attribution|", "blend_abs": "LAM on LR",
+                "blend_kde": "KDE on LR", "sr": "SR output"}
+
+
+def result_caption(result) -> str:
+    """A figure's caption line: DI (and its fold/2 value), Gini, the window and the path.
+
+    Example:
+        >>> import lamfast
+        >>> from lamfast.request import prepare_input
+        >>> from lamfast.viz import result_caption
+        >>> model = lamfast.load_model()
+        >>> print(result_caption(lamfast.lam(model, prepare_input(model, "bundled").tensor(), 150, 110, fold=10)))
+        DI 0.6553 (fold/2 0.6584)  Gini 0.9934  window h=150 w=110 size 16  fold 10, sigma 1.2, kernel 9
+    """
+    h, w, size = result.window
+    half = f" (fold/2 {result.di_fold_half:.4f})" if result.di_fold_half is not None else ""
+    p = result.params
+    return (f"DI {result.di:.4f}{half}  Gini {result.gini:.4f}  window h={h} w={w} size {size}  "
+            f"fold {p.fold}, sigma {p.sigma:g}, kernel {p.l}")

@@ -12,29 +12,38 @@ import torch
 from PIL import Image, ImageDraw
 
 from lamfast.errors import LamfastError
-from lamfast.viz import blend, density_image, grid, saliency_image, window_image
+from lamfast.viz import PANEL_TITLES, _font, blend, density_image, grid, result_caption, saliency_image, titled, window_image
 
 ROW_PANELS = ("window_position", "saliency_abs", "blend_abs", "blend_kde")
 
 
-def frame_share_chart(shares: list[float], target: int | None, width: int = 360, height: int = 200) -> Image.Image:
-    """A bar per input frame, its share of the clip's saliency in percent; the target frame in red."""
+def frame_share_chart(shares: list[float], target: int | None, width: int = 360, height: int = 200,
+                      font_size: int = 11) -> Image.Image:
+    """A bar per input frame, its share of the clip's saliency in percent (the target frame in red), with
+    its axis labels: "input frame t" below, "share of the clip's |attribution| (%)" along the left."""
     T = len(shares)
     if T == 0:
         raise LamfastError("frame_share_chart: no frames")
     img = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(img)
-    top, bottom, left = 22, height - 22, 8
-    slot = (width - 2 * left) / T
+    font = _font(font_size)
+    top, bottom, left = font_size + 12, height - 2 * font_size - 14, font_size + 14
+    slot = (width - left - 8) / T
     peak = max(max(shares), 1e-12)
     for t, share in enumerate(shares):
         x0 = left + t * slot + slot * 0.15
         x1 = left + (t + 1) * slot - slot * 0.15
         y0 = bottom - (bottom - top) * share / peak
         draw.rectangle([x0, y0, x1, bottom], fill=(200, 30, 30) if t == target else (60, 90, 170))
-        draw.text((x0, max(2, y0 - 14)), f"{100 * share:.1f}%", fill=(0, 0, 0))
-        draw.text((x0, bottom + 4), f"t={t}", fill=(0, 0, 0))
-    draw.line([left, bottom, width - left, bottom], fill=(0, 0, 0))
+        draw.text(((x0 + x1) / 2, max(2, y0 - 3)), f"{100 * share:.1f}%", fill=(0, 0, 0), font=font, anchor="md")
+        draw.text(((x0 + x1) / 2, bottom + 4), f"t={t}", fill=(0, 0, 0), font=font, anchor="ma")
+    draw.line([left, bottom, width - 8, bottom], fill=(0, 0, 0))
+    draw.line([left, top, left, bottom], fill=(0, 0, 0))
+    draw.text(((left + width) / 2, height - 4), "input frame t", fill=(0, 0, 0), font=font, anchor="md")
+    label = "share of |attribution| (%)"
+    side = Image.new("RGB", (bottom - top, font_size + 4), (255, 255, 255))
+    ImageDraw.Draw(side).text(((bottom - top) / 2, 1), label, fill=(0, 0, 0), font=font, anchor="ma")
+    img.paste(side.rotate(90, expand=True), (2, top))
     return img
 
 
@@ -59,6 +68,7 @@ def video_panels(result, hr: list[Image.Image], lr: list[Image.Image], *, alpha:
     shares = [float(v) for v in result.frame_share]
     densities = result.kde() if kde else None
     out: dict[str, Image.Image] = {}
+    rows = []
     for t in range(T):
         abs_map = saliency_image(result.saliency[t], zoom)
         size_px = abs_map.size
@@ -68,16 +78,19 @@ def video_panels(result, hr: list[Image.Image], lr: list[Image.Image], *, alpha:
         if kde:
             row.append(blend(density_image(densities[t], zoom), lr[t], alpha))
         out[f"frame_{t}"] = grid(row)
-    out["frame_share"] = frame_share_chart(shares, result.frame)
-    rows = [out[f"frame_{t}"] for t in range(T)]
-    chart = out["frame_share"]
-    width = rows[0].width
-    canvas = Image.new("RGB", (width, sum(r.height for r in rows) + chart.height), (255, 255, 255))
-    y = 0
-    for r in rows:
-        canvas.paste(r, (0, y))
-        y += r.height
-    canvas.paste(chart, (0, y))
+        rows.append(row)
+    size = rows[0][0].height
+    font_size = max(14, size // 11)
+    out["frame_share"] = frame_share_chart(shares, result.frame, font_size=font_size)
+    titles = [PANEL_TITLES[k] for k in ROW_PANELS[:len(rows[0])]]
+    target = "its one output frame" if result.frame is None else f"output frame t={result.frame}"
+    labels = [f"t={t} ({100 * s:.1f}%)" for t, s in enumerate(shares)]
+    figure = titled(rows, titles, f"{result_caption(result)}  on {target}", row_labels=labels)
+    chart = frame_share_chart(shares, result.frame, width=min(figure.width, 120 * T + 80),
+                              height=max(200, 3 * size // 2), font_size=font_size)
+    canvas = Image.new("RGB", (figure.width, figure.height + chart.height), (255, 255, 255))
+    canvas.paste(figure, (0, 0))
+    canvas.paste(chart, ((figure.width - chart.width) // 2, figure.height))
     out["grid"] = canvas
     return out
 

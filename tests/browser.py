@@ -44,7 +44,13 @@ def screenshot(page: str, out: Path, size: str = "1200,1000", budget_ms: int = 5
 
 
 def is_sorted(values: list[str], ascending: bool) -> bool:
-    """Whether a column's texts are sorted, as numbers where they all are, else as text."""
+    """Whether a column's texts are sorted, as numbers where they all are, else as text; empty cells (not
+    measured) last, whichever the direction."""
+    filled = [v for v in values if v != ""]
+    if values[:len(filled)] != filled:
+        return False
+    values = filled
+
     def key(v):
         try:
             return (0, float(v), "")

@@ -108,17 +108,18 @@ def section_tables(s: dict) -> dict[str, str]:
         for p in s["pairs"]:
             for over, st in (("windows", p["stats"]), ("images", p["images"])):
                 if st is None:
-                    rows.append([tex_escape(p["a"]), tex_escape(p["b"]), over, "0", "--", "--", "--"])
+                    rows.append([tex_escape(p["a"]), tex_escape(p["b"]), over, "--", "0", "--", "--", "--"])
                     continue
-                rows.append([tex_escape(p["a"]), tex_escape(p["b"]), over, str(st["n"]), _num(st["mean_diff"]),
-                             f"[{_num(st['ci_low'])}, {_num(st['ci_high'])}]", _p(st["wilcoxon_p"])])
+                rows.append([tex_escape(p["a"]), tex_escape(p["b"]), over, tex_escape(p["lr_sizes"]), str(st["n"]),
+                             _num(st["mean_diff"]), f"[{_num(st['ci_low'])}, {_num(st['ci_high'])}]",
+                             _p(st["wilcoxon_p"])])
         left_out = " ".join(f"{tex_escape(p['a'])} and {tex_escape(p['b'])}: {tex_escape(p['not_paired'])}."
                             for p in s["pairs"] if p["not_paired"])
         out["paired"] = tex_table(
-            ["Model A", "Model B", "Over", "Pairs", r"Mean DI A$-$B", r"95\% CI", "Wilcoxon $p$"], rows,
+            ["Model A", "Model B", "Over", "LR size", "Pairs", r"Mean DI A$-$B", r"95\% CI", "Wilcoxon $p$"], rows,
             "Paired DI differences over the windows both models have on LR inputs of one size, and over images "
             "(each image's windows averaged first); two-sided Wilcoxon signed-rank test. "
-            f"{left_out + ' ' if left_out else ''}{where}", f"{label}-paired", "lllrrrr")
+            f"{left_out + ' ' if left_out else ''}{where}", f"{label}-paired", "llllrrrr")
     return out
 
 

@@ -35,7 +35,7 @@ from PIL import Image
 
 from lamfast.dataset.rows import lr_image, row_saliency, row_views
 from lamfast.dataset.stats import (BOOTSTRAP, discretisation_error, model_summary, not_paired, paired,
-                                   paired_error, paired_images)
+                                   paired_error, paired_images, paired_sizes)
 from lamfast.dataset.store import ResultStore
 from lamfast.dataset.templates import inline_asset, template_env
 from lamfast.quality import CONVENTION as QUALITY_CONVENTION
@@ -43,6 +43,7 @@ from lamfast.quality import CONVENTION as QUALITY_CONVENTION
 from lamfast.errors import LamfastError
 from lamfast.outputs import check_output_dir
 from lamfast.dataset.words import params_in_words
+from lamfast.viz import COLOUR_BAR_TICKS, colour_bar  # noqa: F401 (the report's bar; tests read the ticks here)
 
 FIGURE_WINDOWS = 6
 GALLERY_WINDOWS = 8
@@ -91,7 +92,8 @@ def _histogram(values: list[float], title: str, lo: float, hi: float, peak: int,
             for i, c in enumerate(counts)]
     ticks, fmt = nice_ticks(lo, hi)
     xticks = [{"x": left + (t - lo) / (hi - lo) * plot_w, "value": t, "text": fmt.format(t)} for t in ticks]
-    yticks = [{"y": top + plot_h - v / peak * plot_h + 3, "value": v} for v in sorted({0, peak // 2, peak})]
+    counts_ticks = [v for v in nice_ticks(0, peak, 4)[0] if float(v).is_integer()] or [0, peak]
+    yticks = [{"y": top + plot_h - v / peak * plot_h + 3, "value": int(v)} for v in counts_ticks]
     return {"w": w, "h": h, "left": left, "top": top, "plot_w": plot_w, "axis_y": top + plot_h, "title": title,
             "bars": bars, "xticks": xticks, "yticks": yticks}
 
@@ -203,28 +205,6 @@ def _blend_png(row: dict, out_dir: Path, zoom_to: int = 192) -> str | None:
     return _png(panel, out_dir, "blend|" + row["key"])
 
 
-COLOUR_BAR_TICKS = (1.0, 0.75, 0.5, 0.25, 0.0)
-
-
-def colour_bar(height: int) -> Image.Image:
-    """The maps' colour scale, top = the map's peak: a bar with ticks at :data:`COLOUR_BAR_TICKS`
-    (|attribution| over its peak) and their labels."""
-    from PIL import ImageDraw, ImageFont
-
-    from lamfast.viz import seismic
-
-    bar_w, pad = 10, 6  # the bar, and room for a label's half height above and below it
-    values = torch.linspace(1.0, 0.0, height)[:, None].expand(height, bar_w)
-    out = Image.new("RGB", (bar_w + 34, height + 2 * pad), "white")
-    out.paste(Image.fromarray(seismic(0.5 + 0.5 * values)), (0, pad))
-    draw, font = ImageDraw.Draw(out), ImageFont.load_default(size=10)
-    for t in COLOUR_BAR_TICKS:
-        y = pad + round((1.0 - t) * (height - 1))
-        draw.line([(bar_w, y), (bar_w + 3, y)], fill="black")
-        draw.text((bar_w + 5, y), f"{t:g}", fill="black", font=font, anchor="lm")
-    return out
-
-
 def _patch(image: Image.Image, h: int, w: int, size: int, zoom_to: int) -> Image.Image:
     return image.convert("RGB").crop((w, h, w + size, h + size)).resize((zoom_to, zoom_to), Image.NEAREST)
 
@@ -287,6 +267,7 @@ def _pair(a: str, b: str, rows_a: list[dict], rows_b: list[dict]) -> dict:
         warn = (f"the mean difference {stats['mean_diff']:+.4f} is less than {ERROR_MARGIN:g}x the discretisation "
                 f"error |DI - DI at fold/2| ({error:.4f}): rerun at a larger fold before reading it")
     return {"a": a, "b": b, "stats": stats, "images": paired_images(rows_a, rows_b),
+            "lr_sizes": ", ".join(paired_sizes(rows_a, rows_b)) or "—",
             "not_paired": not_paired(rows_a, rows_b), "error": error, "warn": warn}
 
 

@@ -111,6 +111,12 @@ def not_paired(rows_a: list[dict], rows_b: list[dict]) -> str | None:
             "DI of different LR sizes is not comparable")
 
 
+def paired_sizes(rows_a: list[dict], rows_b: list[dict]) -> list[str]:
+    """The LR sizes of the windows :func:`paired` compares, smallest first."""
+    return sorted({a.get("lr_size") or "unknown" for a, _ in _matched(rows_a, rows_b)[0]},
+                  key=lambda s: (len(s), s))
+
+
 def discretisation_error(rows: list[dict]) -> float | None:
     """Mean |DI - DI at fold/2| over ``rows`` that have it: how far the fold Riemann sum is from converged
     (None when no row has it: odd fold, a straight-line path, or a store from before it was recorded)."""

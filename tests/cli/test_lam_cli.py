@@ -21,6 +21,21 @@ from cli_runs import random_png
 PNGS = {"window_position.png", "sr.png", "saliency_abs.png", "blend_abs.png", "grid.png"}
 
 
+def assert_titled_grid(out, names: list[str]) -> None:
+    """grid.png is the panels side by side, pixel for pixel, under a header of text (caption with the DI,
+    panel titles) and beside a colour bar: dark text pixels above, the bar's reds at the right."""
+    panels = [np.asarray(Image.open(out / f"{n}.png").convert("RGB")) for n in names]
+    h, w = panels[0].shape[:2]
+    grid = np.asarray(Image.open(out / "grid.png").convert("RGB"))
+    top = grid.shape[0] - h
+    assert top >= 30 and grid.shape[1] > w * len(names)
+    assert np.array_equal(grid[top:, :w * len(names)], np.concatenate(panels, axis=1))
+    header = grid[:top, :w * len(names)]
+    assert (header.max(axis=2) < 80).sum() > 200  # the caption and titles
+    bar = grid[top:, w * len(names):]
+    assert ((bar[..., 0] > 100) & (bar[..., 1] < 60)).sum() > 100  # the colour bar's strong reds
+
+
 def test_demo_command_end_to_end(tmp_path):
     out = tmp_path / "demo"
     proc = subprocess.run([sys.executable, "-m", "lamfast", "lam", "--kde", "--output_dir", str(out)],
@@ -32,8 +47,7 @@ def test_demo_command_end_to_end(tmp_path):
     assert result["model"]["arch"] == "tinysr" and result["scale"] == 4
     assert (result["h"], result["w"], result["window_size"], result["fold"]) == (150, 110, 16, 50)
     assert 0 < result["di"] < 100 and f"DI {result['di']:.4f}" in proc.stdout
-    grid = Image.open(out / "grid.png")
-    assert grid.size == (256 * 5, 256)
+    assert_titled_grid(out, ["window_position", "saliency_abs", "blend_abs", "blend_kde", "sr"])
     assert np.asarray(Image.open(out / "saliency_abs.png")).std() > 0  # not a blank map
 
 
@@ -65,7 +79,7 @@ def test_lr_input_and_options(tmp_path, capsys):
     result = json.loads((tmp_path / "o" / "result.json").read_text())
     assert (result["mode"], result["batch_size"], result["fold"], result["lr_size"]) == ("robust", 3, 10, [32, 32])
     assert Image.open(tmp_path / "o" / "saliency_abs.png").size == (64, 64)
-    assert Image.open(tmp_path / "o" / "grid.png").size == (64 * 4, 64)
+    assert_titled_grid(tmp_path / "o", ["window_position", "saliency_abs", "blend_abs", "sr"])
     assert not (tmp_path / "o" / "blend_kde.png").exists()
 
 

@@ -78,8 +78,20 @@ def test_lam_video_cli_writes_every_frame_row_and_the_result(bundled, tmp_path, 
     assert summary["frames"] == 5 and summary["frame"] is None and len(summary["video"]) == 5
     rows = [Image.open(out / f"frame_{t}.png") for t in range(5)]
     assert {r.size for r in rows} == {(4 * 128, 128)}  # window, abs map, blend, KDE; x2 of 64 px
-    grid = Image.open(out / "grid.png")
-    assert grid.height == 5 * 128 + Image.open(out / "frame_share.png").height
+    # grid.png: the five rows, pixel for pixel, one under the other, after a label column (t=..., share)
+    # and under a header (caption, titles); the frame-share chart below
+    grid = np.asarray(Image.open(out / "grid.png").convert("RGB"))
+    first = np.asarray(rows[0].convert("RGB"))
+    x0, y0 = next((x, y) for y in range(0, 200) for x in range(0, 200)
+                  if np.array_equal(grid[y, x:x + 512], first[0]) and np.array_equal(grid[y:y + 128, x:x + 512], first))
+    assert x0 > 40 and y0 > 30  # room for the frame labels and the header
+    for t in range(5):
+        assert np.array_equal(grid[y0 + 128 * t:y0 + 128 * (t + 1), x0:x0 + 512], np.asarray(rows[t].convert("RGB")))
+        labels = grid[y0 + 128 * t:y0 + 128 * (t + 1), :x0]
+        assert (labels.max(axis=2) < 80).sum() > 20  # "t=..." written beside each row
+    assert grid.shape[0] - (y0 + 5 * 128) >= 150  # the chart, with its axis labels
+    chart = np.asarray(Image.open(out / "frame_share.png").convert("RGB"))
+    assert (chart[:, :20].max(axis=2) < 80).sum() > 30  # the rotated y-axis label
     # the centre frame's abs map is the one with colour, on the clip's joint scale
     def coloured(row):  # pixels of the abs map away from the colour of zero attribution
         panel = np.asarray(row.crop((128, 0, 256, 128)), dtype=np.int64)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,16 @@ def test_a_difference_within_the_discretisation_error_is_flagged():
     a += [{**a[0], "h": 16, "di": 2.0, "di_fold_half": 2.001}]
     b += [{**b[0], "h": 16, "di": 2.6, "di_fold_half": 2.601}]
     assert _pair("A", "B", a, b)["warn"] is None
+
+
+def test_plot_ticks_are_round_and_the_scatter_has_error_bars(store):
+    page = write_report(store["path"], store["tmp"] / "report_t").read_text()
+    for svg in re.findall(r"<svg class=\"(?:hist|scatter)\".*?</svg>", page, re.S):
+        ticks = [float(t) for t in re.findall(r'text-anchor="(?:middle|end)">(-?[\d.]+)</text>', svg)]
+        assert len(ticks) >= 2
+        steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:]) if b > a}
+        for step in steps:  # 1, 2, 2.5 or 5 times a power of ten
+            mantissa = step / 10 ** np.floor(np.log10(step))
+            assert min(abs(mantissa - m) for m in (1, 2, 2.5, 5, 10)) < 1e-6, (ticks, step)
+    scatter = re.search(r'<svg class="scatter".*?</svg>', page, re.S).group(0)
+    assert len(re.findall(r'<line class="ci"', scatter)) == 3 and "95% CI" in scatter

@@ -114,7 +114,7 @@ def test_tex_tables_hold_the_report_numbers(report):
 
     paired = parse_tex_table(_one(out / "tables", "*_paired.tex").read_text())
     assert [r[2] for r in paired["rows"]] == ["windows", "images"]
-    assert [int(r[3]) for r in paired["rows"]] == [6, 3]
+    assert [int(r[4]) for r in paired["rows"]] == [6, 3] and {r[3] for r in paired["rows"]} == {"16x16, 32x32"}
     images = parse_tex_table(_one(out / "tables", "*_per_image.tex").read_text())
     assert [r[0] for r in images["rows"]] == ["a.png", "b.png", "c.png"]
 
@@ -145,6 +145,9 @@ def test_svg_figures_parse_and_keep_their_text(report):
     texts = _svg_texts(lam_svg)
     assert {"HR", "TinySR", EDSR_LABEL, "|attribution| / peak"} <= set(texts)
     assert {"0.00", "0.25", "0.50", "0.75", "1.00"} <= set(texts)  # the colour bar's ticks
+    windows_drawn = len([t for t in texts if t.startswith("DI ")])
+    # every model cell names its panels: the SR output, then the LAM and KDE blends
+    assert texts.count("SR") == texts.count("LAM") == texts.count("KDE") == windows_drawn > 0
     root = ET.parse(lam_svg).getroot()
     images = list(root.iter(SVG + "image"))
     windows = len(re.findall(r"<tr><td class='name'>[^<]*<br>h=", report["index"].read_text()))

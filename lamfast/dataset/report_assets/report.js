@@ -4,6 +4,8 @@ function lamfastSortTable(table, col, asc) {
   rows.sort(function (a, b) {
     var x = a.cells[col].dataset.v !== undefined ? a.cells[col].dataset.v : a.cells[col].textContent;
     var y = b.cells[col].dataset.v !== undefined ? b.cells[col].dataset.v : b.cells[col].textContent;
+    // an empty cell (a value not measured) goes last whichever the direction
+    if (x === '' || y === '') return (x === '') - (y === '');
     var nx = parseFloat(x), ny = parseFloat(y);
     var c = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
     return asc ? c : -c;
