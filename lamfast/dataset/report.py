@@ -316,9 +316,15 @@ def _section(gid: str, params: dict, ok: list[dict], img_dir: Path, explorers: d
     for r in ok:
         keys[(r["image"], r["h"], r["w"], r["size"])][r["model"]] = r
     shared = [(k, v) for k, v in keys.items() if len(v) == len(models)]
-    # the windows where the models disagree most, then by name for a stable order
-    shared.sort(key=lambda kv: (-(max(r["di"] for r in kv[1].values()) - min(r["di"] for r in kv[1].values())),
-                                kv[0]))
+    # Windows where every model saw an LR input of one size, those where the models disagree most first;
+    # where the models have other scales there are none, and the figure shows windows by name, saying so.
+    same_size = [(k, v) for k, v in shared if len({r.get("lr_size") for r in v.values()}) == 1]
+    section["figure_mixed_sizes"] = bool(shared) and not same_size
+    if same_size:
+        shared = sorted(same_size, key=lambda kv: (-(max(r["di"] for r in kv[1].values())
+                                                     - min(r["di"] for r in kv[1].values())), kv[0]))
+    else:
+        shared.sort(key=lambda kv: kv[0])
     section["figure"] = [
         {"image": Path(image).name, "h": h, "w": w, "size": size, "hr": _hr_patch_png(per_model[models[0]], img_dir),
          "cells": [{"model": m, "png": _figure_cell(per_model[m], img_dir), "di": per_model[m]["di"],

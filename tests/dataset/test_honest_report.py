@@ -107,3 +107,9 @@ def test_plot_ticks_are_round_and_the_scatter_has_error_bars(store):
             assert min(abs(mantissa - m) for m in (1, 2, 2.5, 5, 10)) < 1e-6, (ticks, step)
     scatter = re.search(r'<svg class="scatter".*?</svg>', page, re.S).group(0)
     assert len(re.findall(r'<line class="ci"', scatter)) == 3 and "95% CI" in scatter
+
+
+def test_the_lam_figure_picks_windows_by_disagreement_only_within_one_lr_size(store):
+    page = html.unescape(write_report(store["path"], store["tmp"] / "report_f").read_text())
+    # TinySR and X4 share LR sizes, X2 does not: no window has one size for all three models
+    assert "The models saw LR inputs of different sizes in every window shown" in page
