@@ -195,10 +195,14 @@ def network_filesystem(path: str | Path, mounts: str | None = None) -> str | Non
 
 
 def live_leases(path: str | Path) -> list[dict]:
-    """The leases in a store: ``[{"unit_key", "owner", "host", "pid", "claimed_at", "expires"}]``."""
+    """The leases in a store: ``[{"unit_key", "owner", "host", "pid", "claimed_at", "expires"}]``.
+
+    Only reads: a store being created has no leases yet (creating its table here would make the
+    run creating the store see a store that is not new, and refuse it)."""
     conn = sqlite3.connect(str(path), timeout=60)
     try:
-        conn.executescript(SCHEMA)
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'leases'").fetchone() is None:
+            return []
         cols = ("unit_key", "owner", "host", "pid", "claimed_at", "expires")
         return [dict(zip(cols, r)) for r in conn.execute(f"SELECT {', '.join(cols)} FROM leases ORDER BY unit_key")]
     finally:

@@ -302,7 +302,8 @@ class ResultStore:
             # together see either nothing or all of it.
             self.conn.execute("BEGIN IMMEDIATE")
             tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not tables:
+            if tables <= {"leases"} and self.conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                # a new store (a lease table alone is what a lease reader of an older lamfast leaves)
                 # statement by statement: executescript would commit the transaction first, and a run
                 # opening the store meanwhile would see the tables without their version
                 for statement in _statements(SCHEMA + PLANNED_SCHEMA + LEASE_SCHEMA):

@@ -360,3 +360,23 @@ def test_stores_opened_at_once_by_many_threads_all_open(tmp_path):
         for t in threads:
             t.join()
         assert not errors, errors
+
+
+def test_reading_the_leases_of_a_store_being_created_does_not_break_it(tmp_path):
+    """A poller (a dashboard, a test) reading leases while a run creates the store must not create tables in
+    it: the run would find a store that is not new, at layout version 0, and refuse it."""
+    path = tmp_path / "s.sqlite"
+    sqlite3.connect(path).execute("PRAGMA journal_mode=WAL").fetchone()  # the file exists, empty
+    assert live_leases(path) == []
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+    # a lease table alone (what an older lamfast's reader left) still makes a new store
+    with sqlite3.connect(path) as db:
+        db.executescript("CREATE TABLE leases (unit_key TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, "
+                         "pid INTEGER NOT NULL, claimed_at REAL NOT NULL, expires REAL NOT NULL);")
+    ResultStore(path).close()
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE mine (x)")
+    with pytest.raises(LamfastError, match="layout version 0"):
+        ResultStore(other)
