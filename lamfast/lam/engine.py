@@ -197,6 +197,10 @@ def lam_stream(model: Model, image: torch.Tensor, windows: Windows, params: LAMP
     H, W = x.shape[-2:]
     t0 = time.perf_counter()
     progress = as_progress(opts.progress)
+    if opts.crop == "off" or params.mode == "official" or params.path != "blur":
+        # the path on the whole input is certain: refuse it before the first forward, not after
+        check_path_memory((3 if params.halves else 2) * params.fold * x.numel() * x.element_size(), x.device,
+                          f"the whole {H}x{W} input")
     with attribution_state(fwd.model), _closing(progress):
         progress.phase(f"forward of the model on the whole {H}x{W} input")
         with torch.no_grad():

@@ -148,3 +148,19 @@ def test_run_counts_path_points_and_estimates(tmp_path, capsys):
     assert "lamfast run: about" in err and "for the 30 path points planned" in err
     assert "/30 [" in err and "point/s" in err and "windows_per_s" not in err
     assert "30/30" in err  # every point reached the bar
+
+
+def test_a_certain_whole_path_is_refused_before_the_first_forward(monkeypatch):
+    import lamfast.path
+
+    calls = []
+
+    class Counting(SlowSR):
+        def forward(self, x):
+            calls.append(x.shape)
+            return super().forward(x)
+
+    monkeypatch.setattr(lamfast.path, "free_bytes", lambda device: 1 << 20)
+    with pytest.raises(LAMError, match="needs about"):
+        lamfast.lam(Counting(0.0), _image(64), 0, 0, 8, fold=50, crop="off")
+    assert calls == []  # no forward ran
