@@ -7,7 +7,9 @@
   :func:`diffusion_index` (:mod:`lamfast.metrics`), figures in
   :mod:`lamfast.viz`; models and checkpoints: :func:`load_model`, which
   returns a :class:`ModelDescriptor` (:mod:`lamfast.models`); effective
-  receptive fields: :func:`erf` (:mod:`lamfast.erf`). Whole datasets:
+  receptive fields: :func:`erf` (:mod:`lamfast.erf`); which filters a
+  fine-tuning changed for a degradation: :func:`faig`
+  (:mod:`lamfast.filter_attribution`). Whole datasets:
   :mod:`lamfast.dataset`, imported only when used.
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
 - Classifiers: :mod:`lamfast.cam` (Grad-CAM family), :mod:`lamfast.attr`
@@ -20,6 +22,7 @@ from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
 from lamfast.descriptor import ModelDescriptor
 from lamfast.erf import erf
+from lamfast.filter_attribution import FAIGResult, faig
 from lamfast import lam  # the package, callable as lam(model, image, h, w): see lamfast.lam
 from lamfast.lam import DIMap, LAMError, LAMNaNWarning, LAMParams, LAMResult, VideoLAMResult, di_map, lam_windows
 from lamfast.metrics import diffusion_index, gini
@@ -28,6 +31,7 @@ from lamfast.ops import blur_path, kde_map, lam_objective, path_accumulate
 
 __all__ = [
     "DIMap",
+    "FAIGResult",
     "LAMError",
     "LAMNaNWarning",
     "LAMParams",
@@ -41,6 +45,7 @@ __all__ = [
     "erf",
     "ext_available",
     "ext_status",
+    "faig",
     "gini",
     "kde_map",
     "lam_objective",

@@ -18,7 +18,7 @@ LAYERS = [
      "machine_load"},
     {"ops", "descriptor"},
     {"path", "viz", "quality"},
-    {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video"},
+    {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video", "filter_attribution"},
     {"request"},
     {"dataset"},
     {"<root>"},  # lamfast/__init__.py: the facade users import
