@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lamfast.descriptor import ModelDescriptor, module_of
+from lamfast.descriptor import module_of
 from lamfast.errors import LamfastError
 from lamfast.modelstate import attribution_state
 

@@ -8,7 +8,6 @@ compare across frames too.
 """
 from __future__ import annotations
 
-import torch
 from PIL import Image, ImageDraw
 
 from lamfast.errors import LamfastError

@@ -14,7 +14,6 @@ from typing import Any, Mapping
 
 import torch
 
-from lamfast.errors import LamfastError
 
 
 class CLIError(Exception):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 def run(args: argparse.Namespace) -> int:
     from lamfast.bundled import resolve
-    from lamfast.cli.common import CLIError, load_noted, note, resolve_device
+    from lamfast.cli.common import CLIError, load_noted, resolve_device
     from lamfast.outputs import check_output_dir
     from lamfast.cli.dataset import run_config
     from lamfast.dataset import ResultStore, run as run_dataset
