@@ -9,7 +9,8 @@
   returns a :class:`ModelDescriptor` (:mod:`lamfast.models`); effective
   receptive fields: :func:`erf` (:mod:`lamfast.erf`); which filters a
   fine-tuning changed for a degradation: :func:`faig`
-  (:mod:`lamfast.filter_attribution`). Whole datasets:
+  (:mod:`lamfast.filter_attribution`); which input blocks help or hurt an
+  output ROI, with a sign: :func:`cem` (causal effect maps, :mod:`lamfast.cem`). Whole datasets:
   :mod:`lamfast.dataset`, imported only when used.
 - The path engine shared by LAM, IG and BlurIG: :mod:`lamfast.path`.
 - Classifiers: :mod:`lamfast.cam` (Grad-CAM family), :mod:`lamfast.attr`
@@ -21,6 +22,8 @@
 from lamfast._ext import ext_available, ext_status
 from lamfast._version import __version__
 from lamfast.descriptor import ModelDescriptor
+from lamfast import cem  # the package, callable as cem(model, lr, hr, h, w, roi_size): see lamfast.cem
+from lamfast.cem import CEMResult
 from lamfast.erf import erf
 from lamfast.filter_attribution import FAIGResult, faig
 from lamfast import lam  # the package, callable as lam(model, image, h, w): see lamfast.lam
@@ -30,6 +33,7 @@ from lamfast.models import load_model, register_model
 from lamfast.ops import blur_path, kde_map, lam_objective, path_accumulate
 
 __all__ = [
+    "CEMResult",
     "DIMap",
     "FAIGResult",
     "LAMError",
@@ -40,6 +44,7 @@ __all__ = [
     "VideoLAMResult",
     "__version__",
     "blur_path",
+    "cem",
     "di_map",
     "diffusion_index",
     "erf",

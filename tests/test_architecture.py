@@ -19,7 +19,7 @@ LAYERS = [
     {"ops", "descriptor"},
     {"path", "viz", "quality"},
     {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video", "filter_attribution"},
-    {"request"},
+    {"request", "cem"},
     {"dataset"},
     {"<root>"},  # lamfast/__init__.py: the facade users import
     {"cli"},

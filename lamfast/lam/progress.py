@@ -36,16 +36,20 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.2g} h"
 
 
-def estimate_text(seconds_per_point: float, points: int, windows: int) -> str:
-    """The line printed before the path loop.
+def estimate_text(seconds_per_point: float, points: int, windows: int, *, item: str = "window",
+                  noun: str = "path point") -> str:
+    """The line printed before the path loop (or another loop of ``points`` units over ``windows`` items).
 
     Example:
         >>> from lamfast.lam.progress import estimate_text
         >>> estimate_text(21.6, 50, 1)
         'about 18 min for 1 window (21.6 s per path point, 50 points)'
+        >>> estimate_text(0.05, 3000, 1, item="ROI", noun="intervention")
+        'about 2.5 min for 1 ROI (50 ms per intervention, 3000 interventions)'
     """
-    return (f"about {duration(seconds_per_point * points)} for {windows} window{'s' if windows != 1 else ''} "
-            f"({per_point(seconds_per_point)} per path point, {points} point{'s' if points != 1 else ''})")
+    unit = noun.split()[-1]
+    return (f"about {duration(seconds_per_point * points)} for {windows} {item}{'s' if windows != 1 else ''} "
+            f"({per_point(seconds_per_point)} per {noun}, {points} {unit}{'s' if points != 1 else ''})")
 
 
 def per_point(seconds: float) -> str:
@@ -90,8 +94,9 @@ class BarProgress(PathProgress):
     """``progress=True``: setup phases that last are named, the estimate is printed once, and a tqdm bar
     counts the path points (stderr)."""
 
-    def __init__(self, label: str = "LAM") -> None:
-        self.label = label
+    def __init__(self, label: str = "LAM", *, item: str = "window", noun: str = "path point",
+                 bar: str = "path") -> None:
+        self.label, self.item, self.noun, self.bar_name = label, item, noun, bar
         self.bar: tqdm | None = None
         self.points = 0
         self.windows = 0
@@ -116,9 +121,9 @@ class BarProgress(PathProgress):
         self._cancel()
         self.points += points
         self.windows += windows
-        desc = f"{self.label} path ({self.windows} window{'s' if self.windows != 1 else ''})"
+        desc = f"{self.label} {self.bar_name} ({self.windows} {self.item}{'s' if self.windows != 1 else ''})"
         if self.bar is None:
-            self.bar = tqdm(total=self.points, desc=desc, unit="point", leave=False, file=sys.stderr)
+            self.bar = tqdm(total=self.points, desc=desc, unit=self.noun.split()[-1], leave=False, file=sys.stderr)
         else:
             self.bar.total = self.points
             self.bar.set_description(desc, refresh=True)
@@ -126,7 +131,7 @@ class BarProgress(PathProgress):
     def estimate(self, seconds_per_point: float) -> None:
         if not self.told:
             self.told = True
-            self._say(estimate_text(seconds_per_point, self.points, self.windows))
+            self._say(estimate_text(seconds_per_point, self.points, self.windows, item=self.item, noun=self.noun))
             busy = oversubscribed()
             if busy:
                 self._say(busy)

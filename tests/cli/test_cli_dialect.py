@@ -80,9 +80,9 @@ def _commands():
     return sub.choices
 
 
-LOADS_A_MODEL = {"lam", "lam-video", "explore", "run", "erf", "cam", "attr", "attention", "attention-sr",
+LOADS_A_MODEL = {"lam", "lam-video", "explore", "run", "erf", "cem", "cam", "attr", "attention", "attention-sr",
                  "attention-guide"}
-WRITES = {"lam", "lam-video", "explore", "run", "export", "merge", "report", "erf", "cam", "attr", "attention",
+WRITES = {"lam", "lam-video", "explore", "run", "export", "merge", "report", "erf", "cem", "cam", "attr", "attention",
           "attention-sr", "attention-guide"}
 
 
