@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from lamfast.bundled import resolve
     from lamfast.cem.figure import cem_figure
     from lamfast.cem.interventions import noisy_input
-    from lamfast.cli.common import CLIError, load_noted, remove_stale, resolve_device
+    from lamfast.cli.common import CLIError, cem_params, load_noted, remove_stale, resolve_device
     from lamfast.imageio import prepare_images, read_rgb
     from lamfast.lam.progress import said_if_slow
     from lamfast.outputs import check_output_dir
@@ -59,8 +59,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         lr = noisy_input(np.asarray(truth))
     x = torch.from_numpy(np.array(lr)).permute(2, 0, 1).float() / 255
-    result = lamfast.cem(model, x, np.asarray(truth), h, w, size, block_size=args.block_size, patches=args.patches,
-                         coarse=args.coarse, fine=args.fine, tol=args.tol, seed=args.seed, task=args.task,
+    result = lamfast.cem(model, x, np.asarray(truth), h, w, size, **cem_params(vars(args)).kwargs(), task=args.task,
                          rain=(rain, args.beta) if rain is not None else None, batch_size=args.batch_size,
                          crop=args.crop, device=device, progress=not args.no_progress)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -77,8 +76,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub) -> None:
-    from lamfast.cli.common import _crop, add_batch_size, add_model_arguments, add_output_argument, \
-        add_progress_argument
+    from lamfast.cli.common import (_crop, add_batch_size, add_cem_arguments, add_model_arguments,
+                                    add_output_argument, add_progress_argument)
 
     p = sub.add_parser("cem", help="causal effect map of one output ROI (CEM: which input blocks help or hurt it)",
                        description=__doc__.splitlines()[0])
@@ -94,18 +93,7 @@ def add_parser(sub) -> None:
                         "(denoise), the patch with the image's rain (derain) (default sr)")
     p.add_argument("--rain", default=None, metavar="FILE", help="--task derain: the 8-bit rain layer image")
     p.add_argument("--beta", type=float, default=None, help="--task derain: the rain layer's weight")
-    p.add_argument("--block-size", "--block_size", "--mask-block-size", "--mask_block_size", dest="block_size",
-                   type=int, default=8, help="block side in output pixels (default 8: 2 input px at x4)")
-    p.add_argument("--patches", "--patch-path", "--patch_path", dest="patches", default="bundled",
-                   help="folder of patch images (read as RGB), or bundled: 8x8 patches of the shipped photos "
-                        "(default bundled)")
-    p.add_argument("--coarse", "--coarse-num", "--coarse_num", dest="coarse", type=int, default=3,
-                   help="coarse interventions per block (default 3)")
-    p.add_argument("--fine", "--fine-num", "--fine_num", dest="fine", type=int, default=50,
-                   help="fine interventions per block whose coarse PSNR moved by --tol (default 50)")
-    p.add_argument("--tol", type=float, default=0.01, help="dB threshold of the fine stage and of a zero effect "
-                                                           "(default 0.01)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the patch (and noise) draws (default 0)")
+    add_cem_arguments(p)
     add_batch_size(p, "interventions", default=None)
     p.add_argument("--crop", type=_crop, default="auto", metavar="auto|off|N",
                    help="auto: skip blocks beyond the model's measured reach of the ROI and run the others on a "

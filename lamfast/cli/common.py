@@ -158,6 +158,33 @@ def add_lam_arguments(parser) -> None:
                              "radius N in LR pixels (default auto)")
 
 
+# CEMParams' fields: the flags of add_cem_arguments with these dests.
+CEM_FIELDS = ("block_size", "patches", "coarse", "fine", "tol", "seed")
+
+
+def add_cem_arguments(parser) -> None:
+    """The CEM flags with the official defaults (what defines a causal effect map besides its ROI)."""
+    parser.add_argument("--block-size", "--block_size", "--mask-block-size", "--mask_block_size", dest="block_size",
+                        type=int, default=8, help="CEM block side in output pixels (default 8: 2 input px at x4)")
+    parser.add_argument("--patches", "--patch-path", "--patch_path", dest="patches", default="bundled",
+                        help="CEM's patch bank: a folder of patch images (read as RGB), or bundled: 8x8 patches of "
+                             "the shipped photos (default bundled)")
+    parser.add_argument("--coarse", "--coarse-num", "--coarse_num", dest="coarse", type=int, default=3,
+                        help="CEM's coarse interventions per block (default 3)")
+    parser.add_argument("--fine", "--fine-num", "--fine_num", dest="fine", type=int, default=50,
+                        help="CEM's fine interventions per block whose coarse PSNR moved by --tol (default 50)")
+    parser.add_argument("--tol", type=float, default=0.01,
+                        help="CEM's dB threshold of the fine stage and of a zero effect (default 0.01)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of CEM's patch (and noise) draws (default 0)")
+
+
+def cem_params(values: Mapping[str, Any]):
+    """The :class:`lamfast.cem.params.CEMParams` of the CEM flags' values (``vars(args)``)."""
+    from lamfast.cem.params import CEMParams
+
+    return CEMParams(**{name: values[name] for name in CEM_FIELDS})
+
+
 def add_batch_size(parser, inputs: str, default: int | None = None) -> None:
     """``--batch-size``: inputs per forward/backward pass (``inputs`` says which: path points, images)."""
     parser.add_argument("--batch-size", "--batch_size", type=int, default=default, metavar="N",

@@ -11,8 +11,9 @@ import argparse
 import signal
 import sys
 
-from lamfast.cli.common import (add_input_arguments, add_lam_arguments, add_model_arguments,
-                                add_output_argument, add_progress_argument, color_of, lam_params, note, resolve_device)
+from lamfast.cli.common import (CEM_FIELDS, LAM_FIELDS, CLIError, add_cem_arguments, add_input_arguments,
+                                add_lam_arguments, add_model_arguments, add_output_argument, add_progress_argument,
+                                cem_params, color_of, lam_params, note, resolve_device)
 
 
 FAILURES_SHOWN = 20
@@ -32,13 +33,29 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt
 
 
+def _unused_flags(values: dict, method: str) -> None:
+    """One line when flags of the other method were set (a LAM flag for ``--method cem``, or the reverse)."""
+    from lamfast.cem.params import CEMParams
+    from lamfast.lam import LAMParams
+
+    other = ({f: getattr(CEMParams(), f) for f in CEM_FIELDS if f in values} if method == "lam" else
+             {f: getattr(LAMParams(), f) for f in LAM_FIELDS if f in values})
+    changed = [f for f, default in other.items() if values[f] != default]
+    if changed:
+        flag = "--" + changed[0].replace("_", "-")
+        raise CLIError(f"{flag} is a flag of --method {'cem' if method == 'lam' else 'lam'}, not of --method {method}")
+
+
 def run_config(values: dict, device) -> "RunConfig":
     """The :class:`lamfast.dataset.RunConfig` of ``run``'s (and ``explore``'s) flag values (``vars(args)``)."""
     from lamfast.dataset import RunConfig
     from lamfast.lam.windows import parse_windows
 
+    method = values.get("method", "lam")
+    _unused_flags(values, method)
+    extra = {"method": method, "cem": cem_params(values)} if method == "cem" else {}
     return RunConfig(windows=parse_windows(values["windows"], values.get("min_distance")), lam=lam_params(values),
-                     lr_input=values["lr_input"], rgb_range=values["rgb_range"], model_kwargs=values["model_kwargs"],
+                     **extra, lr_input=values["lr_input"], rgb_range=values["rgb_range"], model_kwargs=values["model_kwargs"],
                      windows_from=values.get("windows_from"), color=color_of(values["color"], values["channels"]),
                      video=values.get("video", False), frame=values.get("frame"), batch_size=values["batch_size"],
                      crop=values["crop"], unsafe_pickle=values["unsafe_pickle"], device=str(device))
@@ -132,7 +149,7 @@ def add_window_arguments(p, default: str | None) -> None:
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("run", help="LAM over images x models x windows into a resumable SQLite store")
+    p = sub.add_parser("run", help="LAM (or CEM) over images x models x windows into a resumable SQLite store")
     p.add_argument("inputs", nargs="+", help="image folders, globs or manifest files (one path per line); with "
                    "--video, folders of clips (each clip a folder of frames)")
     add_model_arguments(p, many=True, what="'bundled', a checkpoint, or ARCH:CHECKPOINT where ARCH is a registered "
@@ -145,7 +162,11 @@ def add_parser(sub) -> None:
     add_output_argument(p, default="lamfast_results.sqlite", aliases=("--store",), dest="store",
                         what="the SQLite results store (created if missing; a rerun resumes from it)")
     add_window_arguments(p, "top:8:16")
+    p.add_argument("--method", choices=["lam", "cem"], default="lam",
+                   help="lam: LAM of each window; cem: the causal effect map of each window as its ROI, against the "
+                        "HR image (lamfast.cem); both kinds of row can share one store (default lam)")
     add_lam_arguments(p)
+    add_cem_arguments(p)
     p.add_argument("--lr-input", "--lr_input", action="store_true", help="the images are LR inputs already")
     p.add_argument("--video", action="store_true",
                    help="the inputs hold clips for video SR models [B,T,C,H,W] (default model: the bundled x2 "

@@ -2,13 +2,15 @@
 
 Columns have fixed types, so an export of a store whose every row failed
 (all ``di`` empty) still reads back as numbers where numbers belong. With
-``maps=True`` the attribution maps ([3,H,W] float32) go along: as a list
+``maps=True`` the attribution maps ([3,H,W] float32; a CEM row's effect map [blocks_h, blocks_w] in
+dB, its summary in column ``cem``) go along: as a list
 column plus its shape in Parquet, or next to a CSV as ``<name>.maps.npz``
 (array ``keys`` names the rows; array ``m<i>`` is the map of ``keys[i]``).
 """
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +61,9 @@ def export(store: str | Path, out: str | Path, maps: bool = False) -> int:
         raise LamfastError(f"export format is chosen by the suffix: .csv or .parquet, got {out.name!r}")
     check_output_file(out)
     with ResultStore(store) as db:
-        rows = list(db.rows(with_maps=maps))
+        rows = list(db.rows(with_maps=maps, method=None))  # LAM and CEM rows (column ``method``)
+    for r in rows:  # JSON, as the store holds it (and as the video and timings columns are written)
+        r["cem"] = json.dumps(r["cem"]) if r["cem"] is not None else None
     if out.suffix == ".csv":
         with open(out, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS, extrasaction="ignore")

@@ -14,7 +14,8 @@ never pooled), each with:
   and its DI;
 - galleries of the highest or the lowest DI per model.
 
-Then every window (filter and pages, for thousands of rows) and the failures.
+Then the causal effect maps of ``run --method cem`` (:mod:`lamfast.dataset.cem_report`), every
+window (filter and pages, for thousands of rows) and the failures.
 Every table sorts on a header click. Every name from the store is
 HTML-escaped. The report is self-contained: one index.html plus PNGs under
 img/, no network.
@@ -373,12 +374,16 @@ def write_report(store: str | Path, out_dir: str | Path, formats: str | tuple[st
     out_dir = check_output_dir(out_dir)
     img_dir = out_dir / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
+    from lamfast.dataset.cem_report import cem_sets
+
     with ResultStore(store) as db:
         rows = list(db.rows(with_maps=True))
+        cem_rows = list(db.rows(method="cem"))
         models = db.models()
         status = db.status().text
     ok = [r for r in rows if r["status"] == "ok"]
-    failed = [r for r in rows if r["status"] != "ok"]
+    failed = [r for r in rows + cem_rows if r["status"] != "ok"]
+    rows = rows + cem_rows  # the counts of images and models in the heading
     groups: dict[str, list[dict]] = defaultdict(list)
     params: dict[str, dict] = {}
     for r in ok:
@@ -395,7 +400,8 @@ def write_report(store: str | Path, out_dir: str | Path, formats: str | tuple[st
     page = env.get_template("report.html.j2").render(
         store=str(store), status=status, n_ok=len(ok), n_failed=len(failed), n_images=len({r["image"] for r in rows}),
         n_models=len({r["model"] for r in rows}), bootstrap=BOOTSTRAP, page_rows=PAGE_ROWS,
-        sections=sections, paper_files=[p.relative_to(out_dir).as_posix() for p in extras],
+        sections=sections, cem_sets=cem_sets(cem_rows), cem_rois=sum(r["status"] == "ok" for r in cem_rows),
+        paper_files=[p.relative_to(out_dir).as_posix() for p in extras],
         windows=[{**r, "name": Path(r["image"]).name} for r in ok],
         models=[{"label": m, "file": Path(info["spec"]).name, **info} for m, info in sorted(models.items())
                 if any(r["model"] == m for r in rows)],

@@ -196,8 +196,8 @@ class RunPoints(PathProgress):
     """A local run's bar in path points: each unit's LAM replaces the points assumed for it by the points
     it plans, advances the bar point by point, and the first path points give the run's estimate."""
 
-    def __init__(self, bar: tqdm, assumed: int, enabled: bool = True) -> None:
-        self.bar, self.assumed, self.enabled = bar, assumed, enabled
+    def __init__(self, bar: tqdm, assumed: int, enabled: bool = True, noun: str = "path point") -> None:
+        self.bar, self.assumed, self.enabled, self.noun = bar, assumed, enabled, noun
         self.unit_points = 0  # planned by the unit in flight
         self.unit_done_points = 0
         self.told = False
@@ -213,8 +213,8 @@ class RunPoints(PathProgress):
         if not self.told and self.enabled:
             self.told = True
             left = self.bar.total - self.bar.n
-            tqdm.write(f"lamfast run: about {duration(seconds_per_point * left)} for the {left} path points "
-                       f"planned ({per_point(seconds_per_point)} per path point, measured on the first)", file=sys.stderr)
+            tqdm.write(f"lamfast run: about {duration(seconds_per_point * left)} for the {left} {self.noun}s "
+                       f"planned ({per_point(seconds_per_point)} per {self.noun}, measured on the first)", file=sys.stderr)
             busy = oversubscribed()
             if busy:
                 tqdm.write(f"lamfast run: {busy}", file=sys.stderr)
@@ -343,9 +343,12 @@ def run(
                        disable=not (progress and todo), **({"file": bar_stream} if bar_stream else {}))
             points = None
         else:
-            assumed = (per_unit or 1) * config.lam.fold
-            bar = tqdm(total=len(todo) * assumed, desc="lamfast run", unit="point", disable=not (progress and todo))
-            points = RunPoints(bar, assumed, enabled=bool(progress and todo))
+            # CEM's units count interventions: a guess of one block row's worth per window until they plan
+            assumed = (per_unit or 1) * (config.lam.fold if config.method == "lam" else config.cem.coarse * 64)
+            noun = "path point" if config.method == "lam" else "intervention"
+            bar = tqdm(total=len(todo) * assumed, desc="lamfast run", unit=noun.split()[-1],
+                       disable=not (progress and todo))
+            points = RunPoints(bar, assumed, enabled=bool(progress and todo), noun=noun)
 
         shas = {u.key: (u.image_sha, u.model_sha) for u in todo}
 

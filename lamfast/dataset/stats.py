@@ -53,6 +53,19 @@ def _compare(pairs: list[tuple[float, float]]) -> dict[str, float] | None:
             "wilcoxon_p": wilcoxon_p(diff)}
 
 
+def compare_pairs(pairs: list[tuple[float, float]]) -> dict[str, float] | None:
+    """Paired values (A, B) compared: n, mean of A - B with its bootstrap 95% CI, how often each is the
+    higher, and the Wilcoxon signed-rank p-value; None for no pairs.
+
+    Example:
+        >>> from lamfast.dataset.stats import compare_pairs
+        >>> r = compare_pairs([(2.0, 1.0), (3.0, 1.5), (1.0, 1.2)])
+        >>> r["n"], round(r["mean_diff"], 3), round(r["a_higher"], 3)
+        (3, 0.767, 0.667)
+    """
+    return _compare(pairs)
+
+
 def _window(r: dict) -> tuple:
     return r["image"], r["h"], r["w"], r["size"]
 

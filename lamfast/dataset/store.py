@@ -22,9 +22,10 @@ from lamfast.errors import LamfastError
 
 # The store's layout. A store of another version is refused in one line:
 # results of another layout are not read as if they were these. Version 3
-# lacks only version 4's two convergence columns, so it is upgraded in place
-# (its rows keep NULL there: not measured).
-SCHEMA_VERSION = 4
+# lacks version 4's two convergence columns, and version 4 lacks version 5's
+# method and CEM columns, so both are upgraded in place (their rows keep NULL
+# there: not measured, and NULL's method is LAM, the one they could hold).
+SCHEMA_VERSION = 5
 PLANNED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS planned (
     unit_key TEXT PRIMARY KEY,
@@ -35,8 +36,12 @@ CREATE TABLE IF NOT EXISTS planned (
     planned_at REAL NOT NULL
 );
 """
+_TO_5 = ("ALTER TABLE results ADD COLUMN method TEXT", "ALTER TABLE results ADD COLUMN cem TEXT")
 UPGRADES = {3: ("ALTER TABLE results ADD COLUMN di_fold_half REAL", "ALTER TABLE results ADD COLUMN completeness REAL",
-                PLANNED_SCHEMA.strip())}
+                PLANNED_SCHEMA.strip(), *_TO_5),
+            4: _TO_5}
+# What a row's ``method`` column holds: "lam", or "cem" (causal effect maps, lamfast.cem). NULL is "lam".
+METHODS = ("lam", "cem")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS units (
     unit_key TEXT PRIMARY KEY,
@@ -81,13 +86,15 @@ CREATE TABLE IF NOT EXISTS results (
     sr_patch_shape TEXT,
     video TEXT,
     seconds REAL,
-    timings TEXT
+    timings TEXT,
+    method TEXT,
+    cem TEXT
 );
 CREATE INDEX IF NOT EXISTS results_unit ON results(unit_key);
 """
 COLUMNS = ("key", "unit_key", "image", "model", "label", "h", "w", "size", "params_hash", "params", "status", "error",
            "di", "gini", "di_fold_half", "completeness", "nan_steps", "scale", "lr_size", "psnr", "ssim", "attribution", "attribution_shape", "sr_patch",
-           "sr_patch_shape", "video", "seconds", "timings")
+           "sr_patch_shape", "video", "seconds", "timings", "method", "cem")
 
 def encode_map(a: np.ndarray) -> tuple[bytes, str]:
     """Lossless blob of a float32 array and its shape."""
@@ -114,7 +121,9 @@ class ResultRow:
 
     ``h = w = size = -1`` is a unit that failed before any window (``key`` ends in ``|*``).
     ``attribution`` and ``sr_patch`` are float32 arrays, stored losslessly; ``video`` is a clip
-    window's frame, frame shares and per-frame DI; ``timings`` says which path ran.
+    window's frame, frame shares and per-frame DI; ``timings`` says which path ran. A CEM row
+    (``method="cem"``) holds the window's effect map [blocks_h, blocks_w] in dB as ``attribution``
+    and its summary (ROI PSNR, counts, range, forwards, path) as ``cem``; its DI columns are empty.
     """
 
     key: str
@@ -143,6 +152,8 @@ class ResultRow:
     video: dict | None = None
     seconds: float | None = None
     timings: dict | None = None
+    method: str = "lam"
+    cem: dict | None = None
 
     @classmethod
     def ok(cls, base: dict, window: tuple[int, int, int], result, **quality) -> "ResultRow":
@@ -160,6 +171,18 @@ class ResultRow:
                    **base, **quality)
 
     @classmethod
+    def cem_ok(cls, base: dict, window: tuple[int, int, int], result, **quality) -> "ResultRow":
+        """The row of a CEM result (a :class:`lamfast.CEMResult`) of the window as its ROI."""
+        h, w, s = window
+        summary = result.summary()
+        return cls(key=f"{base['unit_key']}|{h},{w},{s}", h=h, w=w, size=s, status="ok", scale=result.scale,
+                   attribution=result.effect.astype("float32"), seconds=result.timings["total"],
+                   timings={**result.timings, "path": result.path}, method="cem",
+                   cem={k: summary[k] for k in ("psnr", "counts", "official_counts", "effect_range", "effect_span",
+                                                "forwards", "official_forwards", "block", "box", "path", "resize")},
+                   **base, **quality)
+
+    @classmethod
     def failed(cls, base: dict, window: tuple[int, int, int] | None, error: str, **quality) -> "ResultRow":
         """The row of a window that failed, or (``window`` None) of a unit that failed before its windows."""
         h, w, s = window or (-1, -1, -1)
@@ -174,6 +197,7 @@ class ResultRow:
         out["sr_patch"], out["sr_patch_shape"] = encode_map(self.sr_patch) if self.sr_patch is not None else (None, None)
         out["video"] = json.dumps(self.video) if self.video is not None else None
         out["timings"] = json.dumps(self.timings) if self.timings is not None else None
+        out["cem"] = json.dumps(self.cem) if self.cem is not None else None
         return tuple(out[c] for c in COLUMNS)
 
 
@@ -367,9 +391,12 @@ class ResultStore:
                  unit.label, json.dumps(unit.model_notes)),
             )
 
-    def rows(self, with_maps: bool = False) -> Iterator[dict[str, Any]]:
-        """Every result row as a dict (attribution decoded to ndarray with ``with_maps``)."""
-        cur = self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM results ORDER BY image, model, h, w, size, key")
+    def rows(self, with_maps: bool = False, method: str | None = "lam") -> Iterator[dict[str, Any]]:
+        """Every result row of ``method`` (``"lam"``, ``"cem"``; None: all) as a dict (attribution decoded to
+        ndarray with ``with_maps``; a CEM row's ``cem`` summary decoded)."""
+        where = "" if method is None else "WHERE COALESCE(method, 'lam') = ? "
+        cur = self.conn.execute(f"SELECT {', '.join(COLUMNS)} FROM results {where}ORDER BY image, model, h, w, size, key",
+                                () if method is None else (method,))
         return self._decoded(cur, with_maps)
 
     def rows_of(self, unit_prefix: str, with_maps: bool = False) -> Iterator[dict[str, Any]]:
@@ -405,6 +432,9 @@ class ResultStore:
             # the model as people name it; the spec it was loaded from stays beside it
             row["model_spec"] = row["model"]
             row["model"] = row.pop("label") or row["model"]
+            row["method"] = row["method"] or "lam"
+            if row["cem"] is not None:
+                row["cem"] = json.loads(row["cem"])
             if with_maps:
                 row["attribution"] = decode_map(blob, shape) if blob is not None else None
                 row["sr_patch"] = decode_map(patch, patch_shape) if patch is not None else None

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from lamfast.cem.params import CEMParams
 from lamfast.errors import LamfastError
 from lamfast.lam import RunOptions
 from lamfast.lam.params import LAMParams
@@ -25,19 +26,28 @@ class RunConfig:
     """What defines a result (hashed into its key), plus how to compute it.
 
     ``windows`` (a spec's text or a :class:`lamfast.lam.windows.WindowSpec`,
-    parsed once here), ``lam`` (:class:`lamfast.LAMParams`), ``lr_input``,
-    ``rgb_range``, ``model_kwargs``, ``windows_from``, ``color``, ``video`` and
-    ``frame`` define results; ``batch_size``, ``crop``, ``unsafe_pickle`` and
-    ``device`` only say how they are computed, and are not part of the key.
+    parsed once here), ``method``, ``lam`` (:class:`lamfast.LAMParams`) or ``cem``
+    (:class:`lamfast.cem.params.CEMParams`), ``lr_input``, ``rgb_range``, ``model_kwargs``,
+    ``windows_from``, ``color``, ``video`` and ``frame`` define results; ``batch_size``, ``crop``,
+    ``unsafe_pickle`` and ``device`` only say how they are computed, and are not part of the key.
+
+    ``method="cem"`` computes a causal effect map (:func:`lamfast.cem`, task ``"sr"``) for each
+    window as its ROI, against the HR image; it needs HR images (not ``lr_input``) and images, not
+    clips. Its rows sit beside LAM rows in one store.
 
     Example:
         >>> from lamfast.dataset import RunConfig
         >>> RunConfig(windows="top:4:16").windows
         TopEdges(k=4, size=16, stride=8, min_distance=16)
+        >>> from lamfast.cem.params import CEMParams
+        >>> RunConfig(windows="list:152,96:32", method="cem", cem=CEMParams(fine=20)).params()["cem"]["fine"]
+        20
     """
 
     windows: WindowSpec | str = "top:8:16"
     lam: LAMParams = LAMParams()
+    method: str = "lam"
+    cem: CEMParams = CEMParams()
     lr_input: bool = False
     rgb_range: float | None = None
     model_kwargs: dict | None = None  # for every model of the run
@@ -61,6 +71,13 @@ class RunConfig:
         object.__setattr__(self, "windows", parse_windows(self.windows))
         if not isinstance(self.lam, LAMParams):
             raise LamfastError(f"lam must be a LAMParams, got {type(self.lam).__name__}", param="lam")
+        if self.method not in ("lam", "cem"):
+            raise LamfastError(f"method must be 'lam' or 'cem', got {self.method!r}", param="method")
+        if not isinstance(self.cem, CEMParams):
+            raise LamfastError(f"cem must be a CEMParams, got {type(self.cem).__name__}", param="cem")
+        if self.method == "cem" and (self.lr_input or self.video):
+            raise LamfastError("method 'cem' scores each window against the ground truth: it needs HR images, not "
+                               f"{'LR inputs' if self.lr_input else 'clips'}", param="method")
         if self.model_kwargs is not None and not isinstance(self.model_kwargs, dict):
             raise LamfastError(f"model_kwargs must be a dict, got {type(self.model_kwargs).__name__}",
                                param="model_kwargs")
@@ -72,8 +89,10 @@ class RunConfig:
                                "from the HR frame of the attributed output frame", param="windows_from")
 
     def params(self) -> dict[str, Any]:
-        """Everything that defines a result, as JSON-ready values (hashed into the unit keys)."""
-        out = {"windows": self.windows.canonical, **self.lam.defining(), "lr_input": self.lr_input,
+        """Everything that defines a result, as JSON-ready values (hashed into the unit keys). LAM's are as
+        they were before CEM came, so stores written then resume."""
+        what = self.lam.defining() if self.method == "lam" else {"method": "cem", "cem": self.cem.defining()}
+        out = {"windows": self.windows.canonical, **what, "lr_input": self.lr_input,
                "rgb_range": self.rgb_range, "model_kwargs": self.model_kwargs or {}, "color": self.color,
                "video": self.video, "frame": self.frame}
         if isinstance(self.windows, TopEdges):

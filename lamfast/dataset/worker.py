@@ -114,6 +114,19 @@ class UnitWorker:
             self._chosen[key] = cfg.windows.resolve(sr.float().cpu())
         return list(self._chosen[key])
 
+    def _cem(self, model: ModelDescriptor, sr_input: SRInput, window: tuple[int, int, int]):
+        """The CEM of one window as its ROI (:func:`lamfast.cem`), or the LamfastError it failed with."""
+        import numpy as np
+
+        from lamfast.cem import cem
+
+        h, w, size = window
+        try:
+            return cem(model, sr_input.tensor(), np.asarray(sr_input.hr), h, w, size, **self.config.cem.kwargs(),
+                       batch_size=self.config.batch_size, crop=self.config.crop, progress=self.progress)
+        except LamfastError as exc:
+            return exc
+
     def _quality(self, sr_input: SRInput | SRClip, results: list) -> dict[str, Any]:
         """PSNR and SSIM of the model's output on the image (:mod:`lamfast.quality`); none where the HR
         image is not known (LR inputs), for clips, or where no window ran."""
@@ -161,17 +174,21 @@ class UnitWorker:
                 except LAMError as exc:
                     outside[win] = exc
             inside = [win for win in windows if win not in outside]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # NaN steps are recorded per row
-                computed = iter(lam_windows(model, sr_input.tensor(), inside, frame=cfg.frame, params=cfg.lam,
-                                            batch_size=cfg.batch_size, crop=cfg.crop, errors="return",
-                                            progress=self.progress)
-                                if inside else [])
+            if cfg.method == "cem":
+                computed = iter([self._cem(model, sr_input, win) for win in inside])
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # NaN steps are recorded per row
+                    computed = iter(lam_windows(model, sr_input.tensor(), inside, frame=cfg.frame, params=cfg.lam,
+                                                batch_size=cfg.batch_size, crop=cfg.crop, errors="return",
+                                                progress=self.progress)
+                                    if inside else [])
             results = [outside[win] if win in outside else next(computed) for win in windows]
             lr = sr_input.lr[0] if isinstance(sr_input, SRClip) else sr_input.lr
             quality = {**self._quality(sr_input, results), "lr_size": f"{lr.height}x{lr.width}"}
-            record.rows = [ResultRow.failed(base, win, first_line(r), **quality) if isinstance(r, LAMError)
-                           else ResultRow.ok(base, win, r, **quality) for win, r in zip(windows, results)]
+            done = ResultRow.cem_ok if cfg.method == "cem" else ResultRow.ok
+            record.rows = [ResultRow.failed(base, win, first_line(r), **quality) if isinstance(r, LamfastError)
+                           else done(base, win, r, **quality) for win, r in zip(windows, results)]
             failed = next((row for row in record.rows if row.status != "ok"), None)
             if failed is not None:
                 record.status, record.error = "failed", failed.error

@@ -359,8 +359,8 @@ def test_a_version_3_store_is_upgraded_in_place_and_keeps_its_rows(images, tmp_p
     with ResultStore(store) as db:
         before = list(db.rows())
     with sqlite3.connect(store) as db:  # make it the version 3 layout
-        db.execute("ALTER TABLE results DROP COLUMN di_fold_half")
-        db.execute("ALTER TABLE results DROP COLUMN completeness")
+        for column in ("di_fold_half", "completeness", "method", "cem"):
+            db.execute(f"ALTER TABLE results DROP COLUMN {column}")
         db.execute("PRAGMA user_version = 3")
     with ResultStore(store) as db:
         after = list(db.rows())
@@ -369,6 +369,27 @@ def test_a_version_3_store_is_upgraded_in_place_and_keeps_its_rows(images, tmp_p
     assert [r["di_fold_half"] for r in after] == [None] * len(after)
     strip = lambda r: {k: v for k, v in r.items() if k not in ("di_fold_half", "completeness")}  # noqa: E731
     assert [strip(r) for r in after] == [strip(r) for r in before]
+
+
+def test_a_version_4_store_is_upgraded_in_place_and_its_rows_are_lam_rows(images, tmp_path):
+    """Version 4 lacks only the method and CEM columns: its rows read as LAM rows, as they are."""
+    import sqlite3
+
+    from lamfast.dataset.store import SCHEMA_VERSION
+
+    store = tmp_path / "s.sqlite"
+    run([str(images)], ["bundled"], store, CONFIG, progress=False)
+    with ResultStore(store) as db:
+        before = list(db.rows())
+    with sqlite3.connect(store) as db:
+        for column in ("method", "cem"):
+            db.execute(f"ALTER TABLE results DROP COLUMN {column}")
+        db.execute("PRAGMA user_version = 4")
+    with ResultStore(store) as db:
+        after = list(db.rows())
+        assert db.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert list(db.rows(method="cem")) == []
+    assert before and after == before and {r["method"] for r in after} == {"lam"}
 
 
 def test_a_store_of_another_layout_is_refused_in_one_line(images, tmp_path, capsys):
