@@ -72,6 +72,14 @@ def sr_quality(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> Quality:
     Raises:
         LamfastError: shapes differ, or the image is too small for the border and the 11x11 window.
     """
+    a, b = _cropped(sr, hr, scale)
+    if min(a.shape[-2:], default=0) < 11:
+        raise LamfastError(f"a {tuple(sr.shape[-2:])} image less a border of {scale} is too small for SSIM's 11x11 "
+                           f"window", param="sr")
+    return Quality(_psnr(a, b), _ssim(a, b))
+
+
+def _cropped(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
     if sr.shape != hr.shape or sr.dim() != 3:
         raise LamfastError(f"SR {tuple(sr.shape)} and HR {tuple(hr.shape)} must be one [C,H,W] shape", param="sr")
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 0:
@@ -79,9 +87,25 @@ def sr_quality(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> Quality:
     a, b = _compared(sr.cpu()), _compared(hr.cpu())
     if scale:
         a, b = a[:, scale:-scale, scale:-scale], b[:, scale:-scale, scale:-scale]
-    if min(a.shape[-2:], default=0) < 11:
-        raise LamfastError(f"a {tuple(sr.shape[-2:])} image less a border of {scale} is too small for SSIM's 11x11 "
-                           f"window", param="sr")
+    if a.numel() == 0:
+        raise LamfastError(f"a {tuple(sr.shape[-2:])} image less a border of {scale} is empty", param="sr")
+    return a, b
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     mse = float(((a - b) ** 2).mean())
-    psnr = math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
-    return Quality(psnr, _ssim(a, b))
+    return math.inf if mse == 0 else 10.0 * math.log10(255.0 ** 2 / mse)
+
+
+def sr_psnr(sr: torch.Tensor, hr: torch.Tensor, scale: int) -> float:
+    """PSNR (dB) of ``sr`` against ``hr`` by the module's convention (as :func:`sr_quality`, without SSIM, so
+    images of any size).
+
+    Example:
+        >>> import torch
+        >>> from lamfast.quality import sr_psnr
+        >>> hr = torch.full((3, 8, 8), 0.5)
+        >>> round(sr_psnr(hr + 0.01, hr, 2), 2)
+        43.43
+    """
+    return _psnr(*_cropped(sr, hr, scale))

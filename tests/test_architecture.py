@@ -18,7 +18,8 @@ LAYERS = [
      "machine_load"},
     {"ops", "descriptor"},
     {"path", "viz", "quality"},
-    {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video", "filter_attribution"},
+    {"lam", "erf", "cam", "attr", "attention", "faithfulness", "selfcheck", "models", "viz_video", "filter_attribution",
+     "filter_masking", "filter_figure"},
     {"request", "cem"},
     {"dataset"},
     {"<root>"},  # lamfast/__init__.py: the facade users import

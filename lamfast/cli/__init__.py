@@ -4,9 +4,9 @@ Every user-facing failure ends as one line on stderr and a non-zero exit.
 Subcommands live in one module each: :mod:`lamfast.cli.info`,
 :mod:`lamfast.cli.selfcheck`, :mod:`lamfast.cli.archs`, :mod:`lamfast.cli.lam`
 (lam, lam-video), :mod:`lamfast.cli.explore`, :mod:`lamfast.cli.dataset` (run,
-export, merge, report), :mod:`lamfast.cli.erf`, :mod:`lamfast.cli.cem`, :mod:`lamfast.cli.classify`
-(cam, attr), :mod:`lamfast.cli.attention` (attention, attention-sr,
-attention-guide).
+export, merge, report), :mod:`lamfast.cli.erf`, :mod:`lamfast.cli.cem`,
+:mod:`lamfast.cli.faig`, :mod:`lamfast.cli.classify` (cam, attr),
+:mod:`lamfast.cli.attention` (attention, attention-sr, attention-guide).
 
 A mode that takes other flags is its own parser, so argparse refuses what
 does not apply. The seed tools' single-command spellings still work: a
@@ -48,12 +48,12 @@ def usage_message(message: str, argv: list[str]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     from lamfast._version import __version__
-    from lamfast.cli import archs, attention, cem, classify, dataset, erf, explore, info, lam, selfcheck
+    from lamfast.cli import archs, attention, cem, classify, dataset, erf, explore, faig, info, lam, selfcheck
 
     parser = Parser(prog="lamfast", description="Fast, exact attribution for PyTorch image models.")
     parser.add_argument("--version", action="version", version=f"lamfast {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (lam, explore, dataset, erf, cem, classify, attention, archs, info, selfcheck):
+    for module in (lam, explore, dataset, erf, cem, faig, classify, attention, archs, info, selfcheck):
         module.add_parser(sub)
     for command in sub.choices.values():
         # Errors name the command's own flags; see flag_for.

@@ -82,7 +82,7 @@ def _commands():
 
 LOADS_A_MODEL = {"lam", "lam-video", "explore", "run", "erf", "cem", "cam", "attr", "attention", "attention-sr",
                  "attention-guide"}
-WRITES = {"lam", "lam-video", "explore", "run", "export", "merge", "report", "erf", "cem", "cam", "attr", "attention",
+WRITES = {"lam", "lam-video", "explore", "run", "export", "merge", "report", "erf", "cem", "faig", "cam", "attr", "attention",
           "attention-sr", "attention-guide"}
 
 
