@@ -230,13 +230,12 @@ class FAIGDatasetResult:
         filters: as :attr:`FAIGResult.filters`; steps; batched: every image ran batched.
 
     Example:
-        >>> import torch
-        >>> from torch import nn
-        >>> import lamfast
-        >>> _ = torch.manual_seed(0)
-        >>> base, tuned = (nn.Sequential(nn.Conv2d(3, 2, 3, padding=1)) for _ in range(2))
-        >>> triples = [(torch.rand(3, 6, 6), torch.rand(3, 6, 6), torch.rand(2, 6, 6)) for _ in range(3)]
-        >>> r = lamfast.filter_attribution.faig_dataset(base, tuned, triples, steps=4)
+        >>> import torch, lamfast
+        >>> from lamfast.filter_attribution import faig_dataset
+        >>> _ = torch.manual_seed(1)
+        >>> pair = [torch.nn.Conv2d(3, 2, 3, padding=1) for _ in range(2)]  # baseline, target
+        >>> triples = [tuple(torch.rand(c, 6, 6) for c in (3, 3, 2)) for _ in range(3)]
+        >>> r = faig_dataset(*pair, triples, steps=4)
         >>> r.per_image.shape, bool(torch.allclose(r.scores, r.per_image.mean(0)))
         (torch.Size([3, 6]), True)
     """
