@@ -195,7 +195,7 @@ class UnitWorker:
         except _UnitFailure as exc:
             record.status, record.error, record.rows = "failed", str(exc), []
         except (ValueError, RuntimeError) as exc:  # the model failing on this image, etc.
-            record.status, record.error, record.rows = "failed", f"lam: {first_line(exc)}", []
+            record.status, record.error, record.rows = "failed", f"{cfg.method}: {first_line(exc)}", []
         if record.status == "failed" and not record.rows:
             record.rows = [ResultRow.failed(base, None, record.error)]
         record.seconds = time.perf_counter() - start
