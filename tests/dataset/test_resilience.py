@@ -161,16 +161,26 @@ def test_ray_run_is_quiet_and_leaves_no_ray_process(images, tmp_path):
 
     # Ctrl-C, then a scheduler's SIGTERM, in the middle: exit 130, no Ray process left
     for sig in (signal.SIGINT, signal.SIGTERM):
-        store2 = tmp_path / f"i{int(sig)}.sqlite"
-        proc = subprocess.Popen(_cmd(images, store2, "--engine", "ray", "--ray-cpus", "2"), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env)
-        deadline = time.time() + 300
-        while time.time() < deadline and _units_done(store2) < 1 and proc.poll() is None:
-            time.sleep(0.2)
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode in (130, 0), err[-2000:]  # 0 only if it had just finished
-        assert "Traceback" not in err
+        for attempt in range(2):
+            store2 = tmp_path / f"i{int(sig)}_{attempt}.sqlite"
+            proc = subprocess.Popen(_cmd(images, store2, "--engine", "ray", "--ray-cpus", "2"), stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, env=env)
+            deadline = time.time() + 300
+            while time.time() < deadline and _units_done(store2) < 1 and proc.poll() is None:
+                time.sleep(0.2)
+            ended_alone = proc.poll()  # the run's own exit before any signal: not what this test is about
+            proc.send_signal(sig)
+            _, err = proc.communicate(timeout=120)
+            log = store2.with_name(store2.name + ".ray.log")
+            why = f"{err[-1500:]}\nRay's log: {log.read_text()[-1500:] if log.exists() else 'none'}"
+            if ended_alone not in (None, 0) and attempt == 0:
+                # Seen once on a loaded 2-core CI box: the run ended with 1 and an empty stderr before the
+                # signal (Ray's own processes failing to start write only to the run's Ray log). Once more.
+                continue
+            assert ended_alone in (None, 0), f"the run ended with {ended_alone} before the signal: {why}"
+            assert proc.returncode in (130, 0), why  # 0 only if it had just finished
+            assert "Traceback" not in err
+            break
         assert not _wait_until_gone(before), f"Ray processes outlived the command stopped by {sig.name}"
 
 
