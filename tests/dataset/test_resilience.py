@@ -171,7 +171,7 @@ def test_ray_run_is_quiet_and_leaves_no_ray_process(images, tmp_path):
             ended_alone = proc.poll()  # the run's own exit before any signal: not what this test is about
             proc.send_signal(sig)
             _, err = proc.communicate(timeout=120)
-            log = store2.with_name(store2.name + ".ray.log")
+            log = store2.with_suffix(".ray.log")  # the runner's name for it
             why = f"{err[-1500:]}\nRay's log: {log.read_text()[-1500:] if log.exists() else 'none'}"
             if ended_alone not in (None, 0) and attempt == 0:
                 # Seen once on a loaded 2-core CI box: the run ended with 1 and an empty stderr before the
